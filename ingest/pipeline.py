@@ -1,0 +1,262 @@
+"""Files -> units in the store and the index, crash-safe and idempotent.
+
+Order of work for one file: hash -> (skip if ready) -> register `pending` and keep the
+original as a blob -> extract units, writing page/frame blobs and handing batches to the
+sink (embedding + hidden upsert) -> sink.publish -> registry marks `ready` with all unit
+rows in one transaction. A crash anywhere leaves the document `pending`; ingesting it
+again (or `resume`) removes its points and redoes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ingest.config import IngestSettings
+from ingest.errors import IngestError, MMRagError
+from ingest.sniff import detect_kind, is_candidate
+from ingest.store import BlobStore, Registry, sha256_file
+from ingest.types import (
+    ClipContent,
+    DocKind,
+    Document,
+    DocStatus,
+    IngestResult,
+    PageContent,
+    Unit,
+    UnitKind,
+    clip_unit_id,
+    page_unit_id,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+
+
+class UnitSink(Protocol):
+    """Where finished units go (the vector index). Units added are invisible to search until
+    `publish`; `remove` deletes every point of a document."""
+
+    def add(self, doc: Document, units: Sequence[Unit]) -> None: ...
+
+    def publish(self, doc_id: str) -> None: ...
+
+    def remove(self, doc_id: str) -> None: ...
+
+
+class PdfExtractor(Protocol):
+    def count_pages(self, path: Path) -> int: ...
+
+    def pages(self, path: Path) -> Iterator[PageContent]: ...
+
+
+class VideoExtractor(Protocol):
+    def duration(self, path: Path) -> float: ...
+
+    def count_clips(self, duration_s: float) -> int: ...
+
+    def clips(self, path: Path) -> Iterator[ClipContent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    removed_blobs: int
+    removed_bytes: int
+    removed_temp: int
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    return None
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Expand folders (recursively, sorted) into candidate files; files pass through as given."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and is_candidate(p))
+        else:
+            yield path
+
+
+class Ingestor:
+    """Runs the ingestion of files into the registry, blob store and (optionally) the index."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        registry: Registry,
+        blobs: BlobStore,
+        pdf: PdfExtractor,
+        video: VideoExtractor,
+        sink: UnitSink | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.blobs = blobs
+        self.pdf = pdf
+        self.video = video
+        self.sink = sink
+        self.batch_size = batch_size
+
+    def ingest_file(self, path: Path, progress: ProgressFn = _noop) -> IngestResult:
+        """Ingest one file. Never raises for bad input: the result says `failed` and why."""
+        started = time.perf_counter()
+        doc_id: str | None = None
+        try:
+            kind = detect_kind(path)
+            size = path.stat().st_size
+            if size > self.settings.max_file_bytes:
+                raise IngestError(path, f"file is {size} bytes, over the limit of {self.settings.max_file_bytes}")
+            progress(0.0, "hashing")
+            doc_id = sha256_file(path)
+            existing = self.registry.get_document(doc_id)
+            if existing is not None and existing.status is DocStatus.READY:
+                return IngestResult(
+                    path, doc_id, "skipped", existing.n_pages, existing.n_clips,
+                    seconds=time.perf_counter() - started,
+                )
+            # Validate before anything is stored, so bad input leaves no trace.
+            total = self._count_units(kind, path)
+            source_blob = self.blobs.put_file(path, path.suffix.lower() or f".{kind}", doc_id)
+            doc = self.registry.begin_document(doc_id, path.name, kind, size, source_blob)
+            return self._run(doc, self.blobs.path(source_blob), total, progress, started, path)
+        except MMRagError as err:
+            reason = err.reason if isinstance(err, IngestError) else str(err)
+            return self._failed(path, doc_id, reason, started)
+        except Exception as err:  # an extractor bug must not stop a batch run
+            log.exception("unexpected error ingesting %s", path)
+            return self._failed(path, doc_id, f"{type(err).__name__}: {err}", started)
+
+    def resume(self, progress: ProgressFn = _noop) -> list[IngestResult]:
+        """Redo every document left `pending` (or `failed`) from its stored original."""
+        results = []
+        for doc in self.registry.list_documents():
+            if doc.status is DocStatus.READY:
+                continue
+            source = self.blobs.path(doc.source_blob)
+            started = time.perf_counter()
+            if not source.is_file():
+                results.append(self._failed(Path(doc.file_name), doc.id, "original file missing from the blob store", started))
+                continue
+            try:
+                total = self._count_units(doc.kind, source)
+                doc = self.registry.begin_document(doc.id, doc.file_name, doc.kind, doc.size_bytes, doc.source_blob)
+                results.append(self._run(doc, source, total, progress, started, Path(doc.file_name)))
+            except MMRagError as err:
+                reason = err.reason if isinstance(err, IngestError) else str(err)
+                results.append(self._failed(Path(doc.file_name), doc.id, reason, started))
+        return results
+
+    def delete(self, doc_id: str) -> None:
+        """Remove a document's points, rows and (through gc) blobs."""
+        if self.sink is not None:
+            self.sink.remove(doc_id)
+        self.registry.delete_document(doc_id)
+        self.gc(grace_s=None)
+
+    def gc(self, grace_s: float | None = 3600.0) -> GcReport:
+        """Delete blobs no row references. `grace_s` spares recent blobs, which may belong
+        to an ingest still running in another process; None = only when no job is active."""
+        keep = self.registry.referenced_blobs()
+        now = time.time()
+        removed = removed_bytes = 0
+        for key in list(self.blobs.keys()):
+            if key in keep:
+                continue
+            path = self.blobs.path(key)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if grace_s is not None and now - stat.st_mtime < grace_s:
+                continue
+            self.blobs.delete(key)
+            removed += 1
+            removed_bytes += stat.st_size
+        temp = 0
+        for tmp in self.blobs.temp_files():
+            if grace_s is None or now - tmp.stat().st_mtime >= grace_s:
+                tmp.unlink(missing_ok=True)
+                temp += 1
+        return GcReport(removed, removed_bytes, temp)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _count_units(self, kind: DocKind, path: Path) -> int:
+        if kind is DocKind.PDF:
+            return self.pdf.count_pages(path)
+        return self.video.count_clips(self.video.duration(path))
+
+    def _failed(self, path: Path, doc_id: str | None, reason: str, started: float) -> IngestResult:
+        if doc_id is not None and self.registry.get_document(doc_id) is not None:
+            if self.sink is not None:
+                self.sink.remove(doc_id)
+            self.registry.fail_document(doc_id, reason)
+        log.warning("%s: %s", path.name, reason)
+        return IngestResult(path, doc_id, "failed", error=reason, seconds=time.perf_counter() - started)
+
+    def _run(
+        self, doc: Document, source: Path, total: int, progress: ProgressFn, started: float, shown: Path
+    ) -> IngestResult:
+        if self.sink is not None:
+            self.sink.remove(doc.id)  # points of an earlier, interrupted attempt
+        units: list[Unit] = []
+        batch: list[Unit] = []
+        duration: float | None = None
+        what = "pages" if doc.kind is DocKind.PDF else "clips"
+        for unit in self._units(doc, source):
+            units.append(unit)
+            batch.append(unit)
+            if len(batch) >= self.batch_size:
+                self._flush(doc, batch)
+            progress(min(len(units) / max(total, 1), 0.99), f"{len(units)}/{total} {what}")
+        self._flush(doc, batch)
+        if doc.kind is DocKind.VIDEO and units:
+            duration = max(u.end_s or 0.0 for u in units)
+        if self.sink is not None:
+            self.sink.publish(doc.id)
+        done = self.registry.complete_document(doc.id, units, duration)
+        progress(1.0, f"ready: {len(units)} {what}")
+        return IngestResult(shown, doc.id, "ingested", done.n_pages, done.n_clips, seconds=time.perf_counter() - started)
+
+    def _flush(self, doc: Document, batch: list[Unit]) -> None:
+        if batch and self.sink is not None:
+            self.sink.add(doc, batch)
+        batch.clear()
+
+    def _units(self, doc: Document, source: Path) -> Iterator[Unit]:
+        if doc.kind is DocKind.PDF:
+            for page in self.pdf.pages(source):
+                key = self.blobs.put_bytes(page.png, ".png")
+                yield Unit(
+                    id=page_unit_id(doc.id, page.page),
+                    doc_id=doc.id,
+                    kind=UnitKind.PAGE,
+                    ordinal=page.page - 1,
+                    file_name=doc.file_name,
+                    text=page.text,
+                    images=(self.blobs.path(key),),
+                    page=page.page,
+                    text_source=page.text_source,
+                )
+        else:
+            for clip in self.video.clips(source):
+                keys = [self.blobs.put_bytes(frame, ".jpg") for frame in clip.frames]
+                yield Unit(
+                    id=clip_unit_id(doc.id, clip.index),
+                    doc_id=doc.id,
+                    kind=UnitKind.CLIP,
+                    ordinal=clip.index,
+                    file_name=doc.file_name,
+                    text=clip.text,
+                    images=tuple(self.blobs.path(k) for k in keys),
+                    start_s=clip.start_s,
+                    end_s=clip.end_s,
+                    text_source=clip.text_source,
+                )

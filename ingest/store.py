@@ -1,0 +1,426 @@
+"""Content-addressed blob store and the SQLite registry of documents, units and jobs.
+
+Crash safety: a document's unit rows are written in the same transaction that marks it
+`ready`, so a reader never sees a half-ingested document. Blobs are written atomically
+(temp file + rename) under their content hash, so rewriting one is harmless; blobs that no
+row references are orphans, removed by `gc`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from ingest.errors import NotFound
+from ingest.types import (
+    DocKind,
+    DocStatus,
+    Document,
+    Job,
+    JobStatus,
+    Unit,
+    UnitKind,
+)
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class BlobStore:
+    """Files named by the sha256 of their bytes: `<root>/ab/cdef...<suffix>`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """Absolute path of a blob key."""
+        return self.root / key
+
+    def _key(self, digest: str, suffix: str) -> str:
+        return f"{digest[:2]}/{digest[2:]}{suffix}"
+
+    def put_bytes(self, data: bytes, suffix: str) -> str:
+        """Store bytes, return their key. Idempotent."""
+        key = self._key(hashlib.sha256(data).hexdigest(), suffix)
+        target = self.path(key)
+        if not target.exists():
+            self._atomic_write(target, lambda fh: fh.write(data))
+        return key
+
+    def put_file(self, source: Path, suffix: str, digest: str | None = None) -> str:
+        """Copy a file into the store (streamed), return its key. Idempotent."""
+        key = self._key(digest or sha256_file(source), suffix)
+        target = self.path(key)
+        if not target.exists():
+            with source.open("rb") as src:
+                self._atomic_write(target, lambda fh: shutil.copyfileobj(src, fh, _CHUNK))
+        return key
+
+    def _atomic_write(self, target: Path, write: object) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)  # type: ignore[operator]
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def keys(self) -> Iterator[str]:
+        """Every stored key (temp files excluded)."""
+        for path in self.root.glob("??/*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                yield f"{path.parent.name}/{path.name}"
+
+    def temp_files(self) -> Iterator[Path]:
+        """Leftovers of writes interrupted by a crash."""
+        yield from self.root.glob("??/.tmp-*")
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.glob("??/*") if p.is_file())
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    file_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    source_blob TEXT NOT NULL,
+    n_pages INTEGER NOT NULL DEFAULT 0,
+    n_clips INTEGER NOT NULL DEFAULT 0,
+    duration_s REAL,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS units (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    page INTEGER,
+    start_s REAL,
+    end_s REAL,
+    text TEXT NOT NULL,
+    text_source TEXT NOT NULL,
+    images TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS units_doc ON units(doc_id, ordinal);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    doc_id TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+class Registry:
+    """SQLite registry (one file, WAL mode, safe for several processes).
+
+    Unit rows hold blob *keys*; `Unit.images` are resolved to absolute paths with the
+    BlobStore given at construction.
+    """
+
+    def __init__(self, path: Path, blobs: BlobStore) -> None:
+        self.path = path
+        self.blobs = blobs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- documents -------------------------------------------------------------------------
+
+    def _document(self, row: sqlite3.Row) -> Document:
+        return Document(
+            id=row["id"],
+            file_name=row["file_name"],
+            kind=DocKind(row["kind"]),
+            status=DocStatus(row["status"]),
+            size_bytes=row["size_bytes"],
+            source_blob=row["source_blob"],
+            n_pages=row["n_pages"],
+            n_clips=row["n_clips"],
+            duration_s=row["duration_s"],
+            error=row["error"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def get_document(self, doc_id: str) -> Document | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return self._document(row) if row else None
+
+    def resolve_document(self, id_or_prefix: str) -> Document:
+        """A document by full id or unique id prefix; NotFound otherwise."""
+        prefix = id_or_prefix.strip().lower()
+        if not prefix:
+            raise NotFound("empty document id")
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM documents WHERE id LIKE ? || '%' LIMIT 2", (prefix,)
+            ).fetchall()
+        if not rows:
+            raise NotFound(f"no document with id {id_or_prefix!r}")
+        if len(rows) > 1:
+            raise NotFound(f"id prefix {id_or_prefix!r} is ambiguous; give more characters")
+        return self._document(rows[0])
+
+    def list_documents(self, status: DocStatus | None = None) -> list[Document]:
+        query = "SELECT * FROM documents"
+        args: tuple[str, ...] = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            args = (status.value,)
+        with self._connect() as conn:
+            rows = conn.execute(query + " ORDER BY created_at, file_name", args).fetchall()
+        return [self._document(r) for r in rows]
+
+    def begin_document(
+        self, doc_id: str, file_name: str, kind: DocKind, size_bytes: int, source_blob: str
+    ) -> Document:
+        """Register (or reset) a document as `pending` with no units."""
+        now = time.time()
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM units WHERE doc_id = ?", (doc_id,))
+            conn.execute(
+                """INSERT INTO documents (id, file_name, kind, status, size_bytes, source_blob,
+                       created_at, updated_at)
+                   VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET status='pending', error=NULL, n_pages=0,
+                       n_clips=0, file_name=excluded.file_name, updated_at=excluded.updated_at""",
+                (doc_id, file_name, kind.value, size_bytes, source_blob, now, now),
+            )
+        doc = self.get_document(doc_id)
+        assert doc is not None
+        return doc
+
+    def complete_document(
+        self, doc_id: str, units: Sequence[Unit], duration_s: float | None = None
+    ) -> Document:
+        """Write all units and mark the document `ready`, in one transaction."""
+        n_pages = sum(1 for u in units if u.kind is UnitKind.PAGE)
+        n_clips = len(units) - n_pages
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM units WHERE doc_id = ?", (doc_id,))
+            conn.executemany(
+                """INSERT INTO units (id, doc_id, ordinal, kind, page, start_s, end_s, text,
+                       text_source, images) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [self._unit_row(u) for u in units],
+            )
+            conn.execute(
+                """UPDATE documents SET status='ready', error=NULL, n_pages=?, n_clips=?,
+                       duration_s=?, updated_at=? WHERE id = ?""",
+                (n_pages, n_clips, duration_s, time.time(), doc_id),
+            )
+        doc = self.get_document(doc_id)
+        assert doc is not None
+        return doc
+
+    def fail_document(self, doc_id: str, error: str) -> None:
+        """Mark a document `failed` (its units, if any, are removed)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM units WHERE doc_id = ?", (doc_id,))
+            conn.execute(
+                "UPDATE documents SET status='failed', error=?, n_pages=0, n_clips=0, "
+                "updated_at=? WHERE id = ?",
+                (error, time.time(), doc_id),
+            )
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a document and its units (blobs become orphans for `gc`)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM units WHERE doc_id = ?", (doc_id,))
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    # -- units -----------------------------------------------------------------------------
+
+    def _unit_row(self, unit: Unit) -> tuple[object, ...]:
+        keys = [str(p.relative_to(self.blobs.root)) for p in unit.images]
+        return (
+            unit.id,
+            unit.doc_id,
+            unit.ordinal,
+            unit.kind.value,
+            unit.page,
+            unit.start_s,
+            unit.end_s,
+            unit.text,
+            unit.text_source,
+            json.dumps(keys),
+        )
+
+    def _unit(self, row: sqlite3.Row, file_name: str) -> Unit:
+        return Unit(
+            id=row["id"],
+            doc_id=row["doc_id"],
+            kind=UnitKind(row["kind"]),
+            ordinal=row["ordinal"],
+            file_name=file_name,
+            text=row["text"],
+            images=tuple(self.blobs.path(k) for k in json.loads(row["images"])),
+            page=row["page"],
+            start_s=row["start_s"],
+            end_s=row["end_s"],
+            text_source=row["text_source"],
+        )
+
+    def units(self, doc_id: str) -> list[Unit]:
+        """Units of a document in order (empty unless it is ready)."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                """SELECT u.*, d.file_name FROM units u JOIN documents d ON d.id = u.doc_id
+                   WHERE u.doc_id = ? ORDER BY u.ordinal""",
+                (doc_id,),
+            ).fetchall()
+        return [self._unit(r, r["file_name"]) for r in rows]
+
+    def get_unit(self, unit_id: str) -> Unit | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                """SELECT u.*, d.file_name FROM units u JOIN documents d ON d.id = u.doc_id
+                   WHERE u.id = ?""",
+                (unit_id,),
+            ).fetchone()
+        return self._unit(row, row["file_name"]) if row else None
+
+    def referenced_blobs(self) -> set[str]:
+        """Every blob key a document or unit row points at."""
+        keys: set[str] = set()
+        with self._connect() as conn:
+            for (source,) in conn.execute("SELECT source_blob FROM documents"):
+                keys.add(source)
+            for (images,) in conn.execute("SELECT images FROM units"):
+                keys.update(json.loads(images))
+        return keys
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _job(self, row: sqlite3.Row) -> Job:
+        return Job(
+            id=row["id"],
+            source=row["source"],
+            status=JobStatus(row["status"]),
+            progress=row["progress"],
+            message=row["message"],
+            doc_id=row["doc_id"],
+            error=row["error"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def create_job(self, source: str) -> Job:
+        now = time.time()
+        job_id = uuid.uuid4().hex
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, source, status, created_at, updated_at) "
+                "VALUES (?, ?, 'queued', ?, ?)",
+                (job_id, source, now, now),
+            )
+        job = self.get_job(job_id)
+        assert job is not None
+        return job
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        doc_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        sets: list[str] = ["updated_at = ?"]
+        args: list[object] = [time.time()]
+        for column, value in (
+            ("status", status.value if status else None),
+            ("progress", progress),
+            ("message", message),
+            ("doc_id", doc_id),
+            ("error", error),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        with self._transaction() as conn:
+            conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
+
+    def get_job(self, job_id: str) -> Job | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._job(row) if row else None
+
+    def list_jobs(self, statuses: Iterable[JobStatus] | None = None) -> list[Job]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+        jobs = [self._job(r) for r in rows]
+        if statuses is not None:
+            wanted = set(statuses)
+            jobs = [j for j in jobs if j.status in wanted]
+        return jobs
+
+
+def open_blob(blobs: BlobStore, key: str) -> BinaryIO:
+    """Open a blob for reading (NotFound if it is missing)."""
+    path = blobs.path(key)
+    if not path.is_file():
+        raise NotFound(f"blob {key} is missing")
+    return path.open("rb")

@@ -1,0 +1,66 @@
+"""Retrieval settings: embedders, index, two-stage fusion and reranker."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class VLMSettings(BaseModel):
+    """A Qwen-VL backbone used as an embedder or a reranker (in-process transformers)."""
+
+    model: str = Field("Qwen/Qwen3-VL-Embedding-2B", description="hub id or local directory")
+    prompt_format: Literal["qwen3-vl-embedding", "dse", "vlm2vec"] = "qwen3-vl-embedding"
+    query_instruction: str = "Find a page or video clip that answers the question."
+    include_unit_text: bool = True  # add the page/clip text after the image(s)
+    max_unit_text_chars: int = 1200
+    mrl_dim: int | None = Field(None, ge=32, description="truncate (Matryoshka) and renormalise")
+    max_pixels: int = Field(1280 * 28 * 28, ge=28 * 28, description="per image")
+    frame_max_pixels: int = Field(448 * 448, ge=28 * 28)
+    max_frames: int = Field(8, ge=1)
+    batch_tokens: int = Field(16_384, ge=256, description="token budget of one forward batch")
+    batch_max_items: int = Field(32, ge=1)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    attn_implementation: str = "sdpa"
+
+
+class VLLMEmbedSettings(BaseModel):
+    """An OpenAI-compatible embeddings endpoint (`vllm serve <embedder> --runner pooling`)."""
+
+    base_url: str = "http://localhost:8001/v1"
+    model: str = "Qwen/Qwen3-VL-Embedding-2B"
+    api_key: SecretStr | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 2
+
+
+class RetrievalSettings(BaseModel):
+    """Which vectors are produced, how the two stages are fused."""
+
+    # "auto" resolves by profile: lite -> minilm + bm25, gpu -> vlm visual + minilm + bm25.
+    visual_embedder: Literal["auto", "none", "vlm", "vllm", "fake"] = "auto"
+    text_embedder: Literal["auto", "none", "minilm", "fake"] = "auto"
+    sparse: Literal["auto", "none", "bm25"] = "auto"
+    reranker: Literal["auto", "none", "lite", "vlm", "fake"] = "auto"
+    text_model: str = Field("", description="sentence-transformers path/id; empty = packaged MiniLM")
+    vlm: VLMSettings = VLMSettings()
+    vlm_reranker: VLMSettings = VLMSettings(
+        model="Qwen/Qwen3-VL-Reranker-2B",
+        query_instruction="Judge whether the document meets the requirements based on the query and the instruct provided.",
+    )
+    vllm_embed: VLLMEmbedSettings = VLLMEmbedSettings()
+
+    collection: str = "mmrag"
+    quantization: Literal["none", "scalar", "binary"] = "none"  # server mode only
+    upsert_batch: int = Field(64, ge=1)
+
+    stage1_top_n: int = Field(50, ge=1)
+    stage1_fusion: Literal["rrf", "dbsf"] = "rrf"
+    top_k: int = Field(5, ge=1)
+    rerank_top_n: int = Field(30, ge=1, description="how many stage-1 hits the reranker sees")
+    # final = w_stage1 * norm(stage1) + w_rerank * norm(rerank); defaults picked by `mmrag eval`.
+    stage1_weight: float = Field(0.3, ge=0)
+    rerank_weight: float = Field(0.7, ge=0)
+    normalization: Literal["minmax", "zscore"] = "minmax"
