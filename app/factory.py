@@ -1,0 +1,121 @@
+"""The one explicit factory: settings in, components out. Implementations are imported
+lazily so the lite profile never imports GPU-only code (and vice versa)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.config import Settings
+
+if TYPE_CHECKING:
+    from generation.base import Generator
+    from ingest.asr import Transcriber
+    from ingest.pipeline import PdfExtractor, VideoExtractor
+    from retrieval.embedders.base import Embedder, SparseEncoder
+    from retrieval.rerankers.base import Reranker
+
+
+def _is_gpu(settings: Settings) -> bool:
+    return settings.profile == "gpu"
+
+
+def build_pdf_extractor(settings: Settings) -> PdfExtractor:
+    from ingest.pdf import PdfPages
+
+    return PdfPages(settings.ingest)
+
+
+def build_transcriber(settings: Settings) -> Transcriber | None:
+    if not settings.ingest.asr_enabled:
+        return None
+    from ingest.asr import WhisperTranscriber
+
+    return WhisperTranscriber(settings.ingest)
+
+
+def build_video_extractor(settings: Settings) -> VideoExtractor:
+    from ingest.video import VideoClips
+
+    return VideoClips(settings.ingest, build_transcriber(settings))
+
+
+def build_visual_embedder(settings: Settings) -> Embedder | None:
+    choice = settings.retrieval.visual_embedder
+    if choice == "auto":
+        choice = "vlm" if _is_gpu(settings) else "none"
+    if choice == "none":
+        return None
+    if choice == "vlm":
+        from retrieval.embedders.vlm import VLMEmbedder
+
+        return VLMEmbedder(settings.retrieval.vlm)
+    if choice == "vllm":
+        from retrieval.embedders.vllm_client import VLLMEmbedder
+
+        return VLLMEmbedder(settings.retrieval.vllm_embed)
+    from retrieval.embedders.fake import FakeEmbedder
+
+    return FakeEmbedder()
+
+
+def build_text_embedder(settings: Settings) -> Embedder | None:
+    choice = settings.retrieval.text_embedder
+    if choice == "auto":
+        choice = "minilm"
+    if choice == "none":
+        return None
+    if choice == "minilm":
+        from retrieval.embedders.minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder(settings.retrieval.text_model)
+    from retrieval.embedders.fake import FakeEmbedder
+
+    return FakeEmbedder()
+
+
+def build_sparse_encoder(settings: Settings) -> SparseEncoder | None:
+    if settings.retrieval.sparse == "none":
+        return None
+    from retrieval.embedders.bm25 import BM25Encoder
+
+    return BM25Encoder()
+
+
+def build_reranker(settings: Settings, text_embedder: Embedder | None) -> Reranker | None:
+    choice = settings.retrieval.reranker
+    if choice == "auto":
+        choice = "vlm" if _is_gpu(settings) else "lite"
+    if choice == "none":
+        return None
+    if choice == "lite":
+        from retrieval.rerankers.lite import LiteReranker
+
+        return LiteReranker.from_embedder(text_embedder, settings.retrieval.text_model)
+    if choice == "vlm":
+        from retrieval.rerankers.vlm import VLMReranker
+
+        return VLMReranker(settings.retrieval.vlm_reranker)
+    from retrieval.rerankers.fake import FakeReranker
+
+    return FakeReranker()
+
+
+def build_generator(settings: Settings, reranker: Reranker | None) -> Generator:
+    choice = settings.generation.generator
+    if choice == "auto":
+        choice = "vllm" if _is_gpu(settings) else "extractive"
+    if choice == "vllm":
+        from generation.generators.vllm import VLLMGenerator
+
+        return VLLMGenerator(settings.generation)
+    if choice == "transformers":
+        from generation.generators.transformers_vlm import TransformersVLMGenerator
+
+        return TransformersVLMGenerator(settings.generation)
+    if choice == "extractive":
+        from generation.generators.extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator.from_reranker(reranker, settings.generation)
+    from generation.generators.fake import FakeGenerator
+
+    return FakeGenerator()

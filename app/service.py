@@ -1,0 +1,92 @@
+"""Wiring: build every component once from one Settings value.
+
+`Services` is a plain container (no behaviour of its own beyond closing); use cases live in
+small modules (app/querying.py) and in the components themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app import factory
+from app.config import Settings
+from generation.base import Generator
+from ingest.pipeline import Ingestor
+from ingest.store import BlobStore, Registry
+from retrieval.index import QdrantIndex, open_qdrant_client
+from retrieval.indexer import UnitIndexer
+from retrieval.retriever import Retriever
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """What needs no model: the registry and the blob store."""
+
+    registry: Registry
+    blobs: BlobStore
+
+
+def open_storage(settings: Settings) -> Storage:
+    """Open (creating if needed) the registry and blob store under the data dir."""
+    blobs = BlobStore(settings.blob_dir)
+    return Storage(Registry(settings.registry_path, blobs), blobs)
+
+
+@dataclass
+class Services:
+    """Every long-lived component, built once (CLI command or API lifespan)."""
+
+    settings: Settings
+    storage: Storage
+    index: QdrantIndex
+    indexer: UnitIndexer
+    ingestor: Ingestor
+    retriever: Retriever
+    generator: Generator | None
+
+    @property
+    def registry(self) -> Registry:
+        return self.storage.registry
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def build_services(settings: Settings, *, with_generator: bool = True) -> Services:
+    """Load models and open storage and the index. Models load here, once."""
+    storage = open_storage(settings)
+    visual = factory.build_visual_embedder(settings)
+    text = factory.build_text_embedder(settings)
+    sparse = factory.build_sparse_encoder(settings)
+    client = open_qdrant_client(
+        url=settings.qdrant_url,
+        api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+        path=settings.qdrant_path,
+    )
+    index = QdrantIndex(
+        client,
+        settings.retrieval.collection,
+        dense_dims={
+            name: emb.dim for name, emb in (("visual", visual), ("text", text)) if emb is not None
+        },
+        sparse=sparse is not None,
+        quantization=settings.retrieval.quantization,
+    )
+    indexer = UnitIndexer(index, visual=visual, text=text, sparse=sparse)
+    ingestor = Ingestor(
+        settings.ingest,
+        storage.registry,
+        storage.blobs,
+        pdf=factory.build_pdf_extractor(settings),
+        video=factory.build_video_extractor(settings),
+        sink=indexer,
+    )
+    reranker = factory.build_reranker(settings, text)
+    retriever = Retriever(
+        index, settings.retrieval, visual=visual, text=text, sparse=sparse, reranker=reranker
+    )
+    generator = factory.build_generator(settings, reranker) if with_generator else None
+    return Services(settings, storage, index, indexer, ingestor, retriever, generator)
