@@ -12,19 +12,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ingest.config import IngestSettings
 from ingest.errors import IngestError, MMRagError
 from ingest.sniff import detect_kind, is_candidate
-from ingest.store import BlobStore, Registry, sha256_file
+from ingest.store import BlobStore, GcReport, Registry, collect_garbage, sha256_file
 from ingest.types import (
     ClipContent,
     DocKind,
-    Document,
     DocStatus,
+    Document,
     IngestResult,
     PageContent,
     Unit,
@@ -61,13 +60,6 @@ class VideoExtractor(Protocol):
     def count_clips(self, duration_s: float) -> int: ...
 
     def clips(self, path: Path) -> Iterator[ClipContent]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class GcReport:
-    removed_blobs: int
-    removed_bytes: int
-    removed_temp: int
 
 
 def _noop(_fraction: float, _message: str) -> None:
@@ -112,13 +104,19 @@ class Ingestor:
             kind = detect_kind(path)
             size = path.stat().st_size
             if size > self.settings.max_file_bytes:
-                raise IngestError(path, f"file is {size} bytes, over the limit of {self.settings.max_file_bytes}")
+                raise IngestError(
+                    path, f"file is {size} bytes, over the limit of {self.settings.max_file_bytes}"
+                )
             progress(0.0, "hashing")
             doc_id = sha256_file(path)
             existing = self.registry.get_document(doc_id)
             if existing is not None and existing.status is DocStatus.READY:
                 return IngestResult(
-                    path, doc_id, "skipped", existing.n_pages, existing.n_clips,
+                    path,
+                    doc_id,
+                    "skipped",
+                    existing.n_pages,
+                    existing.n_clips,
                     seconds=time.perf_counter() - started,
                 )
             # Validate before anything is stored, so bad input leaves no trace.
@@ -142,49 +140,38 @@ class Ingestor:
             source = self.blobs.path(doc.source_blob)
             started = time.perf_counter()
             if not source.is_file():
-                results.append(self._failed(Path(doc.file_name), doc.id, "original file missing from the blob store", started))
+                results.append(
+                    self._failed(
+                        Path(doc.file_name),
+                        doc.id,
+                        "original file missing from the blob store",
+                        started,
+                    )
+                )
                 continue
             try:
                 total = self._count_units(doc.kind, source)
-                doc = self.registry.begin_document(doc.id, doc.file_name, doc.kind, doc.size_bytes, doc.source_blob)
-                results.append(self._run(doc, source, total, progress, started, Path(doc.file_name)))
+                doc = self.registry.begin_document(
+                    doc.id, doc.file_name, doc.kind, doc.size_bytes, doc.source_blob
+                )
+                results.append(
+                    self._run(doc, source, total, progress, started, Path(doc.file_name))
+                )
             except MMRagError as err:
                 reason = err.reason if isinstance(err, IngestError) else str(err)
                 results.append(self._failed(Path(doc.file_name), doc.id, reason, started))
         return results
 
     def delete(self, doc_id: str) -> None:
-        """Remove a document's points, rows and (through gc) blobs."""
+        """Remove a document's points, rows and the blobs no other document shares."""
         if self.sink is not None:
             self.sink.remove(doc_id)
-        self.registry.delete_document(doc_id)
-        self.gc(grace_s=None)
+        for key in self.registry.delete_document(doc_id):
+            self.blobs.delete(key)
 
     def gc(self, grace_s: float | None = 3600.0) -> GcReport:
-        """Delete blobs no row references. `grace_s` spares recent blobs, which may belong
-        to an ingest still running in another process; None = only when no job is active."""
-        keep = self.registry.referenced_blobs()
-        now = time.time()
-        removed = removed_bytes = 0
-        for key in list(self.blobs.keys()):
-            if key in keep:
-                continue
-            path = self.blobs.path(key)
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                continue
-            if grace_s is not None and now - stat.st_mtime < grace_s:
-                continue
-            self.blobs.delete(key)
-            removed += 1
-            removed_bytes += stat.st_size
-        temp = 0
-        for tmp in self.blobs.temp_files():
-            if grace_s is None or now - tmp.stat().st_mtime >= grace_s:
-                tmp.unlink(missing_ok=True)
-                temp += 1
-        return GcReport(removed, removed_bytes, temp)
+        """Delete orphan blobs (see `collect_garbage`)."""
+        return collect_garbage(self.registry, self.blobs, grace_s)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -199,10 +186,18 @@ class Ingestor:
                 self.sink.remove(doc_id)
             self.registry.fail_document(doc_id, reason)
         log.warning("%s: %s", path.name, reason)
-        return IngestResult(path, doc_id, "failed", error=reason, seconds=time.perf_counter() - started)
+        return IngestResult(
+            path, doc_id, "failed", error=reason, seconds=time.perf_counter() - started
+        )
 
     def _run(
-        self, doc: Document, source: Path, total: int, progress: ProgressFn, started: float, shown: Path
+        self,
+        doc: Document,
+        source: Path,
+        total: int,
+        progress: ProgressFn,
+        started: float,
+        shown: Path,
     ) -> IngestResult:
         if self.sink is not None:
             self.sink.remove(doc.id)  # points of an earlier, interrupted attempt
@@ -223,7 +218,14 @@ class Ingestor:
             self.sink.publish(doc.id)
         done = self.registry.complete_document(doc.id, units, duration)
         progress(1.0, f"ready: {len(units)} {what}")
-        return IngestResult(shown, doc.id, "ingested", done.n_pages, done.n_clips, seconds=time.perf_counter() - started)
+        return IngestResult(
+            shown,
+            doc.id,
+            "ingested",
+            done.n_pages,
+            done.n_clips,
+            seconds=time.perf_counter() - started,
+        )
 
     def _flush(self, doc: Document, batch: list[Unit]) -> None:
         if batch and self.sink is not None:

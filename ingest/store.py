@@ -18,8 +18,8 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from ingest.errors import NotFound
 from ingest.types import (
@@ -283,11 +283,22 @@ class Registry:
                 (error, time.time(), doc_id),
             )
 
-    def delete_document(self, doc_id: str) -> None:
-        """Remove a document and its units (blobs become orphans for `gc`)."""
+    def delete_document(self, doc_id: str) -> set[str]:
+        """Remove a document and its units. Returns the blob keys that no row references
+        any more (the caller deletes those files)."""
         with self._transaction() as conn:
+            keys: set[str] = set()
+            row = conn.execute(
+                "SELECT source_blob FROM documents WHERE id = ?", (doc_id,)
+            ).fetchone()
+            if row:
+                keys.add(row[0])
+            for (images,) in conn.execute("SELECT images FROM units WHERE doc_id = ?", (doc_id,)):
+                keys.update(json.loads(images))
             conn.execute("DELETE FROM units WHERE doc_id = ?", (doc_id,))
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            still_used = self._referenced_blobs(conn)
+        return keys - still_used
 
     # -- units -----------------------------------------------------------------------------
 
@@ -342,12 +353,16 @@ class Registry:
 
     def referenced_blobs(self) -> set[str]:
         """Every blob key a document or unit row points at."""
-        keys: set[str] = set()
         with self._connect() as conn:
-            for (source,) in conn.execute("SELECT source_blob FROM documents"):
-                keys.add(source)
-            for (images,) in conn.execute("SELECT images FROM units"):
-                keys.update(json.loads(images))
+            return self._referenced_blobs(conn)
+
+    @staticmethod
+    def _referenced_blobs(conn: sqlite3.Connection) -> set[str]:
+        keys: set[str] = set()
+        for (source,) in conn.execute("SELECT source_blob FROM documents"):
+            keys.add(source)
+        for (images,) in conn.execute("SELECT images FROM units"):
+            keys.update(json.loads(images))
         return keys
 
     # -- jobs ------------------------------------------------------------------------------
@@ -418,9 +433,41 @@ class Registry:
         return jobs
 
 
-def open_blob(blobs: BlobStore, key: str) -> BinaryIO:
-    """Open a blob for reading (NotFound if it is missing)."""
-    path = blobs.path(key)
-    if not path.is_file():
-        raise NotFound(f"blob {key} is missing")
-    return path.open("rb")
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    removed_blobs: int
+    removed_bytes: int
+    removed_temp: int
+
+
+def collect_garbage(registry: Registry, blobs: BlobStore, grace_s: float | None) -> GcReport:
+    """Delete blobs no registry row references, and temp files of interrupted writes.
+
+    `grace_s` spares files younger than that many seconds: they may belong to an ingest
+    still running in another process. None = no grace (use when nothing else is running).
+    """
+    keep = registry.referenced_blobs()
+    now = time.time()
+    removed = removed_bytes = 0
+    for key in list(blobs.keys()):
+        if key in keep:
+            continue
+        try:
+            stat = blobs.path(key).stat()
+        except FileNotFoundError:
+            continue
+        if grace_s is not None and now - stat.st_mtime < grace_s:
+            continue
+        blobs.delete(key)
+        removed += 1
+        removed_bytes += stat.st_size
+    temp = 0
+    for tmp in list(blobs.temp_files()):
+        try:
+            age = now - tmp.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if grace_s is None or age >= grace_s:
+            tmp.unlink(missing_ok=True)
+            temp += 1
+    return GcReport(removed, removed_bytes, temp)

@@ -1,0 +1,211 @@
+"""The `mmrag` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.config import Settings
+
+cli = typer.Typer(
+    name="mmrag",
+    help="Chat with your PDFs and videos.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="lite or gpu (default: MMRAG_PROFILE or lite)")
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="where documents and the index live")
+]
+
+
+def load_settings(profile: str | None = None, data_dir: Path | None = None) -> Settings:
+    """Settings from env/.env, with command-line overrides."""
+    overrides: dict[str, object] = {}
+    if profile:
+        overrides["profile"] = profile
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@cli.callback()
+def main_callback(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders (recursive)")],
+    profile: ProfileOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Ingest PDFs and videos: render pages, cut clips, embed and index them."""
+    from tqdm import tqdm
+
+    from app.service import build_services
+    from ingest.pipeline import iter_files
+
+    settings = load_settings(profile, data_dir)
+    files = list(iter_files(paths))
+    if not files:
+        raise fail("no PDF or video files found in the given paths")
+    services = build_services(settings, with_generator=False)
+    counts = {"ingested": 0, "skipped": 0, "failed": 0}
+    pages = clips = 0
+    try:
+        resumed = services.ingestor.resume()
+        for result in resumed:
+            typer.echo(f"resumed {result.path.name}: {result.status}")
+        with tqdm(total=len(files), unit="file", dynamic_ncols=True) as bar:
+            for path in files:
+                bar.set_description(path.name[:40])
+
+                def show(fraction: float, message: str, _bar: tqdm = bar) -> None:  # type: ignore[type-arg]
+                    _bar.set_postfix_str(message)
+
+                result = services.ingestor.ingest_file(path, show)
+                counts[result.status] += 1
+                pages += result.n_pages
+                clips += result.n_clips
+                if result.status == "failed":
+                    bar.write(f"error: {path}: {result.error}")
+                bar.update(1)
+    finally:
+        services.close()
+    typer.echo(
+        f"{len(files)} files: {counts['ingested']} ingested, {counts['skipped']} already "
+        f"present, {counts['failed']} failed; {pages} pages, {clips} clips"
+    )
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@cli.command("ls")
+def list_documents(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    profile: ProfileOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List documents: id, file name, status, pages/clips."""
+    from app.service import open_storage
+
+    docs = open_storage(load_settings(profile, data_dir)).registry.list_documents()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": d.id,
+                        "file_name": d.file_name,
+                        "kind": d.kind.value,
+                        "status": d.status.value,
+                        "pages": d.n_pages,
+                        "clips": d.n_clips,
+                        "size_bytes": d.size_bytes,
+                        "error": d.error,
+                    }
+                    for d in docs
+                ],
+                indent=2,
+            )
+        )
+        return
+    for d in docs:
+        count = f"{d.n_pages} pages" if d.kind.value == "pdf" else f"{d.n_clips} clips"
+        line = f"{d.id[:12]}  {d.status.value:<7}  {count:>10}  {d.file_name}"
+        typer.echo(line + (f"  ({d.error})" if d.error else ""))
+    typer.echo(f"{len(docs)} documents", err=True)
+
+
+@cli.command("rm")
+def remove(
+    doc_ids: Annotated[list[str], typer.Argument(help="document id or unique id prefix")],
+    profile: ProfileOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Delete documents: registry rows, blobs and index points."""
+    from app.service import build_services
+    from ingest.errors import NotFound
+
+    services = build_services(load_settings(profile, data_dir), with_generator=False)
+    try:
+        for doc_id in doc_ids:
+            try:
+                doc = services.registry.resolve_document(doc_id)
+            except NotFound as err:
+                raise fail(str(err)) from err
+            services.ingestor.delete(doc.id)
+            typer.echo(f"removed {doc.id[:12]} {doc.file_name}")
+    finally:
+        services.close()
+
+
+@cli.command()
+def gc(
+    grace: Annotated[float, typer.Option(help="spare blobs younger than this many seconds")] = 0,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Remove orphan blobs (left by interrupted or deleted ingests)."""
+    from app.service import open_storage
+    from ingest.store import collect_garbage
+
+    storage = open_storage(load_settings(None, data_dir))
+    report = collect_garbage(storage.registry, storage.blobs, grace_s=grace)
+    typer.echo(
+        f"removed {report.removed_blobs} orphan blobs ({report.removed_bytes / 1e6:.1f} MB), "
+        f"{report.removed_temp} temp files"
+    )
+
+
+@cli.command()
+def config(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Print the effective settings (secrets masked)."""
+    settings = load_settings(profile, data_dir)
+    typer.echo(settings.model_dump_json(indent=2))
+
+
+@cli.command()
+def doctor(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Check tesseract, ffmpeg, models, GPU, storage and services; print a fix for each problem."""
+    from app.doctor import run_checks
+
+    checks = run_checks(load_settings(profile, data_dir))
+    for check in checks:
+        mark = (
+            typer.style("OK  ", fg=typer.colors.GREEN)
+            if check.ok
+            else typer.style("FAIL", fg=typer.colors.RED)
+        )
+        typer.echo(f"{mark} {check.name:<12} {check.detail}")
+        if not check.ok and check.fix:
+            typer.echo(f"     fix: {check.fix}")
+    if not all(c.ok or c.optional for c in checks):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)
