@@ -6,11 +6,16 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.config import Settings
+
+if TYPE_CHECKING:
+    from app.service import Services
+    from ingest.store import Registry
+    from retrieval.types import Hit, SearchFilter
 
 cli = typer.Typer(
     name="mmrag",
@@ -201,6 +206,127 @@ def doctor(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
             typer.echo(f"     fix: {check.fix}")
     if not all(c.ok or c.optional for c in checks):
         raise typer.Exit(1)
+
+
+def _parse_filter(
+    doc_ids: list[str] | None, kind: str | None, registry: Registry
+) -> SearchFilter | None:
+    """--doc/--kind options -> a SearchFilter (None when unrestricted)."""
+    from ingest.types import UnitKind
+    from retrieval.types import SearchFilter
+
+    ids = tuple(registry.resolve_document(d).id for d in doc_ids) if doc_ids else None
+    kinds = (UnitKind(kind),) if kind else None
+    return SearchFilter(doc_ids=ids, kinds=kinds) if ids or kinds else None
+
+
+def _print_sources(hits: list[Hit]) -> None:
+    for i, hit in enumerate(hits, start=1):
+        rerank = f"{hit.rerank_score:.3f}" if hit.rerank_score is not None else "-"
+        snippet = " ".join(hit.unit.text.split())[:110]
+        typer.echo(
+            f"[S{i}] {hit.unit.label}  score {hit.score:.3f} (stage1 {hit.stage1_score:.3f}, "
+            f"rerank {rerank}; {'+'.join(hit.matched) or '-'})"
+        )
+        if snippet:
+            typer.echo(f"      {snippet}")
+
+
+@cli.command()
+def query(
+    question: Annotated[str, typer.Argument(help="your question")],
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k")] = None,
+    doc: Annotated[
+        list[str] | None, typer.Option("--doc", help="restrict to a document id (repeatable)")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="page or clip")] = None,
+    hits_only: Annotated[
+        bool, typer.Option("--hits", help="only list the retrieved units")
+    ] = False,
+    profile: ProfileOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Answer a question from your documents, streaming, with cited sources."""
+    from app.querying import search
+    from app.service import build_services
+    from ingest.errors import MMRagError
+
+    services = build_services(load_settings(profile, data_dir), with_generator=not hits_only)
+    try:
+        search_filter = _parse_filter(doc, kind, services.registry)
+        if hits_only:
+            _print_sources(search(services, question, search_filter, top_k))
+            return
+        _stream_answer(services, question, search_filter, top_k)
+    except MMRagError as err:
+        raise fail(f"error: {err}") from err
+    finally:
+        services.close()
+
+
+def _stream_answer(
+    services: Services, question: str, search_filter: SearchFilter | None, top_k: int | None
+) -> None:
+    from app.querying import ask_stream
+    from generation.types import FinalEvent, TokenEvent
+
+    for event in ask_stream(services, question, search_filter, top_k):
+        if isinstance(event, TokenEvent):
+            typer.echo(event.text, nl=False)
+        elif isinstance(event, FinalEvent):
+            answer = event.answer
+            typer.echo("")
+            cited = {c.source_index for c in answer.citations if c.valid}
+            typer.echo("\nSources:" if answer.hits else "\nNo sources.")
+            _print_sources([h for i, h in enumerate(answer.hits, 1) if i in cited or not cited])
+
+
+@cli.command()
+def chat(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Interactive question-answer loop (empty line or Ctrl-D to quit)."""
+    from app.service import build_services
+    from ingest.errors import MMRagError
+
+    services = build_services(load_settings(profile, data_dir))
+    try:
+        while True:
+            try:
+                question = input("\n? ").strip()
+            except EOFError:
+                break
+            if not question:
+                break
+            try:
+                _stream_answer(services, question, None, None)
+            except MMRagError as err:
+                typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    finally:
+        services.close()
+
+
+@cli.command("eval")
+def evaluate(
+    corpus: Annotated[Path, typer.Argument(help="corpus folder", exists=True, file_okay=False)],
+    questions: Annotated[Path, typer.Argument(help="questions JSONL", exists=True, dir_okay=False)],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the report as JSON")
+    ] = None,
+    answers: Annotated[
+        bool, typer.Option("--answers", help="also generate and score answers")
+    ] = False,
+    profile: ProfileOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Retrieval (and answer) quality on a question set: nDCG@5, hit@5, by kind."""
+    from app.eval import format_report, run_eval
+
+    settings = load_settings(profile, data_dir)
+    report = run_eval(settings, corpus, questions, with_answers=answers, echo=typer.echo)
+    typer.echo(format_report(report))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json(), indent=2))
+        typer.echo(f"wrote {json_out}")
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from app.config import Settings
 
 if TYPE_CHECKING:
-    from generation.base import Generator
     from ingest.asr import Transcriber
+
+    from generation.base import Generator
     from ingest.pipeline import PdfExtractor, VideoExtractor
     from retrieval.embedders.base import Embedder, SparseEncoder
     from retrieval.rerankers.base import Reranker

@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from retrieval.index import QdrantIndex, open_qdrant_client
+from retrieval.indexer import UnitIndexer
+from retrieval.retriever import Retriever
+
 from app import factory
 from app.config import Settings
 from generation.base import Generator
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
-from retrieval.index import QdrantIndex, open_qdrant_client
-from retrieval.indexer import UnitIndexer
-from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
