@@ -1,24 +1,13 @@
-# Two entry points (see README): `make up` runs the app, `make test` runs the tests.
-# Both do all set-up first (system packages, virtualenv), so they work on a fresh machine.
-VENV ?= .venv
-PY := $(VENV)/bin/python
+# Shortcuts for the scripts the README names.
+.PHONY: up test bench
 
-.PHONY: up test setup lint bench
+up:
+	bash scripts/up.sh
 
-setup:
-	bash scripts/setup.sh
+test:
+	bash scripts/test.sh
 
-up: setup
-	$(VENV)/bin/mmrag up
-
-lint:
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-
-test: setup lint
-	$(PY) -m pytest -m "not slow" -q
-
-bench: setup
-	$(PY) bench/ingest.py
-	$(PY) bench/index.py
+bench:
+	.venv/bin/python bench/ingest.py
+	.venv/bin/python bench/index.py
+	.venv/bin/python bench/embed.py --tiny
