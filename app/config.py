@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     api_url: str = Field("", description="where the UI finds the API; empty = http://host:port")
     api_key: SecretStr | None = None
     max_upload_bytes: int = 1024**3
+    # Listen on a non-loopback host without api_key (see app/api_launch.py).
+    allow_insecure: bool = False
 
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
