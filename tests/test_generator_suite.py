@@ -1,0 +1,38 @@
+"""Every generator passes the shared suite (tests/generator_suite.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fake_openai_server import FakeOpenAIServer
+from generator_suite import GeneratorSuite
+
+from generation.config import GenerationSettings
+from generation.generators.extractive import ExtractiveGenerator
+from generation.generators.fake import FakeGenerator
+from generation.generators.scoring import LexicalSentenceScorer
+from generation.generators.vllm import VLLMGenerator
+
+
+class TestFakeGenerator(GeneratorSuite):
+    @pytest.fixture
+    def generator(self) -> FakeGenerator:
+        return FakeGenerator()
+
+
+class TestExtractiveGenerator(GeneratorSuite):
+    @pytest.fixture
+    def generator(self, settings: GenerationSettings) -> ExtractiveGenerator:
+        return ExtractiveGenerator(LexicalSentenceScorer(), settings)
+
+
+class TestVLLMGenerator(GeneratorSuite):
+    @pytest.fixture
+    def generator(self, settings: GenerationSettings) -> Iterator[VLLMGenerator]:
+        with FakeOpenAIServer() as server:
+            generator = VLLMGenerator(
+                settings.model_copy(update={"vllm_base_url": server.base_url})
+            )
+            yield generator
+            generator.close()
