@@ -17,6 +17,11 @@ class IngestError(MMRagError):
         self.reason = reason
         super().__init__(f"{self.path.name}: {reason}")
 
+    def __reduce__(self) -> tuple[type[IngestError], tuple[Path, str]]:
+        # Rebuild from (path, reason), not from the message, so the error survives pickling
+        # (it crosses process boundaries from the PDF worker pool).
+        return (type(self), (self.path, self.reason))
+
 
 class UnsupportedFile(IngestError):
     """The file is not a PDF or a video we can read (decided by content, not the name)."""

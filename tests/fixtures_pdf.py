@@ -1,0 +1,155 @@
+"""Tiny PDFs built with pymupdf for the ingestion tests, plus a recording sink and a fake
+video extractor. Nothing here reads the corpus."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from ingest.config import IngestSettings
+from ingest.errors import UnsupportedFile
+from ingest.types import ClipContent, Document, Unit
+
+A4 = (595.0, 842.0)
+needs_tesseract = pytest.mark.skipif(
+    shutil.which("tesseract") is None, reason="tesseract is not installed"
+)
+
+
+def fast_settings(**overrides: object) -> IngestSettings:
+    """Settings that keep tests quick: low render DPI, English-only OCR at 150 DPI."""
+    values: dict[str, object] = {
+        "render_dpi": 72,
+        "ocr_dpi": 150,
+        "ocr_languages": "eng",
+        "workers": 2,
+    }
+    values.update(overrides)
+    return IngestSettings.model_validate(values)
+
+
+def text_pdf(path: Path, pages: Sequence[str], size: tuple[float, float] = A4) -> Path:
+    """A PDF with one page per string, the string as a real (selectable) text layer."""
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page(width=size[0], height=size[1])
+        if text:
+            page.insert_textbox(pymupdf.Rect(50, 50, size[0] - 50, size[1] - 50), text, fontsize=14)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def text_image_png(lines: Sequence[str], dpi: int = 200) -> bytes:
+    """A PNG picture of the lines in large black type on white: OCR can read it, PDF text
+    extraction cannot."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1] / 2)
+    page.insert_textbox(page.rect + (40, 40, -40, -40), "\n".join(lines), fontsize=24)
+    png: bytes = page.get_pixmap(dpi=dpi).tobytes("png")
+    doc.close()
+    return png
+
+
+def image_text_pdf(path: Path, lines: Sequence[str], layer: str = "", visible: bool = True) -> Path:
+    """One page that is a picture of `lines`, covering the page, with no text layer, or with
+    `layer` as its text layer (`visible=False` = render mode 3, like a scanner's OCR layer)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=A4[0], height=A4[1] / 2)
+    page.insert_image(page.rect, stream=text_image_png(lines))
+    if layer:
+        page.insert_text((20, 20), layer, fontsize=6, render_mode=0 if visible else 3)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def garbage_layer_pdf(path: Path, lines: Sequence[str]) -> Path:
+    """A picture of `lines` plus a visible text layer that decodes to control characters,
+    like a font with a broken encoding (tam-review.pdf)."""
+    noise = "".join(chr(c) for c in range(2, 9)) + "".join(chr(c) for c in range(14, 27))
+    return image_text_pdf(path, lines, layer=(noise + " ") * 6, visible=True)
+
+
+def huge_page_pdf(path: Path, inches: float = 200.0) -> Path:
+    """A single page `inches` x `inches` (PDF allows up to 200 in) with a little text."""
+    side = inches * 72.0
+    return text_pdf(path, ["A very large drawing sheet"], size=(side, side))
+
+
+def encrypted_pdf(path: Path) -> Path:
+    """A PDF that needs a user password to open."""
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), "secret text")
+    doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="user-pw", owner_pw="owner-pw")
+    doc.close()
+    return path
+
+
+def zero_page_pdf(path: Path) -> Path:
+    """A well-formed PDF whose page tree is empty (pymupdf refuses to save one, so the
+    bytes are written by hand, xref offsets included)."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [] /Count 0 >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.write_bytes(bytes(out))
+    return path
+
+
+def truncated_pdf(path: Path, source: Path, keep: float) -> Path:
+    """The first `keep` share of `source`'s bytes, as a download cut short would leave."""
+    data = source.read_bytes()
+    path.write_bytes(data[: max(1, int(len(data) * keep))])
+    return path
+
+
+@dataclass
+class RecordingSink:
+    """A UnitSink that remembers every call, in order."""
+
+    calls: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+
+    def add(self, doc: Document, units: Sequence[Unit]) -> None:
+        self.calls.append(("add", doc.id, tuple(u.id for u in units)))
+
+    def publish(self, doc_id: str) -> None:
+        self.calls.append(("publish", doc_id, ()))
+
+    def remove(self, doc_id: str) -> None:
+        self.calls.append(("remove", doc_id, ()))
+
+    def published(self) -> set[str]:
+        """Ids of documents that were published."""
+        return {doc_id for op, doc_id, _ in self.calls if op == "publish"}
+
+
+class NoVideo:
+    """A VideoExtractor for PDF-only tests: any video is refused."""
+
+    def duration(self, path: Path) -> float:
+        raise UnsupportedFile(path, "video is not supported in this test")
+
+    def count_clips(self, duration_s: float) -> int:
+        return 0
+
+    def clips(self, path: Path) -> Iterator[ClipContent]:
+        raise UnsupportedFile(path, "video is not supported in this test")
