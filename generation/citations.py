@@ -144,7 +144,9 @@ def _parse_labels(
             continue
         parts = [p.strip() for p in item.split(",") if p.strip()]
         located = [_parse_label(p, known_files) for p in parts] if len(parts) > 1 else []
-        if located and all(r is not None and (r.page or r.start_s is not None) for r in located):
+        if located and all(
+            r is not None and (r.page is not None or r.start_s is not None) for r in located
+        ):
             items.extend(parts)
             refs.extend(r for r in located if r is not None)
             continue
@@ -276,7 +278,11 @@ def check_citations(text: str, hits: Sequence[Hit]) -> CheckedText:
     cursor = 0
     valid: dict[int, Citation] = {}
     invalid: dict[str, Citation] = {}
+    run: list[int] = []  # sources already cited in this run of adjacent groups
     for group in parse_citations(text, known):
+        before = text[cursor : group.start]
+        if before.strip():
+            run = []
         indices: list[int] = []
         for pos, ref in enumerate(group.refs):
             index = resolve_ref(ref, hits)
@@ -284,10 +290,10 @@ def check_citations(text: str, hits: Sequence[Hit]) -> CheckedText:
                 bad = _invalid_citation(ref, _item_for(group, pos))
                 invalid.setdefault(bad.marker, bad)
                 continue
-            if index not in indices:
+            if index not in run:
+                run.append(index)
                 indices.append(index)
             valid.setdefault(index, _citation_for(index, hits[index - 1].unit))
-        before = text[cursor : group.start]
         if not indices:
             before = before.rstrip(" ")  # "found it [S9]." -> "found it."
         pieces.append(before)

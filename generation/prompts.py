@@ -209,7 +209,11 @@ def fit_pixels(width: int, height: int, max_pixels: int) -> tuple[int, int]:
     if width * height <= max_pixels:
         return width, height
     scale = math.sqrt(max_pixels / (width * height))
-    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+    w, h = max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+    # A side clamped to 1 px (extreme aspect ratios) leaves the other to give way.
+    h = min(h, max_pixels // w)
+    w = min(w, max_pixels // h)
+    return w, h
 
 
 def load_image(path: Path, max_pixels: int) -> Image.Image:

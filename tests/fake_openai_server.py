@@ -17,7 +17,7 @@ first chunk, one chunk per token, a finish chunk, a usage chunk when
 - "no_done": two tokens, then a clean end of body without `data: [DONE]`.
 
 `fail_first` makes the first N requests use `fail_mode` before falling back to `mode`, to
-test retries. `requests` records every request body; `responder` makes the answer text from
+test retries. `requests` records every request body (`request_headers` their headers); `responder` makes the answer text from
 the request (by default it quotes the first words of the first two sources and cites them).
 """
 
@@ -82,6 +82,7 @@ class FakeOpenAIServer:
         self.trickle_interval_s = 0.05
         self.model = "fake/qwen3-vl"
         self.requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -105,10 +106,11 @@ class FakeOpenAIServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def mode_for_next_request(self, body: dict[str, Any]) -> str:
+    def mode_for_next_request(self, body: dict[str, Any], headers: dict[str, str]) -> str:
         """Record the request and say how to answer it."""
         with self._lock:
             self.requests.append(body)
+            self.request_headers.append(headers)
             if len(self.requests) <= self.fail_first:
                 return self.fail_mode
             return self.mode
@@ -172,7 +174,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._json(404, {"error": {"message": "not found"}})
                 return
-            mode = server.mode_for_next_request(body)
+            mode = server.mode_for_next_request(body, dict(self.headers))
             if mode == "hang":
                 server.stop.wait(30)
                 return
@@ -217,7 +219,9 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_server(mode: str = "normal", responder: Responder = cite_sources) -> Iterator[FakeOpenAIServer]:
+def running_server(
+    mode: str = "normal", responder: Responder = cite_sources
+) -> Iterator[FakeOpenAIServer]:
     """A started server, stopped on exit."""
     with FakeOpenAIServer(mode, responder) as server:
         yield server

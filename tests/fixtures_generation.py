@@ -80,7 +80,9 @@ def sample_hits(score: float = 0.9) -> list[Hit]:
     ]
 
 
-def write_image(path: Path, size: tuple[int, int], color: tuple[int, int, int] = (200, 30, 30)) -> Path:
+def write_image(
+    path: Path, size: tuple[int, int], color: tuple[int, int, int] = (200, 30, 30)
+) -> Path:
     """Write a solid-colour image (PNG or JPEG by suffix) and return its path."""
     Image.new("RGB", size, color).save(path)
     return path

@@ -9,13 +9,13 @@ generator that cannot be steered (random weights) set `expects_grounded_text = F
 from __future__ import annotations
 
 import pytest
+from fixtures_generation import CountingGenerator, sample_hits
 
 from generation.answer import answer, finalize_answer, is_no_answer, stream_answer
 from generation.base import Generator
 from generation.citations import parse_citations
 from generation.config import GenerationSettings
 from generation.types import FinalEvent, TokenEvent
-from fixtures_generation import CountingGenerator, sample_hits
 
 QUESTION = "What problem does the peer-to-peer network solve for electronic cash?"
 
@@ -77,7 +77,9 @@ class GeneratorSuite:
         assert not result.citations
         assert weak[0].unit.label in result.text  # the closest sources are shown
 
-    def test_handles_empty_hit_list(self, generator: Generator, settings: GenerationSettings) -> None:
+    def test_handles_empty_hit_list(
+        self, generator: Generator, settings: GenerationSettings
+    ) -> None:
         text = "".join(generator.stream(QUESTION, []))
         checked = finalize_answer(text, [])
         assert not [c for c in checked.citations if c.valid]

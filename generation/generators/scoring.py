@@ -9,6 +9,7 @@ MaxSim) plugs in through the same interface.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
@@ -17,6 +18,17 @@ from retrieval.terms import tokenize
 
 # Share of the score given to query bigrams found in order in the sentence.
 _PHRASE_WEIGHT = 0.25
+# Names, identifiers and numbers in a question (`lineCap`, `Tamar`, `1040`) say more about
+# where the answer is than its common words do.
+_SALIENT_BOOST = 2.0
+_QUERY_WORD = re.compile(r"\w+")
+
+
+def salient_terms(query: str) -> set[str]:
+    """Query terms written with a capital (not the first word) or a digit."""
+    words = _QUERY_WORD.findall(query)[1:]
+    salient = [w for w in words if any(c.isupper() or c.isdigit() for c in w)]
+    return {t for w in salient for t in tokenize(w)}
 
 
 @runtime_checkable
@@ -36,7 +48,8 @@ def _bigrams(tokens: Sequence[str]) -> set[tuple[str, str]]:
 class LexicalSentenceScorer:
     """IDF-weighted share of the query's content words a sentence contains, in [0, 1],
     plus a bonus for query word pairs it contains in order. IDF is computed over the
-    sentences of one call, so words every sentence has count little."""
+    sentences of one call, so words every sentence has count little; names, identifiers
+    and numbers of the query weigh double."""
 
     name = "lexical"
 
@@ -50,7 +63,11 @@ class LexicalSentenceScorer:
         sentence_terms = [set(tokens) for tokens in sentence_tokens]
         df = Counter(t for terms in sentence_terms for t in terms & query_terms)
         n = len(sentences)
-        weight = {t: math.log(1.0 + (n + 1) / (df[t] + 0.5)) for t in query_terms}
+        salient = salient_terms(query)
+        weight = {
+            t: math.log(1.0 + (n + 1) / (df[t] + 0.5)) * (_SALIENT_BOOST if t in salient else 1.0)
+            for t in query_terms
+        }
         total = sum(weight.values())
         query_pairs = _bigrams(query_tokens)
         scores: list[float] = []

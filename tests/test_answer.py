@@ -1,0 +1,76 @@
+"""stream_answer / answer: refusal without evidence, events, checked citations, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+from fixtures_generation import CountingGenerator, hit, page_unit, sample_hits
+
+from generation.answer import answer, has_evidence, refusal_text, stream_answer
+from generation.config import GenerationSettings
+from generation.errors import GeneratorUnavailable
+from generation.prompts import NO_ANSWER
+from generation.types import FinalEvent, TokenEvent
+from retrieval.types import Hit
+
+SETTINGS = GenerationSettings(refusal_threshold=0.3)
+
+
+class ScriptedGenerator:
+    """Streams fixed pieces, optionally failing after them."""
+
+    name = "scripted"
+
+    def __init__(self, pieces: list[str], fail: bool = False) -> None:
+        self.pieces = pieces
+        self.fail = fail
+
+    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str]:
+        yield from self.pieces
+        if self.fail:
+            raise GeneratorUnavailable("vLLM at http://x: the stream broke off")
+
+
+def test_threshold_is_inclusive() -> None:
+    assert has_evidence([hit(page_unit("a.pdf", 1, "x"), 0.3)], SETTINGS)
+    assert not has_evidence([hit(page_unit("a.pdf", 1, "x"), 0.29)], SETTINGS)
+    assert not has_evidence([], SETTINGS)
+
+
+def test_events_and_checked_answer() -> None:
+    generator = ScriptedGenerator(["It is ", "five [S1", "] and ", "ten [S9]."])
+    events = list(stream_answer(generator, "q", sample_hits(), SETTINGS))
+    assert [e.text for e in events if isinstance(e, TokenEvent)] == generator.pieces
+    final = events[-1]
+    assert isinstance(final, FinalEvent)
+    assert final.answer.text == "It is five [S1] and ten."
+    assert [(c.source_index, c.valid) for c in final.answer.citations] == [(1, True), (None, False)]
+    assert not final.answer.refused
+
+
+def test_the_model_saying_it_cannot_find_it_is_a_refusal() -> None:
+    result = answer(ScriptedGenerator([NO_ANSWER]), "q", sample_hits(), SETTINGS)
+    assert result.refused and result.text == NO_ANSWER
+
+
+def test_refusal_lists_the_closest_sources_best_first() -> None:
+    hits = [hit(page_unit("a.pdf", 1, "x"), 0.1), hit(page_unit("b.pdf", 2, "y"), 0.2)]
+    counting = CountingGenerator(ScriptedGenerator(["never"]))
+    events = list(stream_answer(counting, "q", hits, SETTINGS))
+    assert counting.calls == 0 and len(events) == 2
+    final = events[-1]
+    assert isinstance(final, FinalEvent) and final.answer.refused
+    assert final.answer.text == refusal_text(hits)
+    assert final.answer.text.index("b.pdf p.2") < final.answer.text.index("a.pdf p.1")
+    assert final.answer.hits == hits and final.answer.citations == []
+
+
+def test_generator_errors_reach_the_caller_after_the_streamed_tokens() -> None:
+    events: list[object] = []
+    with pytest.raises(GeneratorUnavailable, match="broke off"):
+        for event in stream_answer(
+            ScriptedGenerator(["Partial "], fail=True), "q", sample_hits(), SETTINGS
+        ):
+            events.append(event)
+    assert events == [TokenEvent("Partial ")]

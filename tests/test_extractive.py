@@ -1,0 +1,166 @@
+"""The extractive generator: picks the best sentences, verbatim, with their sources."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from fixtures_generation import CANVAS_TEXT, hit, page_unit, sample_hits
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generation.config import GenerationSettings
+from generation.generators.extractive import ExtractiveGenerator
+from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
+from generation.prompts import NO_ANSWER
+from generation.sentences import clean_whitespace
+
+
+class KeywordScorer:
+    """Fake scorer: 1.0 for sentences containing the keyword, else 0."""
+
+    name = "keyword"
+
+    def __init__(self, keyword: str) -> None:
+        self.keyword = keyword
+        self.calls: list[list[str]] = []
+
+    def score(self, query: str, sentences: Sequence[str]) -> list[float]:
+        self.calls.append(list(sentences))
+        return [1.0 if self.keyword in s else 0.0 for s in sentences]
+
+
+def generator(scorer: SentenceScorer, n: int = 2) -> ExtractiveGenerator:
+    return ExtractiveGenerator(scorer, GenerationSettings(extractive_sentences=n))
+
+
+def strip_markers(text: str) -> str:
+    return re.sub(r"\s*\[S\d+\]", "", text)
+
+
+def test_best_sentence_with_its_source() -> None:
+    answer = generator(KeywordScorer("double-spending problem"), n=1).compose("q", sample_hits())
+    assert (
+        answer
+        == "We propose a solution to the double-spending problem using a peer-to-peer network. [S1]"
+    )
+
+
+def test_short_best_line_brings_its_neighbour() -> None:
+    unit = page_unit(
+        "plan.pdf",
+        5,
+        "Foundation plan\nCrawlspace access:\nFrom the laundry closet, below the stairs\nScale 1:50",
+    )
+    answer = generator(KeywordScorer("Crawlspace")).compose(
+        "Where is the crawlspace access?", [hit(unit, 0.9)]
+    )
+    assert answer == "Crawlspace access: From the laundry closet, below the stairs [S1]"
+
+
+def test_table_row_question() -> None:
+    hits = [hit(page_unit("canvas.pdf", 2, CANVAS_TEXT), 0.9)]
+    answer = generator(LexicalSentenceScorer()).compose("What is the default lineCap value?", hits)
+    assert "lineCap string butt" in answer and answer.endswith("[S1]")
+
+
+def test_sentences_from_several_sources_are_grouped_and_cited() -> None:
+    hits = [
+        hit(
+            page_unit(
+                "a.pdf", 1, "Alpha is a letter. Gamma rays are strong and dangerous in space."
+            ),
+            0.9,
+        ),
+        hit(
+            page_unit("b.pdf", 2, "Gamma rays come from space and are strong. Beta is unrelated."),
+            0.8,
+        ),
+    ]
+    answer = generator(KeywordScorer("Gamma")).compose("gamma?", hits)
+    assert answer == (
+        "Gamma rays are strong and dangerous in space. [S1] "
+        "Gamma rays come from space and are strong. [S2]"
+    )
+
+
+def test_only_top_units_are_read() -> None:
+    scorer = KeywordScorer("cooking")
+    hits = sample_hits()
+    ExtractiveGenerator(scorer, GenerationSettings(), max_units=1).compose("q", hits)
+    assert all("onions" not in s for s in scorer.calls[0])
+
+
+def test_nothing_matching_means_no_answer() -> None:
+    assert generator(KeywordScorer("zebra")).compose("q", sample_hits()) == NO_ANSWER
+    assert (
+        generator(LexicalSentenceScorer()).compose("q", [hit(page_unit("e.pdf", 1, ""), 0.9)])
+        == NO_ANSWER
+    )
+
+
+def test_from_reranker_without_sentence_scorer_falls_back_to_lexical() -> None:
+    built = ExtractiveGenerator.from_reranker(None, GenerationSettings())
+    assert isinstance(built.scorer, LexicalSentenceScorer)
+
+    class WithScorer:
+        name = "lite"
+        sentence_scorer = KeywordScorer("x")
+
+        def score(self, query: str, units: Sequence[object]) -> list[float]:
+            return [0.0] * len(units)
+
+    assert isinstance(
+        ExtractiveGenerator.from_reranker(WithScorer(), GenerationSettings()).scorer, KeywordScorer
+    )
+
+
+def test_lexical_scorer_prefers_the_sentence_covering_rare_query_words() -> None:
+    scores = LexicalSentenceScorer().score(
+        "Which sample database were the OLAP query logs generated on?",
+        [
+            "The logs are useful.",
+            "Synthetic OLAP query logs were generated on FoodMart.",
+            "Database.",
+        ],
+    )
+    assert scores.index(max(scores)) == 1
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+_WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta-", "\n", ".", "  ", "Epsilon", "•", ":"])
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.lists(_WORDS, max_size=40).map(" ".join), min_size=1, max_size=3), st.integers(1, 4)
+)
+def test_never_invents_text(unit_texts: list[str], n: int) -> None:
+    hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
+    gen = generator(LexicalSentenceScorer(), n)
+    picks = gen.select("alpha gamma epsilon", hits)
+    assert len(picks) <= n
+    for pick in picks:
+        source = hits[pick.source_index - 1].unit.text
+        assert pick.sentence.text in clean_whitespace(
+            source
+        ) or pick.sentence.text == clean_whitespace(source[pick.sentence.start : pick.sentence.end])
+    answer = gen.compose("alpha gamma epsilon", hits)
+    if picks:
+        for pick in picks:
+            assert pick.sentence.text in answer
+        assert strip_markers(answer).split() == [
+            w for p in _ordered(picks) for w in p.sentence.text.split()
+        ]
+
+
+def _ordered(picks: list) -> list:
+    order: list[int] = []
+    for p in picks:
+        if p.source_index not in order:
+            order.append(p.source_index)
+    return [
+        p
+        for i in order
+        for p in sorted((q for q in picks if q.source_index == i), key=lambda q: q.sentence.ordinal)
+    ]
