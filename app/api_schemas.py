@@ -75,10 +75,12 @@ class QueryRequest(BaseModel):
     """A question, optionally restricted to some documents (ids or unique prefixes) and kinds."""
 
     question: str = Field(min_length=1, max_length=4000)
-    doc_ids: list[str] | None = Field(None, description="restrict to these documents")
-    kinds: list[UnitKindName] | None = Field(None, description="restrict to pages and/or clips")
+    doc_ids: list[str] | None = Field(default=None, description="restrict to these documents")
+    kinds: list[UnitKindName] | None = Field(
+        default=None, description="restrict to pages and/or clips"
+    )
     top_k: int | None = Field(
-        None, ge=1, le=50, description="sources to retrieve; default from config"
+        default=None, ge=1, le=50, description="sources to retrieve; default from config"
     )
 
 

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_fakes import FAKE_MP4, MemoryIndex, QuotingGenerator, fake_services, make_pdf
@@ -57,7 +58,7 @@ class Harness:
         return str(job["doc_id"])
 
 
-def _settings(tmp_path: Path, **overrides: object) -> Settings:
+def _settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(data_dir=tmp_path / "data", _env_file=None, **overrides)  # type: ignore[call-arg]
 
 

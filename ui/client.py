@@ -1,0 +1,193 @@
+"""A typed client for the mmrag REST API (httpx), used by the Streamlit UI.
+
+The UI only talks to the API through this client, so it works the same against a local or
+a remote server, and tests replace it with a fake that satisfies `MmragApi`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import IO, Protocol
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from app.api_schemas import (
+    DocumentOut,
+    JobOut,
+    QueryRequest,
+    QueryResponse,
+    Readiness,
+    StreamError,
+    TokenChunk,
+)
+
+StreamEvent = TokenChunk | QueryResponse | StreamError
+
+_DOCUMENTS = TypeAdapter(list[DocumentOut])
+
+
+class ApiError(Exception):
+    """The API answered with an error status, or could not be reached (`status` 0)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}" if status else detail)
+        self.status = status
+        self.detail = detail
+
+
+class MmragApi(Protocol):
+    """What the UI needs from the API."""
+
+    base_url: str
+
+    def health(self) -> bool: ...
+
+    def list_documents(self) -> list[DocumentOut]: ...
+
+    def delete_document(self, doc_id: str) -> None: ...
+
+    def upload(self, file_name: str, data: IO[bytes] | bytes) -> JobOut: ...
+
+    def job(self, job_id: str) -> JobOut: ...
+
+    def query_stream(self, request: QueryRequest) -> Iterator[StreamEvent]: ...
+
+    def unit_image(self, unit_id: str, frame: int | None = None) -> bytes: ...
+
+    def unit_video(self, unit_id: str) -> bytes: ...
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs from server-sent-event lines; multi-line data joined by '\\n'."""
+    event, data = "message", list[str]()
+    for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", list[str]()
+        elif line.startswith(":"):
+            continue  # comment / keep-alive
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+def stream_event(event: str, data: str) -> StreamEvent | None:
+    """Decode one SSE event of `/query/stream` (None for event names it does not know)."""
+    model: type[BaseModel]
+    if event == "token":
+        model = TokenChunk
+    elif event == "final":
+        model = QueryResponse
+    elif event == "error":
+        model = StreamError
+    else:
+        return None
+    decoded = model.model_validate_json(data)
+    assert isinstance(decoded, TokenChunk | QueryResponse | StreamError)
+    return decoded
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return str(detail) if detail else response.text[:300]
+
+
+class MmragClient:
+    """HTTP client for the API. `api_key` is sent as `X-API-Key` when set."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        """`http` replaces the underlying httpx client (tests pass a FastAPI TestClient)."""
+        self.base_url = base_url.rstrip("/")
+        headers = {"X-API-Key": api_key} if api_key else {}
+        if http is None:
+            http = httpx.Client(
+                base_url=self.base_url,
+                # Answers and uploads can take long; connecting must not.
+                timeout=httpx.Timeout(timeout_s, connect=5.0, read=max(timeout_s, 300.0)),
+            )
+        http.headers.update(headers)
+        self._http = http
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)  # type: ignore[arg-type]
+        except httpx.TransportError as err:
+            raise ApiError(0, f"cannot reach the API at {self.base_url}: {err}") from err
+        if response.is_error:
+            raise ApiError(response.status_code, _detail(response))
+        return response
+
+    def health(self) -> bool:
+        """Whether the API answers /health."""
+        try:
+            return self._request("GET", "/health").status_code == 200
+        except ApiError:
+            return False
+
+    def ready(self) -> Readiness:
+        """Per-dependency readiness (raises ApiError on 503 with the reason)."""
+        return Readiness.model_validate_json(self._request("GET", "/ready").content)
+
+    def list_documents(self) -> list[DocumentOut]:
+        return _DOCUMENTS.validate_json(self._request("GET", "/documents").content)
+
+    def delete_document(self, doc_id: str) -> None:
+        self._request("DELETE", f"/documents/{quote(doc_id)}")
+
+    def upload(self, file_name: str, data: IO[bytes] | bytes) -> JobOut:
+        """Upload one file (streamed from a file object); returns the queued job."""
+        response = self._request("POST", "/documents", files={"file": (file_name, data)})
+        return JobOut.model_validate_json(response.content)
+
+    def job(self, job_id: str) -> JobOut:
+        return JobOut.model_validate_json(self._request("GET", f"/jobs/{quote(job_id)}").content)
+
+    def query(self, request: QueryRequest) -> QueryResponse:
+        response = self._request("POST", "/query", json=request.model_dump(exclude_none=True))
+        return QueryResponse.model_validate_json(response.content)
+
+    def query_stream(self, request: QueryRequest) -> Iterator[StreamEvent]:
+        """Token chunks as they arrive, then the final QueryResponse (or a StreamError)."""
+        body = request.model_dump(exclude_none=True)
+        try:
+            with self._http.stream("POST", "/query/stream", json=body) as response:
+                if response.is_error:
+                    response.read()
+                    raise ApiError(response.status_code, _detail(response))
+                for event, data in parse_sse(response.iter_lines()):
+                    decoded = stream_event(event, data)
+                    if decoded is not None:
+                        yield decoded
+        except httpx.TransportError as err:
+            raise ApiError(0, f"lost the connection to the API at {self.base_url}: {err}") from err
+
+    def unit_image(self, unit_id: str, frame: int | None = None) -> bytes:
+        """A page PNG or a clip frame (the middle one by default)."""
+        params = {"frame": frame} if frame is not None else None
+        return self._request("GET", f"/units/{quote(unit_id)}/image", params=params).content
+
+    def unit_video(self, unit_id: str) -> bytes:
+        """The whole source video of a clip (for st.video, which needs bytes or a URL)."""
+        return self._request("GET", f"/units/{quote(unit_id)}/video").content
