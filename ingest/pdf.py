@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -58,12 +60,15 @@ def count_pdf_pages(path: Path) -> int:
         if doc.needs_pass:
             raise CorruptFile(path, "encrypted PDF: a password is needed to open it")
         n_pages = int(doc.page_count)
-        if n_pages == 0:
-            raise CorruptFile(path, "PDF has no pages")
-        # Loading the last page walks the page tree, which is where truncation shows.
-        doc.load_page(n_pages - 1)
+        if n_pages > 0:
+            # Loading the last page walks the page tree, which is where damage shows.
+            doc.load_page(n_pages - 1)
         if doc.is_repaired and _is_truncated(path):
             raise CorruptFile(path, "truncated PDF: the file ends before its end-of-file marker")
+        if n_pages == 0 and doc.is_repaired:
+            raise CorruptFile(path, "damaged PDF: no readable page found")
+        if n_pages == 0:
+            raise CorruptFile(path, "PDF has no pages")
         return n_pages
     except (RuntimeError, ValueError) as err:
         raise CorruptFile(path, f"damaged PDF: {err}") from err
@@ -77,10 +82,22 @@ _worker_pages: PageExtractor | None = None
 _worker_source: tuple[Path, IngestSettings] | None = None
 
 
+def _exit_when_parent_dies(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
 def _init_worker(path: Path, settings: IngestSettings) -> None:
-    """Pool initializer: remember the file; Ctrl-C is the parent's to handle."""
+    """Pool initializer: remember the file; Ctrl-C is the parent's to handle; exit if the
+    parent is killed (SIGKILL, OOM), which the executor itself never notices."""
     global _worker_source
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        watcher = threading.Thread(
+            target=_exit_when_parent_dies, args=(parent.sentinel,), daemon=True
+        )
+        watcher.start()
     _worker_source = (path, settings)
 
 

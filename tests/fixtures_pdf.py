@@ -13,6 +13,9 @@ import pytest
 
 from ingest.config import IngestSettings
 from ingest.errors import UnsupportedFile
+from ingest.pdf import PdfPages
+from ingest.pipeline import Ingestor, PdfExtractor
+from ingest.store import BlobStore, Registry
 from ingest.types import ClipContent, Document, Unit
 
 A4 = (595.0, 842.0)
@@ -22,12 +25,13 @@ needs_tesseract = pytest.mark.skipif(
 
 
 def fast_settings(**overrides: object) -> IngestSettings:
-    """Settings that keep tests quick: low render DPI, English-only OCR at 150 DPI."""
+    """Settings that keep tests quick: low render DPI, English-only OCR at 150 DPI, pages
+    rendered inline (tests of the pool ask for workers=2)."""
     values: dict[str, object] = {
         "render_dpi": 72,
         "ocr_dpi": 150,
         "ocr_languages": "eng",
-        "workers": 2,
+        "workers": 1,
     }
     values.update(overrides)
     return IngestSettings.model_validate(values)
@@ -153,3 +157,51 @@ class NoVideo:
 
     def clips(self, path: Path) -> Iterator[ClipContent]:
         raise UnsupportedFile(path, "video is not supported in this test")
+
+
+@dataclass
+class IngestEnv:
+    """An Ingestor over a fresh registry and blob store in a temp dir, with a recording sink."""
+
+    ingestor: Ingestor
+    registry: Registry
+    blobs: BlobStore
+    sink: RecordingSink
+
+    @classmethod
+    def create(
+        cls, root: Path, pdf: PdfExtractor | None = None, settings: IngestSettings | None = None
+    ) -> IngestEnv:
+        settings = settings or fast_settings()
+        blobs = BlobStore(root / "blobs")
+        registry = Registry(root / "registry.sqlite3", blobs)
+        sink = RecordingSink()
+        ingestor = Ingestor(settings, registry, blobs, pdf or PdfPages(settings), NoVideo(), sink)
+        return cls(ingestor, registry, blobs, sink)
+
+    def with_pdf(self, pdf: PdfExtractor) -> Ingestor:
+        """Another Ingestor over the same store, with a different PDF extractor."""
+        return Ingestor(
+            self.ingestor.settings, self.registry, self.blobs, pdf, NoVideo(), self.sink
+        )
+
+    def snapshot(self) -> StoreSnapshot:
+        """Everything a failed ingest must leave untouched."""
+        docs = tuple(self.registry.list_documents())
+        units = tuple(u for d in docs for u in self.registry.units(d.id))
+        files = tuple(
+            sorted(
+                (str(p.relative_to(self.blobs.root)), p.stat().st_size, p.stat().st_mtime_ns)
+                for p in self.blobs.root.rglob("*")
+                if p.is_file()
+            )
+        )
+        return StoreSnapshot(docs, units, files, tuple(self.sink.calls))
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    documents: tuple[Document, ...]
+    units: tuple[Unit, ...]
+    blob_files: tuple[tuple[str, int, int], ...]
+    sink_calls: tuple[tuple[str, str, tuple[str, ...]], ...]
