@@ -2,9 +2,13 @@
 
 No text is invented: every sentence of the answer is a span of a unit's text with only its
 whitespace cleaned (generation.sentences), followed by the `[Sn]` marker of its source.
-The best-scoring sentence is taken first; when it is short (a table row, a `label:` line,
-a heading) its better-scoring neighbour comes with it, because the answer is often on the
-next line; other slots go to sentences scoring at least half as well as the best.
+
+The answer has up to `settings.extractive_sentences` snippets. A snippet is a picked
+sentence, the best-scoring first, then others scoring at least half as well. A pick too
+short to stand alone (a table cell or row, a heading, a `label:` line) takes the next lines
+until it has SHORT_SENTENCE_WORDS words, because in text layers the value follows its label
+("Bank:" / "Salzburger Sparkasse Bank AG", "lineCap" / "string" / "butt").
+Sentences made only of the question's own words (titles, headings) are demoted.
 """
 
 from __future__ import annotations
@@ -19,12 +23,33 @@ from generation.prompts import NO_ANSWER, source_marker
 from generation.sentences import Sentence, split_sentences
 from generation.streaming import word_chunks
 from retrieval.rerankers.base import Reranker
+from retrieval.terms import tokenize
 from retrieval.types import Hit
 
 logger = logging.getLogger(__name__)
 
-SHORT_SENTENCE_WORDS = 8  # shorter than this, a sentence needs its neighbour for context
+SHORT_SENTENCE_WORDS = 8  # shorter than this, a snippet takes the next lines for context
+MAX_CONTEXT_LINES = 6  # at most this many lines are added to a short pick
 MAX_SENTENCE_WORDS = 40  # longer sentences are cut, so answers stay short
+# A sentence made only of the question's words (a title, a heading) answers nothing: it
+# keeps this share of its score, and reaches its full score with two new content words.
+NO_NEW_WORDS_FACTOR = 0.3
+NEW_WORDS_FOR_FULL_SCORE = 2
+
+
+def novelty(sentence: str, question_terms: set[str]) -> float:
+    """Score factor in [NO_NEW_WORDS_FACTOR, 1]: how much the sentence says beyond the
+    question's own words."""
+    new = len(set(tokenize(sentence)) - question_terms)
+    share = min(1.0, new / NEW_WORDS_FOR_FULL_SCORE)
+    return NO_NEW_WORDS_FACTOR + (1.0 - NO_NEW_WORDS_FACTOR) * share
+
+
+def needs_next_line(sentences: Sequence[Sentence]) -> bool:
+    """Whether consecutive sentences need the next line to make sense: too few words
+    (table cells and rows, headings) or ending in a `label:` that introduces what follows."""
+    n_words = sum(s.n_words for s in sentences)
+    return n_words < SHORT_SENTENCE_WORDS or sentences[-1].text.endswith(":")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +64,38 @@ class ScoredSentence:
     def key(self) -> tuple[int, int]:
         """Identity of the sentence: (source, position in the unit)."""
         return self.source_index, self.sentence.ordinal
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A picked sentence with the lines that give it context, consecutive, in text order."""
+
+    source_index: int
+    sentences: tuple[Sentence, ...]
+    score: float  # of the picked sentence
+
+    @property
+    def text(self) -> str:
+        """The snippet's sentences joined by spaces."""
+        return " ".join(s.text for s in self.sentences)
+
+
+def _with_context(pick: ScoredSentence, by_key: dict[tuple[int, int], ScoredSentence]) -> Snippet:
+    """The pick, followed by the next lines while it is too short to stand alone (a table
+    cell or row, a heading, a `label:`), or preceded by its previous line when nothing
+    follows."""
+    sentences = [pick.sentence]
+    ordinal = pick.sentence.ordinal
+    while len(sentences) <= MAX_CONTEXT_LINES and needs_next_line(sentences):
+        following = by_key.get((pick.source_index, ordinal + len(sentences)))
+        if following is None:
+            break
+        sentences.append(following.sentence)
+    if len(sentences) == 1 and needs_next_line(sentences):
+        previous = by_key.get((pick.source_index, ordinal - 1))
+        if previous is not None:
+            sentences.insert(0, previous.sentence)
+    return Snippet(pick.source_index, tuple(sentences), pick.score)
 
 
 class ExtractiveGenerator:
@@ -87,57 +144,57 @@ class ExtractiveGenerator:
         if not flat:
             return []
         raw = self.scorer.score(question, [s.text for _, _, s in flat])
+        asked = set(tokenize(question))
         return [
-            ScoredSentence(index, s, r + self.hit_weight * hit.score if r > self.min_score else 0.0)
+            ScoredSentence(
+                index,
+                s,
+                (r + self.hit_weight * hit.score) * novelty(s.text, asked)
+                if r > self.min_score
+                else 0.0,
+            )
             for (index, hit, s), r in zip(flat, raw, strict=True)
         ]
 
-    def select(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
-        """The chosen sentences, best first (empty when nothing answers the question)."""
+    def select(self, question: str, hits: Sequence[Hit]) -> list[Snippet]:
+        """The chosen snippets, best first (empty when nothing answers the question)."""
         candidates = self._candidates(question, hits)
         ranked = sorted((c for c in candidates if c.score > 0), key=lambda c: -c.score)
         if not ranked:
             return []
+        by_key = {c.key: c for c in candidates}
         best = ranked[0]
-        picks = [best]
-        limit = self.settings.extractive_sentences
-        if limit >= 2 and best.sentence.n_words < SHORT_SENTENCE_WORDS:
-            by_key = {c.key: c for c in candidates}
-            ordinal = best.sentence.ordinal
-            # Next line first, so it wins ties: a value follows its label more often.
-            neighbours = [
-                n
-                for o in (ordinal + 1, ordinal - 1)
-                if (n := by_key.get((best.source_index, o))) is not None
-            ]
-            if neighbours:
-                picks.append(max(neighbours, key=lambda c: c.score))
-        for candidate in ranked[1:]:
-            if len(picks) >= limit or candidate.score < 0.5 * best.score:
+        snippets: list[Snippet] = []
+        covered: set[tuple[int, int]] = set()
+        texts: set[str] = set()
+        for candidate in ranked:
+            if len(snippets) >= self.settings.extractive_sentences:
                 break
-            if all(
-                candidate.key != p.key and candidate.sentence.text != p.sentence.text for p in picks
-            ):
-                picks.append(candidate)
-        return picks
+            if candidate.score < 0.5 * best.score:
+                break
+            if candidate.key in covered or candidate.sentence.text in texts:
+                continue
+            snippet = _with_context(candidate, by_key)
+            snippets.append(snippet)
+            covered.update((snippet.source_index, s.ordinal) for s in snippet.sentences)
+            texts.update(s.text for s in snippet.sentences)
+        return snippets
 
     def compose(self, question: str, hits: Sequence[Hit]) -> str:
-        """The whole answer: the chosen sentences grouped by source (best source first, in
+        """The whole answer: the chosen snippets grouped by source (best source first, in
         text order within a source), each group followed by its `[Sn]` marker."""
-        picks = self.select(question, hits)
-        if not picks:
+        snippets = self.select(question, hits)
+        if not snippets:
             logger.info("no sentence of the top %d units matches %r", self.max_units, question)
             return NO_ANSWER
-        order: list[int] = []
-        for pick in picks:
-            if pick.source_index not in order:
-                order.append(pick.source_index)
+        order = list(dict.fromkeys(s.source_index for s in snippets))
         groups: list[str] = []
         for index in order:
-            sentences = sorted(
-                (p.sentence for p in picks if p.source_index == index), key=lambda s: s.ordinal
+            mine = sorted(
+                (s for s in snippets if s.source_index == index),
+                key=lambda s: s.sentences[0].ordinal,
             )
-            groups.append(" ".join(s.text for s in sentences) + f" {source_marker(index)}")
+            groups.append(" ".join(s.text for s in mine) + f" {source_marker(index)}")
         return " ".join(groups)
 
     def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str]:
