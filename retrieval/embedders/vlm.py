@@ -1,0 +1,80 @@
+"""Vision-language embedder (GPU profile): a Qwen-VL backbone in-process, last-token
+pooling, L2 normalisation, optional Matryoshka truncation.
+
+Pages go in as their image plus (optionally) their text, clips as their frames (a list of
+images) plus transcript/OCR text, queries as text with an instruction. The prompt format
+(`qwen3-vl-embedding`, `dse`, `vlm2vec`) follows the reference implementation of each model
+family; see retrieval/qwen_vl/formats.py and docs/parity.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from ingest.types import Unit
+from retrieval.config import VLMSettings
+from retrieval.embedders.base import Matrix
+from retrieval.qwen_vl import loading
+from retrieval.qwen_vl.encoder import LastTokenEncoder
+from retrieval.qwen_vl.formats import query_prompt, unit_prompt
+from retrieval.qwen_vl.pooling import truncate_dims
+from retrieval.qwen_vl.prompts import PromptSpec
+
+log = logging.getLogger(__name__)
+
+
+class VLMEmbedder:
+    """Embedder over a Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint (hub id or directory).
+
+    The config is read at construction (for `dim`); weights load on first use or `load()`.
+    Calls are serialised: one forward at a time per embedder.
+    """
+
+    def __init__(self, settings: VLMSettings) -> None:
+        self.settings = settings
+        config = loading.load_config(settings.model)
+        hidden = loading.text_hidden_size(config)
+        if settings.mrl_dim is not None and settings.mrl_dim > hidden:
+            raise ValueError(f"mrl_dim {settings.mrl_dim} exceeds the model's {hidden} dimensions")
+        self._config = config
+        self.dim: int = settings.mrl_dim or hidden
+        suffix = f"@{self.dim}" if settings.mrl_dim else ""
+        self.name = f"vlm:{settings.prompt_format}:{settings.model}{suffix}"
+        self._encoder: LastTokenEncoder | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> LastTokenEncoder:
+        """Load processor and weights now (idempotent); returns the batch encoder."""
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = self._build_encoder()
+            return self._encoder
+
+    def _build_encoder(self) -> LastTokenEncoder:
+        s = self.settings
+        processor = loading.load_processor(s.model)
+        loading.check_geometry(s.model, self._config, processor)
+        device = loading.resolve_device(s.device)
+        dtype = loading.resolve_dtype(s.dtype, device)
+        backbone = loading.load_backbone(s.model, device, dtype, s.attn_implementation)
+        return LastTokenEncoder(backbone, processor, device, s.batch_tokens, s.batch_max_items)
+
+    def embed_queries(self, queries: Sequence[str]) -> Matrix:
+        """(len(queries), dim) unit vectors of the queries, with the query instruction."""
+        return self._embed([query_prompt(q, self.settings) for q in queries])
+
+    def embed_units(self, units: Sequence[Unit]) -> Matrix:
+        """(len(units), dim) unit vectors: page image / clip frames plus their text."""
+        return self._embed([unit_prompt(u, self.settings) for u in units])
+
+    def _embed(self, specs: list[PromptSpec]) -> Matrix:
+        if not specs:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encoder = self.load()
+        with self._lock:
+            states = encoder.encode(specs)  # (n, hidden) float32
+        return truncate_dims(states.numpy(), self.settings.mrl_dim)

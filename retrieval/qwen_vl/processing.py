@@ -1,0 +1,297 @@
+"""Qwen-VL input processing without `AutoProcessor`: image sizing, placeholder expansion,
+tokenisation, padding and pixel patches.
+
+transformers' Qwen-VL processors insist on a video processor, which needs torchvision; the
+product never feeds video tensors (clip frames go in as images), so this module does the
+processor's job from the tokenizer and the image processor alone. It also knows every
+prompt's exact length before any pixel is decoded, which is what token-budget batching needs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from PIL import Image
+
+from ingest.errors import CorruptFile
+
+IMAGE_PAD = "<|image_pad|>"
+VIDEO_PAD = "<|video_pad|>"
+VISION_START = "<|vision_start|>"
+VISION_END = "<|vision_end|>"
+IMAGE_BLOCK = f"{VISION_START}{IMAGE_PAD}{VISION_END}"
+
+# qwen-vl-utils refuses images thinner than this; so do we, with a clear error.
+MAX_ASPECT_RATIO = 200
+
+PaddingSide = Literal["left", "right"]
+ImageSource = Path | Image.Image
+
+
+@dataclass(frozen=True, slots=True)
+class VisionGeometry:
+    """How a Qwen-VL vision tower cuts an image: `patch_size` pixels per patch side,
+    `merge_size`² patches merged into one LM token. Sides must be multiples of `factor`."""
+
+    patch_size: int
+    merge_size: int
+
+    @property
+    def factor(self) -> int:
+        """Pixel multiple of an image side: 28 for Qwen2/2.5-VL, 32 for Qwen3-VL."""
+        return self.patch_size * self.merge_size
+
+    def tokens(self, height: int, width: int) -> int:
+        """LM tokens of one image of `height` x `width` (both multiples of `factor`)."""
+        return (height // self.factor) * (width // self.factor)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSizing:
+    """How to size one image: under `max_pixels`, over `min_pixels` (None = 4 tokens, as
+    qwen-vl-utils), or asked for a `fixed` (height, width) before rounding (DSE pages)."""
+
+    max_pixels: int
+    min_pixels: int | None = None
+    fixed: tuple[int, int] | None = None
+
+
+def _round_by(value: float, factor: int) -> int:
+    return round(value / factor) * factor
+
+
+def _floor_by(value: float, factor: int) -> int:
+    return math.floor(value / factor) * factor
+
+
+def _ceil_by(value: float, factor: int) -> int:
+    return math.ceil(value / factor) * factor
+
+
+def smart_resize(
+    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
+) -> tuple[int, int]:
+    """(height, width) rounded to multiples of `factor` with the pixel count kept inside
+    [min_pixels, max_pixels] and the aspect ratio kept as close as possible (the algorithm
+    of qwen-vl-utils' `smart_resize`, which the reference embedders use)."""
+    if min(height, width) <= 0:
+        raise ValueError(f"image size must be positive, got {height}x{width}")
+    if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
+        raise ValueError(f"aspect ratio over {MAX_ASPECT_RATIO}: {height}x{width}")
+    h_bar = max(factor, _round_by(height, factor))
+    w_bar = max(factor, _round_by(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, _floor_by(height / beta, factor))
+        w_bar = max(factor, _floor_by(width / beta, factor))
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = _ceil_by(height * beta, factor)
+        w_bar = _ceil_by(width * beta, factor)
+    return h_bar, w_bar
+
+
+def target_size(
+    width: int, height: int, sizing: ImageSizing, geometry: VisionGeometry
+) -> tuple[int, int]:
+    """(height, width) an image of `width` x `height` is resized to before patching."""
+    factor = geometry.factor
+    min_pixels = sizing.min_pixels if sizing.min_pixels is not None else 4 * factor * factor
+    max_pixels = max(sizing.max_pixels, min_pixels)
+    asked_h, asked_w = sizing.fixed if sizing.fixed is not None else (height, width)
+    return smart_resize(asked_h, asked_w, factor, min_pixels, max_pixels)
+
+
+def _source_name(source: ImageSource) -> Path:
+    return source if isinstance(source, Path) else Path("<in-memory image>")
+
+
+def read_image_size(source: ImageSource) -> tuple[int, int]:
+    """(width, height) of an image file (header only) or PIL image; CorruptFile if unreadable."""
+    if isinstance(source, Image.Image):
+        return source.size
+    try:
+        with Image.open(source) as image:
+            return image.size
+    except (OSError, ValueError) as err:
+        raise CorruptFile(source, f"image not readable: {err}") from err
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB copy of `image`; transparency is flattened onto white (as qwen-vl-utils does)."""
+    if image.mode == "RGBA":
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.split()[3])
+        return background
+    return image.convert("RGB")
+
+
+def load_resized(source: ImageSource, height: int, width: int) -> Image.Image:
+    """Decode `source` as RGB resized to exactly `height` x `width` (bicubic, like the
+    reference pipelines); CorruptFile naming the file when it cannot be decoded."""
+    try:
+        if isinstance(source, Image.Image):
+            rgb = to_rgb(source)
+        else:
+            with Image.open(source) as opened:
+                rgb = to_rgb(opened)
+    except (OSError, ValueError) as err:
+        raise CorruptFile(_source_name(source), f"image not decodable: {err}") from err
+    if rgb.size != (width, height):
+        rgb = rgb.resize((width, height), Image.Resampling.BICUBIC)
+    return rgb
+
+
+@dataclass(frozen=True, slots=True)
+class SizedImage:
+    """An image source and the size it will be fed at."""
+
+    source: ImageSource
+    height: int
+    width: int
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPrompt:
+    """One prompt ready for batching: token ids (image placeholders expanded) and its images."""
+
+    token_ids: tuple[int, ...]
+    images: tuple[SizedImage, ...]
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInputs:
+    """A padded batch as the Qwen-VL forward takes it."""
+
+    input_ids: torch.Tensor  # (batch, seq) long
+    attention_mask: torch.Tensor  # (batch, seq) long, 1 = real token
+    mm_token_type_ids: torch.Tensor  # (batch, seq) int: 0 text, 1 image, 2 video
+    pixel_values: torch.Tensor | None  # (patches, channels * temporal * patch * patch)
+    image_grid_thw: torch.Tensor | None  # (images, 3)
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> ModelInputs:
+        """The same batch on `device`."""
+
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=non_blocking)
+
+        return ModelInputs(
+            input_ids=self.input_ids.to(device, non_blocking=non_blocking),
+            attention_mask=self.attention_mask.to(device, non_blocking=non_blocking),
+            mm_token_type_ids=self.mm_token_type_ids.to(device, non_blocking=non_blocking),
+            pixel_values=move(self.pixel_values),
+            image_grid_thw=move(self.image_grid_thw),
+        )
+
+    def pin_memory(self) -> ModelInputs:
+        """Page-locked copy, so the host-to-GPU copy can overlap compute."""
+
+        def pin(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.pin_memory()
+
+        return ModelInputs(
+            input_ids=self.input_ids.pin_memory(),
+            attention_mask=self.attention_mask.pin_memory(),
+            mm_token_type_ids=self.mm_token_type_ids.pin_memory(),
+            pixel_values=pin(self.pixel_values),
+            image_grid_thw=pin(self.image_grid_thw),
+        )
+
+    def forward_kwargs(self, with_mm_token_types: bool = True) -> dict[str, Any]:
+        """Keyword arguments for a Qwen-VL model forward / generate."""
+        kwargs: dict[str, Any] = {
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+        }
+        if with_mm_token_types:
+            kwargs["mm_token_type_ids"] = self.mm_token_type_ids
+        if self.pixel_values is not None:
+            kwargs["pixel_values"] = self.pixel_values
+            kwargs["image_grid_thw"] = self.image_grid_thw
+        return kwargs
+
+
+class QwenVLProcessor:
+    """Tokenizer + image processor of one Qwen-VL checkpoint, and its chat template."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        image_processor: Any,
+        geometry: VisionGeometry,
+        chat_template: str | None = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.geometry = geometry
+        self.chat_template = chat_template
+        self.image_token_id = self._token_id(IMAGE_PAD)
+        self.video_token_id = self._token_id(VIDEO_PAD)
+        pad_id = tokenizer.pad_token_id
+        self.pad_token_id: int = int(pad_id) if pad_id is not None else 0
+
+    def _token_id(self, token: str) -> int:
+        token_id = self.tokenizer.convert_tokens_to_ids(token)
+        if not isinstance(token_id, int) or token_id == self.tokenizer.unk_token_id:
+            raise ValueError(f"tokenizer has no {token} token: not a Qwen-VL tokenizer")
+        return token_id
+
+    def size_image(self, source: ImageSource, sizing: ImageSizing) -> SizedImage:
+        """The size `source` will be fed at (reads the file header only)."""
+        width, height = read_image_size(source)
+        try:
+            h, w = target_size(width, height, sizing, self.geometry)
+        except ValueError as err:
+            raise CorruptFile(_source_name(source), str(err)) from err
+        return SizedImage(source, h, w)
+
+    def encode(self, text: str, images: Sequence[SizedImage]) -> EncodedPrompt:
+        """Token ids of `text`, whose k-th `<|image_pad|>` becomes as many pads as image k
+        has tokens. Raises ValueError when placeholders and images do not pair up."""
+        pieces = text.split(IMAGE_PAD)
+        if len(pieces) - 1 != len(images):
+            raise ValueError(
+                f"prompt has {len(pieces) - 1} image placeholders for {len(images)} images"
+            )
+        expanded = [pieces[0]]
+        for image, piece in zip(images, pieces[1:], strict=True):
+            expanded.append(IMAGE_PAD * self.geometry.tokens(image.height, image.width))
+            expanded.append(piece)
+        ids = self.tokenizer("".join(expanded), add_special_tokens=False)["input_ids"]
+        return EncodedPrompt(tuple(int(i) for i in ids), tuple(images))
+
+    def pixel_inputs(self, images: Sequence[SizedImage]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pixel_values, image_grid_thw) of `images`, decoded and resized to their sizes."""
+        decoded = [load_resized(img.source, img.height, img.width) for img in images]
+        # Sizes are already multiples of the patch factor: the processor must not resize again.
+        out = self.image_processor(images=decoded, do_resize=False, return_tensors="pt")
+        return out["pixel_values"], out["image_grid_thw"]
+
+    def collate(
+        self, prompts: Sequence[EncodedPrompt], padding_side: PaddingSide = "right"
+    ) -> ModelInputs:
+        """Pad `prompts` into one batch and patch their images, in prompt order."""
+        longest = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), longest), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), longest), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids = torch.tensor(prompt.token_ids, dtype=torch.long)
+            span = (
+                slice(longest - len(ids), longest) if padding_side == "left" else slice(0, len(ids))
+            )
+            input_ids[row, span] = ids
+            attention_mask[row, span] = 1
+        mm_types = torch.zeros_like(input_ids, dtype=torch.int32)
+        mm_types[(input_ids == self.image_token_id) & (attention_mask == 1)] = 1
+        mm_types[(input_ids == self.video_token_id) & (attention_mask == 1)] = 2
+        images = [img for p in prompts for img in p.images]
+        pixel_values, grid = self.pixel_inputs(images) if images else (None, None)
+        return ModelInputs(input_ids, attention_mask, mm_types, pixel_values, grid)

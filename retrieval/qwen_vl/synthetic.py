@@ -1,0 +1,253 @@
+"""Random-weight Qwen-VL checkpoints built from configs, for tests and benchmarks: no
+download, same files and loading path as a real checkpoint.
+
+`write_checkpoint` trains a tiny byte-level BPE tokenizer with the Qwen special tokens (and
+"yes"/"no" as single tokens, for the reranker), saves it with an image processor config,
+the family's chat template and a randomly initialised model. `model_config` gives the tiny
+test sizes (2 layers, hidden 64) or the sizes of the real 2B checkpoints (for throughput:
+random weights cost the same time as trained ones).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from retrieval.qwen_vl import chat_templates
+
+Family = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
+Size = Literal["tiny", "2b"]
+
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+_CORPUS = (
+    "yes",
+    "no",
+    "system user assistant",
+    "You are a helpful assistant.",
+    "Represent the user's input.",
+    "Find a page or video clip that answers the question.",
+    "What is shown in this image? Query: where when who how many",
+    "Understand the content of the provided document image.",
+    "Understand the content of the provided video.",
+    "Judge whether the Document meets the requirements based on the Query and the Instruct",
+    'provided. Note that the answer can only be "yes" or "no".',
+    "<Instruct>: <Query>: <Document>: NULL",
+    "The quick brown fox jumps over the lazy dog. Bitcoin whales sing long songs at sea.",
+    "Answer from the sources above and cite them as [S1], [S2], page video clip 00:10",
+)
+
+_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def train_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> Any:
+    """A byte-level BPE tokenizer (transformers fast tokenizer) with the Qwen-VL special
+    tokens; every byte is in the alphabet, so any text encodes."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator([*_CORPUS, *extra_texts] * 4, trainer)
+    fast_class: Any = PreTrainedTokenizerFast
+    fast = fast_class(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    for word in ("yes", "no"):
+        if len(fast.encode(word, add_special_tokens=False)) != 1:
+            raise RuntimeError(f"tiny tokenizer did not learn {word!r} as one token")
+    return fast
+
+
+def _token_ids(tokenizer: Any) -> dict[str, int]:
+    ids = {t: int(tokenizer.convert_tokens_to_ids(t)) for t in SPECIAL_TOKENS}
+    return {
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+
+
+def _text_config(
+    family: Family, size: Size, vocab_size: int, ids: dict[str, int]
+) -> dict[str, Any]:
+    special = {
+        "eos_token_id": ids["eos_token_id"],
+        "pad_token_id": ids["pad_token_id"],
+        "bos_token_id": None,  # Qwen tokenizers add no BOS
+    }
+    if size == "tiny":
+        base: dict[str, Any] = {
+            "vocab_size": vocab_size,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 8192,
+            **special,
+        }
+        if family == "qwen3_vl":
+            rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}
+            return {**base, "head_dim": 16, "rope_parameters": {**rope, "mrope_interleaved": True}}
+        rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}
+        return {**base, "rope_parameters": rope}
+    if family == "qwen3_vl":  # Qwen3-VL-2B
+        return {
+            "vocab_size": 151936,
+            "hidden_size": 2048,
+            "intermediate_size": 6144,
+            "num_hidden_layers": 28,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 8,
+            "head_dim": 128,
+            "max_position_embeddings": 262144,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 5000000.0,
+                "mrope_section": [24, 20, 20],
+                "mrope_interleaved": True,
+            },
+            **special,
+        }
+    return {  # Qwen2-VL-2B (Qwen2.5-VL-3B differs in sizes, not in kind)
+        "vocab_size": 151936,
+        "hidden_size": 1536,
+        "intermediate_size": 8960,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1000000.0,
+            "mrope_section": [16, 24, 24],
+        },
+        **special,
+    }
+
+
+def _vision_config(family: Family, size: Size, text_hidden: int) -> dict[str, Any]:
+    tiny = size == "tiny"
+    if family == "qwen2_vl":
+        return {
+            "depth": 2 if tiny else 32,
+            "embed_dim": 32 if tiny else 1280,
+            "hidden_size": text_hidden,
+            "num_heads": 2 if tiny else 16,
+            "mlp_ratio": 2 if tiny else 4,
+            "patch_size": 14,
+        }
+    if family == "qwen2_5_vl":
+        return {
+            "depth": 2 if tiny else 32,
+            "hidden_size": 32 if tiny else 1280,
+            "intermediate_size": 64 if tiny else 3420,
+            "num_heads": 2 if tiny else 16,
+            "out_hidden_size": text_hidden,
+            "patch_size": 14,
+            "window_size": 56 if tiny else 112,
+            "fullatt_block_indexes": [1] if tiny else [7, 15, 23, 31],
+        }
+    return {
+        "depth": 2 if tiny else 24,
+        "hidden_size": 32 if tiny else 1024,
+        "intermediate_size": 64 if tiny else 4096,
+        "num_heads": 2 if tiny else 16,
+        "out_hidden_size": text_hidden,
+        "patch_size": 16,
+        "num_position_embeddings": 64 if tiny else 2304,
+        "deepstack_visual_indexes": [0] if tiny else [5, 11, 17],
+    }
+
+
+def model_config(family: Family, size: Size, tokenizer: Any) -> Any:
+    """A transformers config of `family` at `size`, wired to `tokenizer`'s special ids."""
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3VLConfig
+
+    ids = _token_ids(tokenizer)
+    vocab = max(len(tokenizer), 128)
+    text = _text_config(family, size, vocab, ids)
+    vision = _vision_config(family, size, text["hidden_size"])
+    config_class = {
+        "qwen2_vl": Qwen2VLConfig,
+        "qwen2_5_vl": Qwen2_5_VLConfig,
+        "qwen3_vl": Qwen3VLConfig,
+    }[family]
+    vision_ids: dict[str, Any] = {
+        k: v for k, v in ids.items() if k.startswith(("image", "video", "vision"))
+    }
+    return config_class(
+        text_config=text,
+        vision_config=vision,
+        tie_word_embeddings=size != "tiny",
+        **vision_ids,
+    )
+
+
+def image_processor(family: Family, max_pixels: int = 1280 * 28 * 28) -> Any:
+    """The image processor a checkpoint of `family` ships (Qwen3-VL: 16-pixel patches)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    qwen3 = family == "qwen3_vl"
+    return Qwen2VLImageProcessorPil(
+        patch_size=16 if qwen3 else 14,
+        merge_size=2,
+        temporal_patch_size=2,
+        image_mean=[0.5] * 3 if qwen3 else _CLIP_MEAN,
+        image_std=[0.5] * 3 if qwen3 else _CLIP_STD,
+        min_pixels=4 * 28 * 28,
+        max_pixels=max_pixels,
+    )
+
+
+def chat_template(family: Family) -> str:
+    """The chat template the family's instruct checkpoints ship."""
+    return chat_templates.QWEN3_VL if family == "qwen3_vl" else chat_templates.QWEN2_VL
+
+
+def build_model(config: Any, seed: int = 0) -> Any:
+    """A Qwen*VLForConditionalGeneration with random (seeded) weights, in eval mode."""
+    from transformers import AutoModelForImageTextToText
+
+    torch.manual_seed(seed)
+    auto: Any = AutoModelForImageTextToText
+    model = auto.from_config(config)
+    return model.eval()
+
+
+def write_checkpoint(directory: Path, family: Family, seed: int = 0) -> Path:
+    """Save a tiny random checkpoint of `family` (model with LM head, tokenizer, image
+    processor, chat template) to `directory`, loadable like a downloaded one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer()
+    tokenizer.save_pretrained(directory)
+    image_processor(family).save_pretrained(directory)
+    (directory / "chat_template.json").write_text(
+        json.dumps({"chat_template": chat_template(family)}), encoding="utf-8"
+    )
+    build_model(model_config(family, "tiny", tokenizer), seed).save_pretrained(directory)
+    return directory
