@@ -68,7 +68,9 @@ def build_scorer(name: str) -> SentenceScorer:
     from retrieval.rerankers.lite import LiteReranker  # type: ignore[import-not-found]
 
     reranker = LiteReranker.from_embedder(None, "")
-    scorer: SentenceScorer = ExtractiveGenerator.from_reranker(reranker, GenerationSettings()).scorer
+    scorer: SentenceScorer = ExtractiveGenerator.from_reranker(
+        reranker, GenerationSettings()
+    ).scorer
     return scorer
 
 
