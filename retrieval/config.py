@@ -34,6 +34,18 @@ class VLLMEmbedSettings(BaseModel):
     api_key: SecretStr | None = None
     timeout_s: float = 60.0
     max_retries: int = 2
+    # How inputs are shown to the served model (same formats as VLMSettings; the server
+    # applies the chat template, so this picks messages and the generation-prompt flag).
+    prompt_format: Literal["qwen3-vl-embedding", "dse", "vlm2vec"] = "qwen3-vl-embedding"
+    query_instruction: str = "Find a page or video clip that answers the question."
+    include_unit_text: bool = True
+    max_unit_text_chars: int = 1200
+    max_pixels: int = Field(1280 * 28 * 28, ge=28 * 28, description="images downscaled first")
+    frame_max_pixels: int = Field(448 * 448, ge=28 * 28)
+    max_frames: int = Field(8, ge=1)
+    mrl_dim: int | None = Field(None, ge=32, description="truncate (Matryoshka) and renormalise")
+    dim: int | None = Field(None, ge=1, description="model dimension; None = ask the server once")
+    max_concurrency: int = Field(8, ge=1, description="requests in flight at once")
 
 
 class RetrievalSettings(BaseModel):
@@ -48,7 +60,8 @@ class RetrievalSettings(BaseModel):
     vlm: VLMSettings = VLMSettings()
     vlm_reranker: VLMSettings = VLMSettings(
         model="Qwen/Qwen3-VL-Reranker-2B",
-        query_instruction="Judge whether the document meets the requirements based on the query and the instruct provided.",
+        # The <Instruct> line of the pair prompt; the yes/no system prompt is fixed.
+        query_instruction="Given a search query, retrieve relevant candidates that answer the query.",
     )
     vllm_embed: VLLMEmbedSettings = VLLMEmbedSettings()
 
