@@ -211,8 +211,11 @@ def fit_pixels(width: int, height: int, max_pixels: int) -> tuple[int, int]:
     scale = math.sqrt(max_pixels / (width * height))
     w, h = max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
     # A side clamped to 1 px (extreme aspect ratios) leaves the other to give way.
-    h = min(h, max_pixels // w)
-    w = min(w, max_pixels // h)
+    if w * h > max_pixels:
+        if w >= h:
+            w = max_pixels // h
+        else:
+            h = max_pixels // w
     return w, h
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_generation import clip_unit, hit, page_unit, write_image
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -54,6 +54,8 @@ def test_pick_evenly() -> None:
 
 
 @given(st.integers(1, 5000), st.integers(1, 5000), st.integers(784, 4_000_000))
+@example(1, 787, 784)
+@example(5000, 1, 784)
 def test_fit_pixels(width: int, height: int, cap: int) -> None:
     w, h = fit_pixels(width, height, cap)
     if width * height <= cap:

@@ -99,11 +99,12 @@ def _with_context(pick: ScoredSentence, by_key: dict[tuple[int, int], ScoredSent
 
 
 class ExtractiveGenerator:
-    """Picks `settings.extractive_sentences` sentences from the top `max_units` hits.
+    """Answers with up to `settings.extractive_sentences` snippets of the top `max_units`
+    hits.
 
-    A sentence's score is the scorer's score plus `hit_weight * hit.score`, so the
-    retriever's confidence in a unit breaks near-ties between units. Without any sentence
-    scoring above `min_score` it says it cannot find the answer.
+    A sentence's score is the scorer's score plus `hit_weight * hit.score` (the retriever's
+    confidence in a unit breaks near-ties between units), times its `novelty`. Without any
+    sentence scoring above `min_score` it says it cannot find the answer.
     """
 
     name = "extractive"
