@@ -45,8 +45,8 @@ def is_no_answer(text: str) -> bool:
 
 def finalize_answer(raw_text: str, hits: Sequence[Hit]) -> Answer:
     """The checked Answer for raw model text: canonical citations, invalid ones flagged.
-    A reply that only says it cannot find the answer counts as refused."""
-    checked = check_citations(raw_text.strip(), hits)
+    A reply that says it cannot find the answer, or says nothing, counts as refused."""
+    checked = check_citations(raw_text.strip() or NO_ANSWER, hits)
     refused = is_no_answer(checked.text) and not checked.valid
     return Answer(text=checked.text, citations=checked.citations, hits=list(hits), refused=refused)
 

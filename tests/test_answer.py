@@ -54,6 +54,11 @@ def test_the_model_saying_it_cannot_find_it_is_a_refusal() -> None:
     assert result.refused and result.text == NO_ANSWER
 
 
+def test_an_empty_reply_becomes_a_refusal() -> None:
+    result = answer(ScriptedGenerator(["", "  "]), "q", sample_hits(), SETTINGS)
+    assert result.refused and result.text == NO_ANSWER
+
+
 def test_refusal_lists_the_closest_sources_best_first() -> None:
     hits = [hit(page_unit("a.pdf", 1, "x"), 0.1), hit(page_unit("b.pdf", 2, "y"), 0.2)]
     counting = CountingGenerator(ScriptedGenerator(["never"]))
