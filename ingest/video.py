@@ -1,0 +1,166 @@
+"""Video -> clips: fixed windows, K evenly spaced frames each, transcript and keyframe OCR.
+
+`VideoClips` implements the `VideoExtractor` protocol of ingest.pipeline. The audio is
+transcribed once for the whole file and each clip takes the segments that overlap it;
+frames are decoded per clip, so memory holds one clip's frames at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ingest.asr import Segment, Transcriber
+from ingest.clip_text import clean_frame_text, transcript_for
+from ingest.config import IngestSettings
+from ingest.errors import CorruptFile
+from ingest.frame_ocr import confident_lines, ocr_words
+from ingest.frames import FrameReader, encode_jpeg, fit_to_pixels
+from ingest.probe import VideoInfo, probe_video
+from ingest.types import ClipContent
+
+__all__ = [
+    "ClipWindow",
+    "VideoClips",
+    "VideoInfo",
+    "frame_times",
+    "plan_clips",
+    "probe_video",
+]
+
+log = logging.getLogger(__name__)
+
+# Tesseract confidence that separates text from texture on video frames (see frame_ocr).
+MIN_OCR_CONFIDENCE = 80.0
+# Window arithmetic in floating point: a 30.0 s video with 10 s clips is 3 clips, not 4.
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class ClipWindow:
+    """The time span of one clip, in seconds from the start of the video."""
+
+    index: int
+    start_s: float
+    end_s: float
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def plan_clips(duration_s: float, clip_seconds: float, overlap_s: float = 0.0) -> list[ClipWindow]:
+    """Cut [0, duration_s] into the fewest equal windows no longer than `clip_seconds`,
+    each overlapping the next by `overlap_s`.
+
+    Equal windows instead of full ones plus a remainder: a 30.2 s video with 10 s clips
+    gives four 7.6 s clips rather than three 10 s clips and a 0.2 s sliver whose frames
+    would repeat one moment. A video no longer than one clip is one clip.
+    """
+    if clip_seconds <= 0:
+        raise ValueError(f"clip_seconds must be > 0, got {clip_seconds}")
+    if not 0 <= overlap_s < clip_seconds:
+        raise ValueError(f"overlap must be in [0, clip_seconds), got {overlap_s}")
+    if duration_s <= 0:
+        return []
+    step = clip_seconds - overlap_s
+    count = max(1, math.ceil((duration_s - overlap_s) / step - _EPS))
+    # count windows of length L with step L - overlap cover count*L - (count-1)*overlap.
+    length = (duration_s + (count - 1) * overlap_s) / count
+    stride = length - overlap_s
+    windows = [
+        ClipWindow(i, i * stride, min(i * stride + length, duration_s)) for i in range(count)
+    ]
+    last = windows[-1]
+    windows[-1] = ClipWindow(last.index, last.start_s, duration_s)  # no rounding gap at the end
+    return windows
+
+
+def frame_times(window: ClipWindow, k: int) -> list[float]:
+    """K sample times in a window: the centres of K equal slices, so frames are evenly
+    spaced and none sits on a boundary shared with the neighbouring clip."""
+    return [window.start_s + (i + 0.5) * window.length_s / k for i in range(k)]
+
+
+class VideoClips:
+    """The video extractor: clips of a file with JPEG frames, transcript and OCR text.
+
+    `transcriber` None (or `settings.asr_enabled` false) leaves transcripts empty;
+    `settings.frame_ocr` false leaves OCR text empty. `ocr_languages` defaults to
+    `settings.ocr_languages` (a tesseract `-l` value).
+    """
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        transcriber: Transcriber | None = None,
+        ocr_languages: str | None = None,
+    ) -> None:
+        if settings.clip_overlap_s >= settings.clip_seconds:
+            raise ValueError(
+                f"clip_overlap_s ({settings.clip_overlap_s}) must be shorter than "
+                f"clip_seconds ({settings.clip_seconds})"
+            )
+        self.settings = settings
+        self.transcriber = transcriber if settings.asr_enabled else None
+        self.ocr_languages = ocr_languages or settings.ocr_languages
+
+    def probe(self, path: Path) -> VideoInfo:
+        """The facts of a video file; CorruptFile when it is not a readable video."""
+        return probe_video(path)
+
+    def duration(self, path: Path) -> float:
+        """Seconds of video in `path`, after checking it decodes (CorruptFile if not)."""
+        return self.probe(path).duration_s
+
+    def count_clips(self, duration_s: float) -> int:
+        """How many clips a video of this length gives."""
+        return len(self.windows(duration_s))
+
+    def windows(self, duration_s: float) -> list[ClipWindow]:
+        """The clip windows of a video of this length under the current settings."""
+        return plan_clips(duration_s, self.settings.clip_seconds, self.settings.clip_overlap_s)
+
+    def clips(self, path: Path) -> Iterator[ClipContent]:
+        """Clips of `path` in time order. Raises CorruptFile for a broken video and
+        ModelUnavailable when a configured model (ASR, OCR) cannot run."""
+        info = self.probe(path)
+        segments = self._transcribe(info)
+        k = self.settings.frames_per_clip
+        with FrameReader(path) as reader:
+            for window in self.windows(info.duration_s):
+                images = reader.read(frame_times(window, k))
+                yield ClipContent(
+                    index=window.index,
+                    start_s=window.start_s,
+                    end_s=window.end_s,
+                    frames=tuple(
+                        encode_jpeg(fit_to_pixels(im, self.settings.frame_max_pixels))
+                        for im in images
+                    ),
+                    transcript=transcript_for(segments, window.start_s, window.end_s),
+                    ocr_text=self._ocr(images),
+                )
+
+    def _transcribe(self, info: VideoInfo) -> list[Segment]:
+        if self.transcriber is None or not info.has_audio:
+            return []
+        try:
+            return self.transcriber.transcribe(info.path)
+        except CorruptFile as err:
+            # A broken audio track should not cost the pictures.
+            log.warning("%s: ingesting without a transcript: %s", info.path.name, err.reason)
+            return []
+
+    def _ocr(self, images: Sequence[Image.Image]) -> str:
+        """OCR of the middle frame at full resolution (small text survives), cleaned."""
+        if not self.settings.frame_ocr or not images:
+            return ""
+        keyframe = fit_to_pixels(images[len(images) // 2], self.settings.ocr_max_pixels)
+        words = ocr_words(keyframe, self.ocr_languages)
+        return clean_frame_text(confident_lines(words, MIN_OCR_CONFIDENCE))

@@ -1,0 +1,125 @@
+"""Tiny videos made with ffmpeg for the video and ASR tests. Nothing here reads the corpus.
+
+The ramp video encodes time in the picture: frame N is grey level 4*N, so a test can tell
+which frame a reader returned from the pixel values alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+FFMPEG = shutil.which("ffmpeg")
+ESPEAK = shutil.which("espeak-ng")
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+CORPUS_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "video"
+
+requires_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed")
+
+RAMP_FPS = 5
+RAMP_SECONDS = 12.0
+RAMP_STEP = 4  # grey levels per frame: frame N has level 4*N
+
+# Encoders per container: h264 for the ISO family and Matroska, VP8 for WebM.
+_CODECS = {
+    ".mp4": ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    ".mov": ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    ".mkv": ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    ".webm": ["-c:v", "libvpx", "-b:v", "300k", "-c:a", "libopus"],
+}
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly; raise if it fails."""
+    assert FFMPEG is not None
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def ramp_grey(frame_index: int) -> int:
+    """The grey level of frame N of the ramp video."""
+    return RAMP_STEP * frame_index
+
+
+def make_ramp_video(path: Path, audio: str | None = None, seconds: float = RAMP_SECONDS) -> Path:
+    """A 96x64 grey ramp at 5 fps, keyframe every 2 s. `audio`: None, "sine" (a 440 Hz
+    tone: sound but no speech) or a path to a sound file to lay under the picture."""
+    frames = round(seconds * RAMP_FPS)
+    video = (
+        f"color=c=black:s=96x64:r={RAMP_FPS}:d={seconds},format=rgb24,"
+        f"geq=r='{RAMP_STEP}*N':g='{RAMP_STEP}*N':b='{RAMP_STEP}*N'"
+    )
+    args = ["-f", "lavfi", "-i", video]
+    if audio == "sine":
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    elif audio is not None:
+        args += ["-i", audio, "-af", f"apad=whole_dur={seconds}"]
+    args += ["-frames:v", str(frames), "-g", str(2 * RAMP_FPS), *_CODECS[path.suffix]]
+    if audio is None:
+        args.append("-an")
+    ffmpeg(*args, "-t", str(seconds), str(path))
+    return path
+
+
+def make_text_video(path: Path, word: str, seconds: float = 4.0) -> Path:
+    """A 320x240 video of a black word on white, with a moving square so frames differ."""
+    draw = f"drawtext=fontfile={FONT}:text={word}:fontsize=44:fontcolor=black:x=(w-tw)/2:y=(h-th)/2"
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=white:s=320x240:r=10:d={seconds}",
+        "-vf", f"drawbox=x=t*20:y=10:w=20:h=20:color=red:t=fill,{draw}",
+        *_CODECS[path.suffix], "-an", str(path),
+    )  # fmt: skip
+    return path
+
+
+def make_speech_wav(path: Path, sentence: str) -> Path:
+    """`sentence` spoken by espeak-ng (skips the test when it is not installed)."""
+    if ESPEAK is None:
+        pytest.skip("espeak-ng is not installed")
+    subprocess.run([ESPEAK, "-v", "en-us", "-s", "140", "-w", str(path), sentence], check=True)
+    return path
+
+
+def make_speech_video(path: Path, sentence: str, delay_s: float, seconds: float) -> Path:
+    """A grey video with `sentence` spoken from `delay_s` seconds on."""
+    wav = make_speech_wav(path.with_suffix(".wav"), sentence)
+    ms = round(delay_s * 1000)
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=gray:s=96x64:r=5:d={seconds}",
+        "-i", str(wav), "-af", f"adelay={ms}:all=1,apad=whole_dur={seconds}",
+        *_CODECS[".mp4"], "-t", str(seconds), str(path),
+    )  # fmt: skip
+    return path
+
+
+def truncate(src: Path, dst: Path, keep_fraction: float) -> Path:
+    """The first `keep_fraction` of the bytes of `src`, as a cut-off download would be."""
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep_fraction)])
+    return dst
+
+
+def faststart(src: Path, dst: Path) -> Path:
+    """`src` remuxed with the index (moov) before the data, as streaming files are."""
+    ffmpeg("-i", str(src), "-c", "copy", "-movflags", "+faststart", str(dst))
+    return dst
+
+
+def scramble_media_data(src: Path, dst: Path) -> Path:
+    """`src` (a faststart mp4) with the bytes of its media data replaced by noise: the
+    container opens, nothing decodes."""
+    data = bytearray(src.read_bytes())
+    start = data.find(b"mdat") + 8
+    assert start > 8, "no mdat box"
+    noise = bytes((i * 7919 + 13) % 251 for i in range(len(data) - start))
+    data[start:] = noise
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def audio_only(src: Path, dst: Path) -> Path:
+    """The audio track of `src` alone (an .m4a: an mp4 without a video stream)."""
+    ffmpeg("-i", str(src), "-vn", "-c", "copy", str(dst))
+    return dst
