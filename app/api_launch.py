@@ -86,8 +86,9 @@ def run_api(
 
 
 def ui_script() -> Path:
-    """Path of the Streamlit app (ui/app.py) of the installed package."""
-    return Path(str(importlib.resources.files("ui") / "app.py"))
+    """Path of the Streamlit app (ui/streamlit_app.py; not `app.py`: Streamlit puts the
+    script folder first on sys.path, where `app` would shadow the app package) of the installed package."""
+    return Path(str(importlib.resources.files("ui") / "streamlit_app.py"))
 
 
 def ui_command(host: str, port: int) -> list[str]:
@@ -106,6 +107,8 @@ def ui_command(host: str, port: int) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
     ]
 
 

@@ -14,7 +14,7 @@ from ui import library
 from ui.chat import sources_to_show
 from ui.state import CLIENT_KEY
 
-APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "ui" / "streamlit_app.py"
 QUESTION = "What problem does a peer-to-peer network solve?"
 
 

@@ -14,6 +14,7 @@ from ui.client import ApiError, MmragApi
 from ui.state import ChatTurn, MediaCache, media_cache
 
 MAX_SOURCES = 4
+SOURCE_COLUMNS = 2
 
 
 def sources_to_show(response: QueryResponse, limit: int = MAX_SOURCES) -> list[HitOut]:
@@ -73,8 +74,10 @@ def render_sources(api: MmragApi, response: QueryResponse) -> None:
         return
     title = "Closest sources" if response.refused else "Sources"
     with st.expander(f"{title} ({len(shown)})", expanded=not response.refused):
-        for hit in shown:
-            render_source(api, hit)
+        columns = st.columns(SOURCE_COLUMNS)
+        for position, hit in enumerate(shown):
+            with columns[position % SOURCE_COLUMNS]:
+                render_source(api, hit)
 
 
 def render_turn(api: MmragApi, turn: ChatTurn) -> None:

@@ -96,7 +96,12 @@ def _counts(doc: DocumentOut) -> str:
     return f"{doc.n_clips} clip{'s' if doc.n_clips != 1 else ''}"
 
 
-_STATUS_ICON = {"ready": "✅", "pending": "⏳", "failed": "❌"}
+# Material icons ship with Streamlit's front end: they render without emoji fonts.
+_STATUS_ICON = {
+    "ready": ":material/check_circle:",
+    "pending": ":material/hourglass_top:",
+    "failed": ":material/error:",
+}
 
 
 def document_list(api: MmragApi, docs: list[DocumentOut]) -> None:
@@ -108,7 +113,9 @@ def document_list(api: MmragApi, docs: list[DocumentOut]) -> None:
         name_col, button_col = st.columns([5, 1], vertical_alignment="center")
         detail = doc.error if doc.status == "failed" else _counts(doc)
         name_col.markdown(f"{_STATUS_ICON[doc.status]} **{doc.file_name}**  \n{detail}")
-        if button_col.button("🗑", key=f"delete-{doc.id}", help=f"Delete {doc.file_name}"):
+        if button_col.button(
+            "", icon=":material/delete:", key=f"delete-{doc.id}", help=f"Delete {doc.file_name}"
+        ):
             try:
                 api.delete_document(doc.id)
             except ApiError as err:

@@ -1,4 +1,4 @@
-"""mmrag's Streamlit UI: `streamlit run ui/app.py` (or `mmrag ui` / `mmrag up`).
+"""mmrag's Streamlit UI: `streamlit run ui/streamlit_app.py` (or `mmrag ui` / `mmrag up`).
 
 Talks to the REST API at MMRAG_API_URL (default http://127.0.0.1:8000) with MMRAG_API_KEY,
 through ui.client; never to Qdrant or the models directly.
