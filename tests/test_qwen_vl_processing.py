@@ -1,10 +1,10 @@
-"""Pure parts of the Qwen-VL layer: image sizing (against qwen-vl-utils' algorithm, copied
-literally below), last-token pooling (against each reference's pooling code, copied
-literally), Matryoshka truncation, token-budget batching, prompt helpers. No model needed."""
+"""Pure parts of the Qwen-VL layer: image sizing (against qwen-vl-utils' algorithm) and
+last-token pooling (against each reference's pooling code), both copied literally in
+tests/vlm_reference.py; Matryoshka truncation, token-budget batching, prompt helpers.
+No model needed."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from vlm_reference import (
+    ref_dse_pooling,
+    ref_qwen3_pooling_last,
+    ref_round_by_factor,
+    ref_smart_resize,
+    ref_vlm2vec_pooling,
+)
 
 from ingest.errors import CorruptFile
 from ingest.types import Unit, UnitKind
@@ -36,70 +43,6 @@ from retrieval.qwen_vl.processing import (
     target_size,
 )
 from retrieval.qwen_vl.prompts import render_prompt
-
-# --- reference code, copied literally (only renamed) -----------------------------------------
-
-
-# qwen-vl-utils, QwenLM/Qwen3-VL qwen-vl-utils/src/qwen_vl_utils/vision_process.py
-def ref_round_by_factor(number: int, factor: int) -> int:
-    return round(number / factor) * factor
-
-
-def ref_ceil_by_factor(number: float, factor: int) -> int:
-    return math.ceil(number / factor) * factor
-
-
-def ref_floor_by_factor(number: float, factor: int) -> int:
-    return math.floor(number / factor) * factor
-
-
-def ref_smart_resize(
-    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
-) -> tuple[int, int]:
-    h_bar = max(factor, ref_round_by_factor(height, factor))
-    w_bar = max(factor, ref_round_by_factor(width, factor))
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = ref_floor_by_factor(height / beta, factor)
-        w_bar = ref_floor_by_factor(width / beta, factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = ref_ceil_by_factor(height * beta, factor)
-        w_bar = ref_ceil_by_factor(width * beta, factor)
-    return h_bar, w_bar
-
-
-# QwenLM/Qwen3-VL-Embedding src/models/qwen3_vl_embedding.py, Qwen3VLEmbedder._pooling_last
-def ref_qwen3_pooling_last(
-    hidden_state: torch.Tensor, attention_mask: torch.Tensor
-) -> torch.Tensor:
-    flipped_tensor = attention_mask.flip(dims=[1])
-    last_one_positions = flipped_tensor.argmax(dim=1)
-    col = attention_mask.shape[1] - last_one_positions - 1
-    row = torch.arange(hidden_state.shape[0], device=hidden_state.device)
-    return hidden_state[row, col]
-
-
-# TIGER-AI-Lab/VLM2Vec src/model/model.py, MMEBModel._pooling ('last'/'eos')
-def ref_vlm2vec_pooling(
-    last_hidden_state: torch.Tensor, attention_mask: torch.Tensor
-) -> torch.Tensor:
-    left_padding = attention_mask[:, -1].sum() == attention_mask.shape[0]
-    batch_size = last_hidden_state.shape[0]
-    if left_padding:
-        reps = last_hidden_state[torch.arange(batch_size), -1, :]
-    else:
-        eos_indices = attention_mask.sum(dim=1) - 1
-        reps = last_hidden_state[
-            torch.arange(batch_size, device=last_hidden_state.device), eos_indices
-        ]
-    return reps
-
-
-# texttron/tevatron examples/dse/qwen/dse.py, DSEModel._pooling ('eos', left padding assumed)
-def ref_dse_pooling(last_hidden_state: torch.Tensor) -> torch.Tensor:
-    return last_hidden_state[:, -1]
-
 
 # --- image sizing ----------------------------------------------------------------------------
 
