@@ -18,7 +18,11 @@ class IngestSettings(BaseModel):
     ocr_enabled: bool = True
     # A page whose text layer has fewer characters than this, or looks like garbage, is OCRed.
     min_text_chars: int = 20
-    workers: int = Field(0, ge=0, description="processes for PDF pages; 0 = one per CPU core")
+    workers: int = Field(
+        0,
+        ge=0,
+        description="PDF page processes and video keyframe OCR threads; 0 = one per CPU core",
+    )
     max_file_bytes: int = Field(4 * 1024**3, ge=1)
 
     # Video: fixed windows with optional overlap, K evenly spaced frames per clip.

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,24 +131,35 @@ class VideoClips:
 
     def clips(self, path: Path) -> Iterator[ClipContent]:
         """Clips of `path` in time order. Raises CorruptFile for a broken video and
-        ModelUnavailable when a configured model (ASR, OCR) cannot run."""
+        ModelUnavailable when a configured model (ASR, OCR) cannot run.
+
+        Keyframe OCR (tesseract, one process per frame) runs on a thread pool while the
+        next clips decode; at most `workers + 1` clips wait, so memory stays bounded.
+        """
         info = self.probe(path)
         segments = self._transcribe(info)
         k = self.settings.frames_per_clip
-        with FrameReader(path) as reader:
-            for window in self.windows(info.duration_s):
-                images = reader.read(frame_times(window, k))
-                yield ClipContent(
-                    index=window.index,
-                    start_s=window.start_s,
-                    end_s=window.end_s,
-                    frames=tuple(
+        workers = self.settings.workers or os.cpu_count() or 1
+        pool = ThreadPoolExecutor(workers, "keyframe-ocr") if self.settings.frame_ocr else None
+        pending: deque[_PendingClip] = deque()
+        try:
+            with FrameReader(path) as reader:
+                for window in self.windows(info.duration_s):
+                    images = reader.read(frame_times(window, k))
+                    frames = tuple(
                         encode_jpeg(fit_to_pixels(im, self.settings.frame_max_pixels))
                         for im in images
-                    ),
-                    transcript=transcript_for(segments, window.start_s, window.end_s),
-                    ocr_text=self._ocr(images),
-                )
+                    )
+                    keyframe = images[len(images) // 2]
+                    ocr = pool.submit(self._ocr, keyframe) if pool is not None else None
+                    pending.append(_PendingClip(window, frames, ocr))
+                    if len(pending) > workers:
+                        yield pending.popleft().finish(segments)
+            while pending:
+                yield pending.popleft().finish(segments)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _transcribe(self, info: VideoInfo) -> list[Segment]:
         if self.transcriber is None or not info.has_audio:
@@ -157,10 +171,26 @@ class VideoClips:
             log.warning("%s: ingesting without a transcript: %s", info.path.name, err.reason)
             return []
 
-    def _ocr(self, images: Sequence[Image.Image]) -> str:
-        """OCR of the middle frame at full resolution (small text survives), cleaned."""
-        if not self.settings.frame_ocr or not images:
-            return ""
-        keyframe = fit_to_pixels(images[len(images) // 2], self.settings.ocr_max_pixels)
-        words = ocr_words(keyframe, self.ocr_languages)
+    def _ocr(self, keyframe: Image.Image) -> str:
+        """OCR of a keyframe at full resolution (small text survives), noise removed."""
+        words = ocr_words(fit_to_pixels(keyframe, self.settings.ocr_max_pixels), self.ocr_languages)
         return clean_frame_text(confident_lines(words, MIN_OCR_CONFIDENCE))
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingClip:
+    """A clip whose frames are ready and whose keyframe OCR may still be running."""
+
+    window: ClipWindow
+    frames: tuple[bytes, ...]
+    ocr: Future[str] | None
+
+    def finish(self, segments: Sequence[Segment]) -> ClipContent:
+        return ClipContent(
+            index=self.window.index,
+            start_s=self.window.start_s,
+            end_s=self.window.end_s,
+            frames=self.frames,
+            transcript=transcript_for(segments, self.window.start_s, self.window.end_s),
+            ocr_text=self.ocr.result() if self.ocr is not None else "",
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -63,12 +64,19 @@ def make_ramp_video(path: Path, audio: str | None = None, seconds: float = RAMP_
     return path
 
 
-def make_text_video(path: Path, word: str, seconds: float = 4.0) -> Path:
-    """A 320x240 video of a black word on white, with a moving square so frames differ."""
-    draw = f"drawtext=fontfile={FONT}:text={word}:fontsize=44:fontcolor=black:x=(w-tw)/2:y=(h-th)/2"
+def make_text_video(path: Path, words: Sequence[str], seconds_per_word: float = 4.0) -> Path:
+    """A 320x240 video of black words on white, one after another, each shown for
+    `seconds_per_word`, with a moving square so that frames differ."""
+    draws = [
+        f"drawtext=fontfile={FONT}:text={word}:fontsize=44:fontcolor=black:"
+        f"x=(w-tw)/2:y=(h-th)/2:enable='between(t,{i * seconds_per_word},"
+        f"{(i + 1) * seconds_per_word - 0.001})'"
+        for i, word in enumerate(words)
+    ]
+    seconds = seconds_per_word * len(words)
     ffmpeg(
         "-f", "lavfi", "-i", f"color=c=white:s=320x240:r=10:d={seconds}",
-        "-vf", f"drawbox=x=t*20:y=10:w=20:h=20:color=red:t=fill,{draw}",
+        "-vf", ",".join(["drawbox=x=t*20:y=10:w=20:h=20:color=red:t=fill", *draws]),
         *_CODECS[path.suffix], "-an", str(path),
     )  # fmt: skip
     return path

@@ -68,7 +68,8 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
         make_ramp_video(root / f"ramp{suffix}", audio="sine")
     make_ramp_video(root / "silent.mp4")
     make_ramp_video(root / "short.mp4", seconds=3.6)
-    make_text_video(root / "text.mp4", "KANGAROO")
+    make_text_video(root / "text.mp4", ["KANGAROO"])
+    make_text_video(root / "words.mp4", ["ALPHA", "BRAVO", "CHARLIE"], seconds_per_word=3.0)
     return root
 
 
@@ -347,6 +348,15 @@ def test_keyframe_ocr_reads_burned_in_text_and_nothing_from_flat_frames(videos: 
     assert text_clip.text_source == "ocr"
     flat = list(extractor.clips(videos / "short.mp4"))
     assert [c.ocr_text for c in flat] == [""]
+
+
+@requires_ffmpeg
+@pytest.mark.skipif(TESSERACT is None, reason="tesseract is not installed")
+def test_parallel_keyframe_ocr_keeps_each_clip_its_own_text(videos: Path) -> None:
+    settings = _settings(frame_ocr=True, clip_seconds=3.0, frames_per_clip=1, workers=2)
+    clips = list(VideoClips(settings, ocr_languages="eng").clips(videos / "words.mp4"))
+    assert [c.ocr_text for c in clips] == ["ALPHA", "BRAVO", "CHARLIE"]
+    assert [c.index for c in clips] == [0, 1, 2]
 
 
 @requires_ffmpeg
