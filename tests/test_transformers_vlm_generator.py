@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from generator_suite import GeneratorSuite
 from tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen3_vl
 
 from generation.base import Generator
@@ -95,3 +96,21 @@ def test_generation_failure_is_a_generation_error(
     monkeypatch.setattr(generator._load().model, "generate", boom)
     with pytest.raises(GenerationError, match="out of memory"):
         list(generator.stream(QUESTION, hits))
+
+
+@pytest.fixture(scope="module")
+def suite_generator(tiny_qwen3_vl: Path) -> TransformersVLMGenerator:
+    settings = GenerationSettings(
+        transformers_model=str(tiny_qwen3_vl), device="cpu", max_new_tokens=24
+    )
+    return TransformersVLMGenerator(settings)
+
+
+class TestTransformersVLMGeneratorContract(GeneratorSuite):
+    """The shared Generator contract; random weights cannot be steered to cite or refuse."""
+
+    expects_grounded_text = False
+
+    @pytest.fixture
+    def generator(self, suite_generator: TransformersVLMGenerator) -> TransformersVLMGenerator:
+        return suite_generator
