@@ -97,6 +97,10 @@ class MemoryIndex:
         if not self.up:
             raise BackendUnavailable("Qdrant at http://qdrant:6333 is not reachable")
 
+    def count(self) -> int:
+        self.ping()
+        return sum(len(units) for units in self.published.values())
+
     def add(self, doc: Document, units: Sequence[Unit]) -> None:
         self.ping()
         self.hidden.setdefault(doc.id, []).extend(units)

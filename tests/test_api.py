@@ -354,6 +354,11 @@ def test_ready_names_the_part_that_is_down(api: Harness) -> None:
     assert down.status_code == 503
     states = {c["name"]: c["ok"] for c in down.json()["components"]}
     assert states == {"registry": True, "qdrant": False, "generator": True}
+    api.index.up = True
+    api.generator.up = False
+    down = api.client.get("/ready").json()
+    generator = next(c for c in down["components"] if c["name"] == "generator")
+    assert not down["ready"] and not generator["ok"] and "vLLM" in generator["detail"]
 
 
 def test_api_key_guards_every_route_but_health(tmp_path: Path) -> None:
