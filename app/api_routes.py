@@ -38,7 +38,7 @@ from app.api_uploads import FILE_FIELD, check_content_length, receive_upload
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
 from ingest.errors import BackendUnavailable, MMRagError, NotFound
 from ingest.store import Registry
-from ingest.types import DocStatus, Unit, UnitKind
+from ingest.types import DocStatus, JobStatus, Unit, UnitKind
 from retrieval.types import SearchFilter
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,14 @@ def get_document(doc_id: str, services: ServicesDep) -> DocumentDetail:
 
 @documents.delete("/documents/{doc_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
 def delete_document(doc_id: str, services: ServicesDep) -> Response:
-    """Remove a document: its index points, registry rows and unshared blobs."""
+    """Remove a document: its index points, registry rows and unshared blobs. 409 while
+    the document is being ingested (a pending document with a job running)."""
     doc = services.registry.resolve_document(doc_id)
+    if doc.status is DocStatus.PENDING and services.registry.list_jobs([JobStatus.RUNNING]):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{doc.file_name} is being ingested; delete it when its job ends",
+        )
     services.ingestor.delete(doc.id)
     log.info("deleted %s (%s)", doc.file_name, doc.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
