@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import shutil
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
@@ -121,8 +122,12 @@ async def upload_document(request: Request, runtime: RuntimeDep, response: Respo
     upload = await receive_upload(
         request.stream(), request.headers.get("content-type"), runtime.upload_root, limit
     )
-    job = runtime.services.registry.create_job(upload.file_name)
-    runtime.worker.submit(job.id, upload)
+    try:
+        job = runtime.services.registry.create_job(upload.file_name)
+        runtime.worker.submit(job.id, upload)
+    except BaseException:
+        shutil.rmtree(upload.folder, ignore_errors=True)
+        raise
     log.info("queued %s (%d bytes) as job %s", upload.file_name, upload.size_bytes, job.id)
     response.headers["Location"] = f"/jobs/{job.id}"
     return job_out(job)
