@@ -99,18 +99,21 @@ def _as_pnm(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def ocr_image(image: Image.Image, languages: str) -> str:
+def ocr_image(image: Image.Image, languages: str, dpi: int | None = None) -> str:
     """Text tesseract reads in `image` with the given `-l` languages ("eng+deu").
 
-    Languages that are not installed are dropped (with a warning). Raises ModelUnavailable
-    when tesseract is missing or fails on the image.
+    `dpi` is the image's resolution when known (a page render): tesseract's own estimate
+    misjudges upscaled scans and then drops whole table rows. Languages that are not
+    installed are dropped (with a warning). Raises ModelUnavailable when tesseract is
+    missing or fails on the image.
     """
     binary = _binary()
     langs = usable_languages(languages)
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    resolution = ["--dpi", str(dpi)] if dpi else []
     try:
         out = subprocess.run(
-            [binary, "-", "-", "-l", langs],
+            [binary, "-", "-", "-l", langs, *resolution],
             input=_as_pnm(image),
             capture_output=True,
             check=False,

@@ -208,4 +208,5 @@ class PageExtractor:
 
     def _ocr(self, page: pymupdf.Page) -> str:
         pix = render(page, self.settings.ocr_dpi, self.settings.ocr_max_pixels, gray=True)
-        return ocr_image(pixmap_image(pix), self.settings.ocr_languages)
+        dpi = round(pix.width * 72 / page.rect.width)  # lower than ocr_dpi on capped pages
+        return ocr_image(pixmap_image(pix), self.settings.ocr_languages, dpi=dpi)

@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.pdf import PdfPages
 from ingest.pdf_page import OcrReason, choose_text, fit_zoom, needs_ocr
@@ -295,3 +296,59 @@ def test_a_dead_worker_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CorruptFile, match="worker process died"):
         list(pages)
     assert set(_live_workers()) - before == set()
+
+
+# -- the real corpus (slow) -----------------------------------------------------------------
+
+CORPUS_PDF = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdf"
+needs_corpus = pytest.mark.skipif(not CORPUS_PDF.is_dir(), reason="corpus not available")
+
+# Words checked by reading the rendered pages; each must appear in that page's OCR text.
+SCANNED_WORDS: dict[str, dict[int, list[str]]] = {
+    "ru-vehicle-inspection-scan.pdf": {
+        1: ["Диагностическая", "Регистрационный", "Жуковский", "Certificate"],
+        2: ["Результаты", "диагностирования", "транспортного"],
+    },
+    "scanned-table-multirow.pdf": {1: ["Blind", "34.5%", "Vision", "Mobility"]},
+    "scanned-table-single.pdf": {1: ["Processing", "chunks", "32,051"]},
+    "tam-review.pdf": {
+        2: ["Technology", "Acceptance", "Abstract"],
+        11: ["longitudinal", "107 users", "14 weeks"],
+        22: ["Technology"],
+    },
+}
+
+
+@pytest.mark.slow
+@needs_corpus
+@needs_tesseract
+def test_scanned_corpus_pdfs_get_ocr_text_with_real_words() -> None:
+    pages = PdfPages(IngestSettings())  # product defaults: 300 dpi OCR, five languages
+    for name, expected in SCANNED_WORDS.items():
+        path = CORPUS_PDF / name
+        # tam-review's first and last pages have a good layer; the rest is a broken font.
+        layer_pages = {1, 23} if name == "tam-review.pdf" else set()
+        for page in pages.pages(path):
+            where = f"{name} p.{page.page}"
+            assert page.text_source == ("layer" if page.page in layer_pages else "ocr"), where
+            quality = text_quality(page.text)
+            assert quality.chars >= 30 and quality.score >= 0.8, (where, quality)
+            for word in expected.get(page.page, []):
+                assert word in page.text, (where, word)
+
+
+@pytest.mark.slow
+@needs_corpus
+def test_no_normal_corpus_text_layer_is_flagged_as_garbage() -> None:
+    broken = {"tam-review.pdf"}
+    checked = 0
+    for path in sorted(CORPUS_PDF.glob("*.pdf")):
+        with pymupdf.open(path) as doc:
+            for index, page in enumerate(doc):
+                reason = needs_ocr(text_quality(page.get_text()), False, 20)
+                if path.name in broken and 2 <= index + 1 <= 22:
+                    assert reason is OcrReason.GARBAGE, (path.name, index + 1)
+                else:
+                    assert reason is not OcrReason.GARBAGE, (path.name, index + 1)
+                checked += 1
+    assert checked > 300
