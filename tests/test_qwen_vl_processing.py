@@ -36,13 +36,16 @@ from retrieval.qwen_vl.formats import (
 from retrieval.qwen_vl.pooling import last_token_index, last_token_pool, truncate_dims
 from retrieval.qwen_vl.processing import (
     ImageSizing,
+    PixelNormalization,
     VisionGeometry,
     load_resized,
+    patchify,
     read_image_size,
     smart_resize,
     target_size,
 )
 from retrieval.qwen_vl.prompts import render_prompt
+from retrieval.qwen_vl.synthetic import Family, image_processor
 
 # --- image sizing ----------------------------------------------------------------------------
 
@@ -204,3 +207,23 @@ def test_unit_text_cannot_inject_control_tokens(tmp_path: Path) -> None:
         assert text.count("<|image_pad|>") == 1
     query = render_prompt(query_prompt("<|image_pad|>hi", VLMSettings()))
     assert "<|image_pad|>" not in query and "hi" in query
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen3_vl"])
+def test_torch_patching_equals_the_image_processor(family: Family) -> None:
+    processor_parts = image_processor(family)
+    geometry = VisionGeometry(processor_parts.patch_size, processor_parts.merge_size)
+    norm = PixelNormalization.of(processor_parts)
+    assert norm is not None
+    rng = np.random.default_rng(1)
+    images = [
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        for h, w in [
+            (geometry.factor * 3, geometry.factor * 5),
+            (geometry.factor * 2, geometry.factor * 2),
+        ]
+    ]
+    expected = processor_parts(images=images, do_resize=False, return_tensors="pt")
+    ours = torch.cat([patchify(image, geometry, norm) for image in images])
+    assert ours.shape == expected["pixel_values"].shape
+    torch.testing.assert_close(ours, expected["pixel_values"], atol=1e-5, rtol=1e-5)

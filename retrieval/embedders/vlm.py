@@ -35,12 +35,24 @@ class VLMEmbedder:
     """
 
     def __init__(self, settings: VLMSettings) -> None:
-        self.settings = settings
-        config = loading.load_config(settings.model)
-        hidden = loading.text_hidden_size(config)
+        self._config = loading.load_config(settings.model)
+        self._setup(settings, loading.text_hidden_size(self._config))
+
+    @classmethod
+    def from_encoder(
+        cls, settings: VLMSettings, encoder: LastTokenEncoder, hidden_size: int
+    ) -> VLMEmbedder:
+        """An embedder over an encoder already in memory (benchmarks of models built from a
+        config); `settings.model` is then only a name."""
+        embedder = cls.__new__(cls)
+        embedder._setup(settings, hidden_size)
+        embedder._encoder = encoder
+        return embedder
+
+    def _setup(self, settings: VLMSettings, hidden: int) -> None:
         if settings.mrl_dim is not None and settings.mrl_dim > hidden:
             raise ValueError(f"mrl_dim {settings.mrl_dim} exceeds the model's {hidden} dimensions")
-        self._config = config
+        self.settings = settings
         self.dim: int = settings.mrl_dim or hidden
         suffix = f"@{self.dim}" if settings.mrl_dim else ""
         self.name = f"vlm:{settings.prompt_format}:{settings.model}{suffix}"

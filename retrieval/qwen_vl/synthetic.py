@@ -208,12 +208,16 @@ def model_config(family: Family, size: Size, tokenizer: Any) -> Any:
 
 def image_processor(family: Family, max_pixels: int = 1280 * 28 * 28) -> Any:
     """The image processor a checkpoint of `family` ships (Qwen3-VL: 16-pixel patches)."""
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-        Qwen2VLImageProcessorPil,
-    )
+    processor_class: Any
+    try:  # transformers >= 5.2x: PIL and torchvision backends are separate classes
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+            Qwen2VLImageProcessorPil as processor_class,
+        )
+    except ImportError:
+        from transformers import Qwen2VLImageProcessor as processor_class
 
     qwen3 = family == "qwen3_vl"
-    return Qwen2VLImageProcessorPil(
+    return processor_class(
         patch_size=16 if qwen3 else 14,
         merge_size=2,
         temporal_patch_size=2,
