@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ingest.errors import CorruptFile
-from ingest.probe import time_base
+from ingest.probe import time_base, video_stream
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class DecordBackend:
     def __init__(self, path: Path) -> None:
         import decord  # a native extension: imported only when a video is read
 
-        self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        # num_threads=0: FFmpeg picks (cores + 1), so HD video decodes in parallel.
+        self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=0)
         n = len(self._reader)
         if n == 0:
             raise RuntimeError("decord found no frames")
@@ -73,7 +74,11 @@ class PyAVBackend:
     def __init__(self, path: Path) -> None:
         self._keyframes = self._index_keyframes(path)
         self._container = av.open(str(path))
-        self._stream = self._container.streams.video[0]
+        stream = video_stream(self._container)
+        if stream is None:
+            self._container.close()
+            raise RuntimeError("no video stream")
+        self._stream = stream
         self._stream.thread_type = "AUTO"
         base = self._stream.start_time
         self._start_s = float(base * time_base(self._stream)) if base else 0.0
@@ -86,9 +91,9 @@ class PyAVBackend:
         """Keyframe times, from demuxing alone (no decoding): a seek pays off only when a
         keyframe lies between the frame shown and the target."""
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            stream = video_stream(container)
+            if stream is None:
                 raise RuntimeError("no video stream")
-            stream = container.streams.video[0]
             base = stream.start_time or 0
             return sorted(
                 float((packet.pts - base) * time_base(stream))

@@ -48,10 +48,13 @@ def probe_video(path: Path) -> VideoInfo:
     except (av.error.FFmpegError, OSError) as err:
         raise CorruptFile(path, f"cannot open as a video container ({_reason(err)})") from err
     with container:
-        if not container.streams.video:
-            kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
-            raise CorruptFile(path, f"no video stream (streams: {kinds})")
-        stream = container.streams.video[0]
+        found = video_stream(container)
+        if found is None:
+            kinds = sorted({str(s.type) for s in container.streams if s.type != "video"})
+            if container.streams.video:
+                kinds.append("cover picture")
+            raise CorruptFile(path, f"no video stream (streams: {', '.join(kinds) or 'none'})")
+        stream = found
         has_audio = bool(container.streams.audio)
         fps = _frame_rate(stream)
         declared = _declared_duration(container, stream)
@@ -89,6 +92,15 @@ def has_audio_stream(path: Path) -> bool:
 class _MediaEnd:
     video: float  # end time of the last video packet
     any_stream: float  # end time of the last packet of any stream
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first moving-picture stream; a cover image (an "attached picture" of an audio
+    file) does not count."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
 
 
 def time_base(stream: av.stream.Stream) -> Fraction:
@@ -141,7 +153,9 @@ def _media_end(path: Path, declared: float | None) -> _MediaEnd:
     start = 0.0
     try:
         with av.open(str(path)) as container:
-            video = container.streams.video[0]
+            video = video_stream(container)
+            if video is None:
+                return _MediaEnd(0.0, 0.0)
             # Times count from the first video frame, as the frame readers do.
             start = float(video.start_time * time_base(video)) if video.start_time else 0.0
             if declared is not None:

@@ -131,3 +131,14 @@ def audio_only(src: Path, dst: Path) -> Path:
     """The audio track of `src` alone (an .m4a: an mp4 without a video stream)."""
     ffmpeg("-i", str(src), "-vn", "-c", "copy", str(dst))
     return dst
+
+
+def audio_with_cover(src: Path, dst: Path) -> Path:
+    """The audio track of `src` with a still cover picture, as music files carry."""
+    cover = dst.with_suffix(".png")
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64", "-frames:v", "1", str(cover))
+    ffmpeg(
+        "-i", str(src), "-i", str(cover), "-map", "0:a", "-map", "1",
+        "-c", "copy", "-disposition:v", "attached_pic", str(dst),
+    )  # fmt: skip
+    return dst

@@ -14,6 +14,7 @@ from fixtures_video import (
     CORPUS_VIDEO,
     RAMP_FPS,
     audio_only,
+    audio_with_cover,
     faststart,
     make_ramp_video,
     make_text_video,
@@ -168,6 +169,7 @@ def test_probe_sees_a_missing_audio_stream(videos: Path) -> None:
         ),
         (lambda v, d: truncate(v / "ramp.mkv", d / "cut.mkv", 0.5), "truncated"),
         (lambda v, d: audio_only(v / "ramp.mp4", d / "cut.m4a"), "no video stream"),
+        (lambda v, d: audio_with_cover(v / "ramp.mp4", d / "cut.m4a"), "cover picture"),
         (
             lambda v, d: scramble_media_data(
                 faststart(v / "ramp.mp4", d / "fs.mp4"), d / "cut.mp4"
@@ -175,7 +177,7 @@ def test_probe_sees_a_missing_audio_stream(videos: Path) -> None:
             "no decodable video frame",
         ),
     ],
-    ids=["moov-lost", "tail-cut-mp4", "tail-cut-mkv", "audio-only", "noise"],
+    ids=["moov-lost", "tail-cut-mp4", "tail-cut-mkv", "audio-only", "audio-with-cover", "noise"],
 )
 def test_broken_videos_raise_corrupt_file_naming_the_file(
     videos: Path, tmp_path: Path, make: object, reason: str
