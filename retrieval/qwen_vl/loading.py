@@ -128,7 +128,8 @@ def load_processor(model_id: str) -> QwenVLProcessor:
     merge = getattr(image_processor, "merge_size", None)
     if not isinstance(patch, int) or not isinstance(merge, int):
         raise ModelUnavailable(f"model {model_id!r}: image processor has no patch/merge size")
-    template = getattr(tokenizer, "chat_template", None) or _read_chat_template(model_id, local)
+    # The processor-level template (what AutoProcessor uses) wins over the tokenizer's.
+    template = _read_chat_template(model_id, local) or getattr(tokenizer, "chat_template", None)
     try:
         return QwenVLProcessor(tokenizer, image_processor, VisionGeometry(patch, merge), template)
     except ValueError as err:
