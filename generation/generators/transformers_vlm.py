@@ -8,7 +8,6 @@ processing layer, and `generate` runs in a worker thread feeding a TextIteratorS
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ from retrieval.qwen_vl import loading
 from retrieval.qwen_vl.formats import strip_control_tokens
 from retrieval.qwen_vl.processing import ImageSizing, ModelInputs, QwenVLProcessor
 from retrieval.types import Hit
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

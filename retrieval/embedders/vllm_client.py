@@ -168,6 +168,7 @@ class VLLMEmbedder:
         reason = ""
         for attempt in range(attempts):
             if attempt:
+                log.warning("%s: %s; retry %d of %d", self.url, reason, attempt, attempts - 1)
                 time.sleep(self._backoff * 2 ** (attempt - 1))
             try:
                 response = self._client.post(self.url, json=body)

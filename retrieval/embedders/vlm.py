@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -87,6 +88,8 @@ class VLMEmbedder:
         if not specs:
             return np.zeros((0, self.dim), dtype=np.float32)
         encoder = self.load()
+        started = time.perf_counter()
         with self._lock:
             states = encoder.encode(specs)  # (n, hidden) float32
+        log.debug("%s: %d inputs in %.2f s", self.name, len(specs), time.perf_counter() - started)
         return truncate_dims(states.numpy(), self.settings.mrl_dim)

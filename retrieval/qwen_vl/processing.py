@@ -29,6 +29,7 @@ VISION_START = "<|vision_start|>"
 VISION_END = "<|vision_end|>"
 IMAGE_BLOCK = f"{VISION_START}{IMAGE_PAD}{VISION_END}"
 
+RGB_CHANNELS = 3  # every image is converted to RGB before patching
 # qwen-vl-utils refuses images thinner than this; so do we, with a clear error.
 MAX_ASPECT_RATIO = 200
 
@@ -343,7 +344,7 @@ class QwenVLProcessor:
             return out["pixel_values"], out["image_grid_thw"]
         norm = self.normalization
         counts = (grid[:, 1] * grid[:, 2]).tolist()
-        width = 3 * norm.temporal_patch_size * p * p
+        width = RGB_CHANNELS * norm.temporal_patch_size * p * p
         pixel_values = torch.empty((sum(counts), width), dtype=torch.float32)
         starts = [0, *np.cumsum(counts).tolist()]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -95,8 +96,10 @@ class VLMReranker:
             return []
         scorer = self._load()
         specs = [rerank_prompt(query, unit, self.settings) for unit in units]
+        started = time.perf_counter()
         with self._lock:
             states = scorer.encoder.encode(specs)  # (n, hidden) float32
+        log.debug("%s: %d pairs in %.2f s", self.name, len(specs), time.perf_counter() - started)
         return (states @ scorer.direction).tolist()
 
     def score(self, query: str, units: Sequence[Unit]) -> list[float]:
