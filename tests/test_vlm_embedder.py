@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen2_vl, tiny_qwen3_vl
+from tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen2_5_vl, tiny_qwen2_vl, tiny_qwen3_vl
 
 from ingest.errors import CorruptFile, ModelUnavailable
 from ingest.types import Unit
@@ -22,7 +22,7 @@ from retrieval.qwen_vl.encoder import LastTokenEncoder
 from retrieval.qwen_vl.formats import query_prompt, unit_prompt
 from retrieval.qwen_vl.loading import resolve_device, resolve_dtype
 
-__all__ = ["tiny_qwen2_vl", "tiny_qwen3_vl"]  # fixtures used below
+__all__ = ["tiny_qwen2_5_vl", "tiny_qwen2_vl", "tiny_qwen3_vl"]  # fixtures used below
 
 QUERIES = ["where do whales sing?", "a dog on the beach", ""]
 
@@ -176,3 +176,12 @@ def test_unreadable_page_image_names_the_file(embedder: VLMEmbedder, tmp_path: P
     page.images[0].write_bytes(b"\x89PNG broken")
     with pytest.raises(CorruptFile, match="page-9.png"):
         embedder.embed_units([page])
+
+
+@pytest.mark.slow  # one more transformers model module to import (~10 s on a busy CPU)
+def test_qwen2_5_vl_checkpoint(tiny_qwen2_5_vl: Path, units: list[Unit]) -> None:
+    emb = VLMEmbedder(VLMSettings(model=str(tiny_qwen2_5_vl), device="cpu"))
+    u = emb.embed_units(units[:2])
+    q = emb.embed_queries(QUERIES[:1])
+    assert u.shape == (2, 64) and q.shape == (1, 64)
+    assert np.allclose(np.linalg.norm(np.vstack([q, u]), axis=1), 1.0, atol=1e-5)

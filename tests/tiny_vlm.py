@@ -34,6 +34,12 @@ def tiny_qwen3_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _checkpoint(tmp_path_factory, "qwen3_vl")
 
 
+@pytest.fixture(scope="session")
+def tiny_qwen2_5_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory of a tiny random Qwen2.5-VL checkpoint (windowed vision attention)."""
+    return _checkpoint(tmp_path_factory, "qwen2_5_vl")
+
+
 def write_image(path: Path, width: int, height: int, seed: int) -> Path:
     """A noisy RGB PNG (different seeds give different images)."""
     rng = np.random.default_rng(seed)
