@@ -44,7 +44,9 @@ class VLLMEmbedSettings(BaseModel):
     frame_max_pixels: int = Field(448 * 448, ge=28 * 28)
     max_frames: int = Field(8, ge=1)
     mrl_dim: int | None = Field(None, ge=32, description="truncate (Matryoshka) and renormalise")
-    dim: int | None = Field(None, ge=1, description="model dimension; None = ask the server once")
+    dim: int = Field(
+        2048, ge=1, description="the served model's vector size (Qwen3-VL-Embedding-2B: 2048)"
+    )
     max_concurrency: int = Field(8, ge=1, description="requests in flight at once")
 
 
@@ -56,7 +58,9 @@ class RetrievalSettings(BaseModel):
     text_embedder: Literal["auto", "none", "minilm", "fake"] = "auto"
     sparse: Literal["auto", "none", "bm25"] = "auto"
     reranker: Literal["auto", "none", "lite", "vlm", "fake"] = "auto"
-    text_model: str = Field("", description="sentence-transformers path/id; empty = packaged MiniLM")
+    text_model: str = Field(
+        "", description="sentence-transformers path/id; empty = packaged MiniLM"
+    )
     vlm: VLMSettings = VLMSettings()
     vlm_reranker: VLMSettings = VLMSettings(
         model="Qwen/Qwen3-VL-Reranker-2B",

@@ -37,14 +37,13 @@ def settings_for(server: FakeVLLMEmbedServer, **overrides: object) -> VLLMEmbedS
     return VLLMEmbedSettings(base_url=server.base_url, model="served-embedder", **overrides)
 
 
-def test_qwen3_requests_vectors_and_probe(units: list[Unit]) -> None:
+def test_qwen3_requests_and_vectors(units: list[Unit]) -> None:
     with FakeVLLMEmbedServer(dim=48) as server:
         emb = VLLMEmbedder(
-            settings_for(server, max_pixels=100 * 100, max_frames=3), retry_backoff_s=0
+            settings_for(server, dim=48, max_pixels=100 * 100, max_frames=3), retry_backoff_s=0
         )
         assert isinstance(emb, Embedder)
-        assert emb.dim == 48 and len(server.bodies) == 1  # asked the server once
-        assert emb.dim == 48 and len(server.bodies) == 1
+        assert emb.dim == 48 and server.bodies == []  # nothing asked before the first embedding
         q = emb.embed_queries(["where do whales sing", "dogs"])
         u = emb.embed_units(units)
         assert q.shape == (2, 48) and u.shape == (2, 48) and u.dtype == np.float32
@@ -75,8 +74,10 @@ def test_qwen3_requests_vectors_and_probe(units: list[Unit]) -> None:
 
 def test_dse_format_and_mrl(units: list[Unit]) -> None:
     with FakeVLLMEmbedServer(dim=64) as server:
-        emb = VLLMEmbedder(settings_for(server, prompt_format="dse", mrl_dim=32), retry_backoff_s=0)
-        assert emb.dim == 32 and server.bodies == []  # known from settings: no probe
+        emb = VLLMEmbedder(
+            settings_for(server, prompt_format="dse", dim=64, mrl_dim=32), retry_backoff_s=0
+        )
+        assert emb.dim == 32
         q = emb.embed_queries(["whales"])
         assert q.shape == (1, 32) and np.isclose(np.linalg.norm(q), 1.0)
         body = server.bodies[0]
@@ -143,3 +144,12 @@ def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
         emb = VLLMEmbedder(settings_for(server, dim=48), retry_backoff_s=0)
         with pytest.raises(CorruptFile, match="page-7.png"):
             emb.embed_units([page])
+
+
+def test_vector_size_must_match_settings() -> None:
+    with FakeVLLMEmbedServer(dim=48) as server:
+        emb = VLLMEmbedder(settings_for(server, dim=2048), retry_backoff_s=0)
+        with pytest.raises(BadEmbeddingResponse, match=r"size \[48\], expected 2048"):
+            emb.embed_queries(["x"])
+        with pytest.raises(ValueError, match="mrl_dim"):
+            VLLMEmbedder(settings_for(server, dim=48, mrl_dim=64))

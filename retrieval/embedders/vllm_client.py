@@ -18,7 +18,6 @@ import base64
 import io
 import logging
 import math
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +37,6 @@ from retrieval.qwen_vl.processing import ImageSource, to_rgb
 from retrieval.qwen_vl.prompts import ChatStyle, PromptSpec, TextPart
 
 log = logging.getLogger(__name__)
-
-DIMENSION_PROBE = "dimension probe"
 
 
 class BadEmbeddingResponse(MMRagError):
@@ -105,8 +102,9 @@ def request_body(spec: PromptSpec, model: str) -> dict[str, Any]:
 
 
 class VLLMEmbedder:
-    """Embedder protocol over a vLLM pooling server. `dim` is `mrl_dim`, else `dim` from
-    settings, else asked of the server once (one probe request)."""
+    """Embedder protocol over a vLLM pooling server. `dim` is `mrl_dim`, else the served
+    model's size from settings (checked against every answer; nothing is asked of the server
+    before the first embedding, so construction works while the server is still starting)."""
 
     def __init__(
         self,
@@ -124,16 +122,9 @@ class VLLMEmbedder:
         timeout = httpx.Timeout(settings.timeout_s, connect=min(5.0, settings.timeout_s))
         self._client = client or httpx.Client(timeout=timeout, headers=headers)
         self._backoff = retry_backoff_s
-        self._dim: int | None = settings.mrl_dim or settings.dim
-        self._dim_lock = threading.Lock()
-
-    @property
-    def dim(self) -> int:
-        """Output dimension (may cost one request the first time)."""
-        with self._dim_lock:
-            if self._dim is None:
-                self._dim = len(self._embed_one(query_prompt(DIMENSION_PROBE, self.settings)))
-            return self._dim
+        if settings.mrl_dim is not None and settings.mrl_dim > settings.dim:
+            raise ValueError(f"mrl_dim {settings.mrl_dim} exceeds the model's {settings.dim}")
+        self.dim: int = settings.mrl_dim or settings.dim
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -154,8 +145,11 @@ class VLLMEmbedder:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vllm-embed") as pool:
             vectors = list(pool.map(self._embed_one, specs))
         lengths = {len(v) for v in vectors}
-        if len(lengths) != 1:
-            raise BadEmbeddingResponse(f"{self.url}: embeddings of different lengths {lengths}")
+        if lengths != {self.settings.dim}:
+            raise BadEmbeddingResponse(
+                f"{self.url}: vectors of size {sorted(lengths)}, expected {self.settings.dim}"
+                " (set vllm_embed.dim to the served model's size)"
+            )
         matrix = np.asarray(vectors, dtype=np.float32)
         return truncate_dims(matrix, self.settings.mrl_dim)
 
