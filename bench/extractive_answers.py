@@ -5,8 +5,8 @@ file (distractors), up to 3 units, scored like a confident retriever would. The 
 PDF text layer (pymupdf); questions whose gold pages have no text layer (scans) are counted
 and skipped. Figures, all measured in the same run on the same hits:
 
-- extractive: ExtractiveGenerator with the lexical scorer (or `--scorer lite` once the lite
-  reranker exposes a sentence scorer);
+- extractive: ExtractiveGenerator with the lexical scorer, or with `--scorer lite` the lite
+  reranker's MiniLM sentence scorer (what the lite profile uses);
 - lead: as many words from the start of the top unit as the extractive answer has (the
   same length budget spent naively: the reference for the ratio);
 - ceiling: the whole text of the top 3 units (the most any extract of them could contain).
@@ -65,7 +65,7 @@ def oracle_hits(file_name: str, texts: list[str], gold_pages: list[int], k: int 
 def build_scorer(name: str) -> SentenceScorer:
     if name == "lexical":
         return LexicalSentenceScorer()
-    from retrieval.rerankers.lite import LiteReranker  # type: ignore[import-not-found]
+    from retrieval.rerankers.lite import LiteReranker
 
     reranker = LiteReranker.from_embedder(None, "")
     scorer: SentenceScorer = ExtractiveGenerator.from_reranker(

@@ -36,3 +36,17 @@ class TestVLLMGenerator(GeneratorSuite):
             )
             yield generator
             generator.close()
+
+
+@pytest.mark.slow
+class TestExtractiveWithLiteScorer(GeneratorSuite):
+    """The wiring the lite profile uses: the lite reranker's MiniLM sentence scorer."""
+
+    @pytest.fixture(scope="class")
+    def generator(self) -> ExtractiveGenerator:
+        from retrieval.rerankers.lite import LiteReranker
+
+        reranker = LiteReranker()  # the packaged all-MiniLM-L6-v2
+        generator = ExtractiveGenerator.from_reranker(reranker, GenerationSettings())
+        assert generator.scorer is reranker.sentence_scorer
+        return generator
