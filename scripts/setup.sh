@@ -12,6 +12,8 @@ for lang in deu fra spa rus kor; do
   [ -e "/usr/share/tesseract-ocr/5/tessdata/$lang.traineddata" ] || need_apt+=("tesseract-ocr-$lang")
 done
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+# espeak-ng makes a spoken test clip for the real ASR test.
+command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 if [ "${MMRAG_SKIP_BROWSER:-0}" != "1" ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
   command -v chromedriver >/dev/null || need_apt+=(chromium-driver)

@@ -40,4 +40,5 @@ class SparseEncoder(Protocol):
 def l2_normalize(matrix: Matrix) -> Matrix:
     """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    normalized: Matrix = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return normalized
