@@ -127,10 +127,17 @@ class OverlapRetriever:
         self.index = index
 
     def search(
-        self, question: str, filter: SearchFilter | None = None, top_k: int | None = None
+        self,
+        query: str,
+        search_filter: SearchFilter | None = None,
+        top_k: int | None = None,
+        *,
+        filter: SearchFilter | None = None,  # older app/querying.py spelling; drop when unused
     ) -> list[Hit]:
+        """retrieval.retriever.Retriever.search, by word overlap."""
         self.index.ping()
-        asked = _words(question)
+        filter = search_filter or filter
+        asked = _words(query)
         hits = []
         for doc_id, units in self.index.published.items():
             if filter and filter.doc_ids is not None and doc_id not in filter.doc_ids:
