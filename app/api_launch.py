@@ -12,13 +12,16 @@ import importlib.resources
 import ipaddress
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import uvicorn
 
 from app.config import Settings
@@ -29,6 +32,10 @@ log = logging.getLogger(__name__)
 
 class InsecureBind(MMRagError):
     """Refusing to expose an API without a key on a non-loopback address."""
+
+
+class StartupFailed(MMRagError):
+    """The API server of `mmrag up` stopped or hung while starting."""
 
 
 def is_loopback(host: str) -> bool:
@@ -139,10 +146,39 @@ def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout_s: f
     deadline = time.monotonic() + timeout_s
     while not server.started:
         if not thread.is_alive():
-            raise RuntimeError("the API server stopped during start-up (see the log above)")
+            raise StartupFailed("the API server stopped during start-up (see the log above)")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the API server did not start within {timeout_s:.0f} s")
+            raise StartupFailed(f"the API server did not start within {timeout_s:.0f} s")
         time.sleep(0.1)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so `kill` also stops the UI child process cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _wait_ui(url: str, ui: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Wait until Streamlit answers its health check, so the URL we print works."""
+    deadline = time.monotonic() + timeout_s
+    while ui.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=2.0).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
 
 
 def run_stack(
@@ -157,7 +193,8 @@ def run_stack(
 ) -> int:
     """`mmrag up`: the API in a uvicorn thread of this process (models load once, here),
     then the UI as a `streamlit run` subprocess. `announce` receives the URLs to show the
-    user. Blocks until Ctrl-C or either part exits; returns the UI's exit code (or 1)."""
+    user. Blocks until Ctrl-C/SIGTERM or either part exits; returns the UI's exit code (or
+    1). Raises InsecureBind, or StartupFailed when the API does not come up."""
     from app.api import create_app
 
     host = host or settings.host
@@ -168,30 +205,32 @@ def run_stack(
         uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     )
     api_thread = threading.Thread(target=server.run, name="mmrag-api", daemon=True)
-    api_thread.start()
     ui: subprocess.Popen[bytes] | None = None
     code = 1
-    try:
-        announce(f"loading models and starting the API on {client_url(host, port)} ...")
-        _wait_started(server, api_thread, startup_timeout_s)
-        api_url = client_url(host, port)
-        ui = subprocess.Popen(ui_command(host, ui_port), env=ui_env(settings, api_url))
-        announce(f"mmrag is up: open {client_url(host, ui_port)}  (API docs: {api_url}/docs)")
-        while api_thread.is_alive():
-            polled = ui.poll()
-            if polled is not None:
-                code = polled
-                break
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        code = 0
-    finally:
-        if ui is not None and ui.poll() is None:
-            ui.terminate()
-            try:
-                ui.wait(10)
-            except subprocess.TimeoutExpired:
-                ui.kill()
-        server.should_exit = True
-        api_thread.join(30)
+    with _sigterm_as_interrupt():
+        api_thread.start()
+        try:
+            announce(f"loading models and starting the API on {client_url(host, port)} ...")
+            _wait_started(server, api_thread, startup_timeout_s)
+            api_url = client_url(host, port)
+            ui = subprocess.Popen(ui_command(host, ui_port), env=ui_env(settings, api_url))
+            _wait_ui(client_url(host, ui_port), ui, timeout_s=60.0)
+            announce(f"mmrag is up: open {client_url(host, ui_port)}  (API docs: {api_url}/docs)")
+            while api_thread.is_alive():
+                polled = ui.poll()
+                if polled is not None:
+                    code = polled
+                    break
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            code = 0
+        finally:
+            if ui is not None and ui.poll() is None:
+                ui.terminate()
+                try:
+                    ui.wait(10)
+                except subprocess.TimeoutExpired:
+                    ui.kill()
+            server.should_exit = True
+            api_thread.join(30)
     return code
