@@ -172,7 +172,7 @@ def run_eval(
                 q.question, top_k=max(k, settings.retrieval.rerank_top_n)
             )
             final_rank[q.id] = candidates
-            stage1_rank[q.id] = services.retriever.stage1(q.question, top_n=k)
+            stage1_rank[q.id] = services.retriever.stage1_only(q.question, top_k=k)
         timings["retrieve"] = time.perf_counter() - started
         timings["retrieve_per_query"] = timings["retrieve"] / max(len(questions), 1)
 
@@ -247,7 +247,7 @@ def _answer_metrics(
 ) -> dict[str, object]:
     """Share of answers containing the normalised gold answer, and citing a gold unit."""
     from generation.answer import answer as make_answer
-    from generation.metrics import contains_answer
+    from generation.metrics import answer_contains_gold
 
     assert services.generator is not None
     rows: list[tuple[str, float, float]] = []
@@ -257,7 +257,7 @@ def _answer_metrics(
             services.generator, q.question, ranked[q.id][:k], services.settings.generation
         )
         cited = {c.unit_id for c in result.citations if c.valid}
-        contains = 1.0 if contains_answer(result.text, q.answer) else 0.0
+        contains = 1.0 if answer_contains_gold(result, q.answer) else 0.0
         cites_gold = 1.0 if cited & gold[q.id] else 0.0
         rows.append((q.kind, contains, cites_gold))
         samples.append(

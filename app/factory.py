@@ -37,7 +37,9 @@ def build_transcriber(settings: Settings) -> Transcriber | None:
 def build_video_extractor(settings: Settings) -> VideoExtractor:
     from ingest.video import VideoClips
 
-    return VideoClips(settings.ingest, build_transcriber(settings))
+    return VideoClips(
+        settings.ingest, build_transcriber(settings), settings.ingest.frame_ocr_languages
+    )
 
 
 def build_visual_embedder(settings: Settings) -> Embedder | None:

@@ -15,7 +15,7 @@ def search(
     services: Services, question: str, filter: SearchFilter | None = None, top_k: int | None = None
 ) -> list[Hit]:
     """Two-stage retrieval for one question."""
-    return services.retriever.search(question, filter=filter, top_k=top_k)
+    return services.retriever.search(question, filter, top_k)
 
 
 def ask_stream(

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from retrieval.index import QdrantIndex, open_qdrant_client
-from retrieval.indexer import UnitIndexer
+from retrieval.indexer import UnitIndexer, layout_for
 from retrieval.retriever import Retriever
 
 from app import factory
@@ -67,15 +67,7 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
         path=settings.qdrant_path,
     )
-    index = QdrantIndex(
-        client,
-        settings.retrieval.collection,
-        dense_dims={
-            name: emb.dim for name, emb in (("visual", visual), ("text", text)) if emb is not None
-        },
-        sparse=sparse is not None,
-        quantization=settings.retrieval.quantization,
-    )
+    index = QdrantIndex(client, settings.retrieval, layout_for(visual, text, sparse))
     indexer = UnitIndexer(index, visual=visual, text=text, sparse=sparse)
     ingestor = Ingestor(
         settings.ingest,
