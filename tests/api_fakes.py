@@ -131,12 +131,10 @@ class OverlapRetriever:
         query: str,
         search_filter: SearchFilter | None = None,
         top_k: int | None = None,
-        *,
-        filter: SearchFilter | None = None,  # older app/querying.py spelling; drop when unused
     ) -> list[Hit]:
         """retrieval.retriever.Retriever.search, by word overlap."""
         self.index.ping()
-        filter = search_filter or filter
+        filter = search_filter
         asked = _words(query)
         hits = []
         for doc_id, units in self.index.published.items():
