@@ -56,10 +56,10 @@ def dbsf_normalize(scores: Sequence[float]) -> list[float]:
     if n == 1:
         return [0.5]
     mean = sum(scores) / n
-    variance = sum((s - mean) ** 2 for s in scores) / (n - 1)
-    if variance <= 0:
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / (n - 1))
+    # Equal scores can leave rounding noise in the variance; treat it as zero spread.
+    if std <= 1e-12 * max(1.0, abs(mean)):
         return [0.5] * n
-    std = math.sqrt(variance)
     low = mean - 3 * std
     return [(s - low) / (6 * std) for s in scores]
 

@@ -44,6 +44,8 @@ def load_sentence_transformer(model: str = "", device: str = "cpu") -> SentenceT
     MiniLM). Raises ModelUnavailable naming the model and the reason."""
     source = model or packaged_minilm_path()
     local = Path(source).is_dir()
+    if not local and (source.startswith((".", "~")) or Path(source).is_absolute()):
+        raise ModelUnavailable(f"text model {source!r}: no such directory")
     if local:
         # Nothing to fetch for a local directory; keeps huggingface_hub from phoning home.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -55,6 +57,17 @@ def load_sentence_transformer(model: str = "", device: str = "cpu") -> SentenceT
         raise ModelUnavailable(f"text model {source!r}: {type(err).__name__}: {err}") from err
     log.info("loaded text model %s on %s", source, device)
     return loaded
+
+
+def embedding_dim(model: SentenceTransformer) -> int:
+    """Output dimension of a sentence-transformers model (API renamed in v6)."""
+    getter = (
+        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    )
+    dim = getter()
+    if dim is None:
+        raise ModelUnavailable("text model: unknown embedding dimension")
+    return int(dim)
 
 
 class MiniLMEmbedder:
@@ -79,10 +92,7 @@ class MiniLMEmbedder:
     ) -> None:
         self.model = encoder if encoder is not None else load_sentence_transformer(model, device)
         self.name = f"st:{Path(model).name or model}" if model else "minilm-l6"
-        dim = self.model.get_sentence_embedding_dimension()
-        if dim is None:
-            raise ModelUnavailable(f"text model {model!r}: unknown embedding dimension")
-        self.dim = int(dim)
+        self.dim = embedding_dim(self.model)
         self.pooling = pooling
         self.passage_words = passage_words
         self.max_passages = max_passages
@@ -108,7 +118,7 @@ class MiniLMEmbedder:
     def unit_passages(self, unit: Unit) -> list[str]:
         """The texts that represent a unit: header + each passage of its text."""
         header = unit_header(unit)
-        passages = split_passages(unit.text, self.passage_words)
+        passages = split_passages(unit.text, self.passage_words, self.passage_words // 8)
         if self.pooling == "first":
             passages = passages[:1]
         return [f"{header}\n{p}" if p else header for p in passages[: self.max_passages]]

@@ -1,0 +1,193 @@
+"""The lite (CPU) reranker: sentence-level late interaction plus lexical evidence.
+
+Each candidate unit is cut into windows of 3 sentences (stride 2), each prefixed with the
+unit's header line (file title and location). With MiniLM vectors of the query and of
+every window:
+
+    score = w_max * max cos(q, window) + w_top * mean(top-3 cos) + w_lex * BM25 / max BM25
+
+where BM25 is computed over the candidates' `unit_text` with IDF from the candidates. A
+best-matching window finds the answer inside a long page that one pooled page vector
+blurs. Window vectors are cached by text (LRU), since the same units recur across queries.
+
+Measured on the dev questions (51 PDF questions, stage 1 = MiniLM + BM25 fused by DBSF,
+30 candidates, final = 0.3 stage 1 + 0.7 rerank, min-max): nDCG@5 0.861 -> 0.879, hit@5
+0.92 -> 0.94. Single sentences with the header as a separate sentence gave 0.852 (worse
+than stage 1); single sentences with the header prefixed 0.854.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ingest.types import Unit
+from retrieval.embedders.base import Embedder, Matrix
+from retrieval.embedders.minilm import MiniLMEmbedder, embedding_dim, load_sentence_transformer
+from retrieval.lexical import bm25_scores, coverage
+from retrieval.segment import split_sentences
+from retrieval.terms import tokenize
+from retrieval.unit_text import unit_header, unit_text
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LiteWeights:
+    """Mix of the reranker's evidence (defaults tuned on the dev questions)."""
+
+    dense_max: float = 1.0
+    dense_top: float = 0.5
+    lexical: float = 0.25
+    top_windows: int = 3
+
+
+class SentenceVectors:
+    """MiniLM vectors of short texts with an LRU cache keyed by the text's digest."""
+
+    def __init__(
+        self, model: SentenceTransformer, capacity: int = 20_000, batch_size: int = 64
+    ) -> None:
+        self.model = model
+        self.capacity = capacity
+        self.batch_size = batch_size
+        self.dim = embedding_dim(model)
+        self._cache: OrderedDict[bytes, Matrix] = OrderedDict()
+
+    @staticmethod
+    def _key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        """(n, dim) unit vectors, computing only the texts not in the cache (in one batch)."""
+        keys = [self._key(t) for t in texts]
+        missing = list(
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items()
+        )
+        if missing:
+            vectors = self.model.encode(
+                [t for _, t in missing],
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            for (key, _), vec in zip(missing, np.asarray(vectors, dtype=np.float32), strict=True):
+                self._cache[key] = vec
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for row, key in enumerate(keys):
+            self._cache.move_to_end(key)
+            out[row] = self._cache[key]
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return out
+
+
+def _rescaled_cosine(similarity: Matrix) -> Matrix:
+    # MiniLM puts unrelated text around cos 0-0.2: map [0.2, 1] onto [0, 1] so an
+    # unrelated sentence scores 0 (the extractive generator refuses on all-zero scores).
+    rescaled: Matrix = np.clip((similarity - 0.2) / 0.8, 0.0, 1.0).astype(np.float32)
+    return rescaled
+
+
+class MiniLMSentenceScorer:
+    """Scores sentences against a query (generation's SentenceScorer protocol): half
+    rescaled MiniLM cosine, half query-term coverage, in [0, 1]."""
+
+    name = "minilm-sentences"
+
+    def __init__(self, vectors: SentenceVectors) -> None:
+        self.vectors = vectors
+
+    def score(self, query: str, sentences: Sequence[str]) -> list[float]:
+        """One score in [0, 1] per sentence; comparable within one call."""
+        if not sentences:
+            return []
+        query_vec = self.vectors.encode([query])[0]
+        dense = _rescaled_cosine(self.vectors.encode(sentences) @ query_vec)  # (n,)
+        query_terms = tokenize(query)
+        lexical = [coverage(query_terms, tokenize(s)) for s in sentences]
+        return [0.5 * float(d) + 0.5 * lex for d, lex in zip(dense, lexical, strict=True)]
+
+
+class LiteReranker:
+    """`Reranker` for the lite profile: MiniLM sentence MaxSim fused with BM25 evidence.
+
+    `sentence_scorer` exposes the same sentence scoring to the extractive generator.
+    """
+
+    name = "lite"
+
+    def __init__(
+        self,
+        model: str = "",
+        *,
+        encoder: SentenceTransformer | None = None,
+        weights: LiteWeights | None = None,
+        max_windows: int = 64,
+        window: int = 3,
+        prefix_header: bool = True,
+        cache_size: int = 20_000,
+    ) -> None:
+        loaded = encoder if encoder is not None else load_sentence_transformer(model)
+        self.vectors = SentenceVectors(loaded, capacity=cache_size)
+        self.weights = weights or LiteWeights()
+        self.max_windows = max_windows
+        self.window = window
+        self.prefix_header = prefix_header
+        self.sentence_scorer = MiniLMSentenceScorer(self.vectors)
+
+    @classmethod
+    def from_embedder(cls, embedder: Embedder | None, model: str = "") -> LiteReranker:
+        """Share the MiniLM model already loaded by the text embedder (else load `model`)."""
+        if isinstance(embedder, MiniLMEmbedder):
+            return cls(encoder=embedder.model)
+        return cls(model)
+
+    def unit_windows(self, unit: Unit) -> list[str]:
+        """What the query is matched against: windows of `window` sentences (stride
+        window // 2 + 1), each prefixed by the header line (or, with `prefix_header`
+        off, the header line as a window of its own)."""
+        header = unit_header(unit)
+        sentences = split_sentences(unit.text)
+        step = self.window // 2 + 1 if self.window > 1 else 1
+        windows = [
+            " ".join(sentences[i : i + self.window])
+            for i in range(0, max(len(sentences) - self.window + step, 1), step)
+        ]
+        windows = [w for w in windows if w][: self.max_windows]
+        if self.prefix_header:
+            return [f"{header}: {w}" for w in windows] or [header]
+        return [header, *windows]
+
+    def score(self, query: str, units: Sequence[Unit]) -> list[float]:
+        """One relevance score per unit, higher is better; comparable within one call."""
+        if not units:
+            return []
+        w = self.weights
+        per_unit = [self.unit_windows(u) for u in units]
+        flat = [text for windows in per_unit for text in windows]
+        query_vec = self.vectors.encode([query])[0]  # (dim,)
+        sims = self.vectors.encode(flat) @ query_vec  # (n_windows,)
+        dense: list[float] = []
+        start = 0
+        for windows in per_unit:
+            unit_sims = np.sort(sims[start : start + len(windows)])[::-1]
+            start += len(windows)
+            top = unit_sims[: w.top_windows]
+            dense.append(w.dense_max * float(unit_sims[0]) + w.dense_top * float(top.mean()))
+        lexical = bm25_scores(
+            tokenize(query, stem=False), [tokenize(unit_text(u), stem=False) for u in units]
+        )
+        best = max(lexical)
+        lex_norm = [x / best if best > 0 else 0.0 for x in lexical]
+        return [d + w.lexical * x for d, x in zip(dense, lex_norm, strict=True)]

@@ -1,0 +1,145 @@
+"""Two-stage retrieval.
+
+Stage 1: one batched Qdrant Query API call with a request per configured vector (visual,
+text, sparse), filtered to visible units of the requested documents/kinds, fused by RRF or
+DBSF with the same formulas Qdrant uses for prefetch fusion (retrieval.fusion). Fusing here
+rather than in Qdrant keeps each channel's score for explanation at no extra search cost.
+
+Stage 2: the reranker scores the top `rerank_top_n`; the final score is the weighted mean of
+the normalised stage-1 and rerank scores, in [0, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ingest.types import Unit
+from retrieval.config import RetrievalSettings
+from retrieval.embedders.base import Embedder, SparseEncoder
+from retrieval.fusion import fuse_dbsf, fuse_rrf, normalize, weighted_fusion
+from retrieval.index import SPARSE, TEXT, VISUAL, QdrantIndex, QueryVector, ScoredUnit
+from retrieval.rerankers.base import Reranker
+from retrieval.types import Hit, SearchFilter
+
+log = logging.getLogger(__name__)
+
+
+def fuse_channels(
+    results: dict[str, list[ScoredUnit]], method: str
+) -> list[tuple[Unit, float, dict[str, float]]]:
+    """Per-channel results -> (unit, fused score, {channel: raw score}), best first."""
+    units: dict[str, Unit] = {}
+    channel_scores: dict[str, dict[str, float]] = {}
+    for channel, hits in results.items():
+        for hit in hits:
+            units.setdefault(hit.unit.id, hit.unit)
+            channel_scores.setdefault(hit.unit.id, {})[channel] = hit.score
+    nonempty = [hits for hits in results.values() if hits]
+    if method == "dbsf":
+        fused = fuse_dbsf([{h.unit.id: h.score for h in hits} for hits in nonempty])
+    else:
+        fused = fuse_rrf([[h.unit.id for h in hits] for hits in nonempty])
+    return [(units[uid], score, channel_scores[uid]) for uid, score in fused]
+
+
+class Retriever:
+    """Query text -> ranked `Hit`s, from the index and (optionally) a reranker."""
+
+    def __init__(
+        self,
+        index: QdrantIndex,
+        settings: RetrievalSettings,
+        *,
+        visual: Embedder | None = None,
+        text: Embedder | None = None,
+        sparse: SparseEncoder | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
+        present = {VISUAL: visual, TEXT: text, SPARSE: sparse}
+        for channel, encoder in present.items():
+            if encoder is not None and channel not in index.layout.channels:
+                raise ValueError(
+                    f"a {channel!r} encoder is configured but the index has no such vector"
+                )
+        if not any(present.values()):
+            raise ValueError("a retriever needs at least one encoder")
+        self.index = index
+        self.settings = settings
+        self.visual = visual
+        self.text = text
+        self.sparse = sparse
+        self.reranker = reranker
+
+    def query_vectors(self, query: str) -> dict[str, QueryVector]:
+        """The query embedded for every configured channel."""
+        vectors: dict[str, QueryVector] = {}
+        if self.visual is not None:
+            vectors[VISUAL] = self.visual.embed_queries([query])[0]
+        if self.text is not None:
+            vectors[TEXT] = self.text.embed_queries([query])[0]
+        if self.sparse is not None:
+            vectors[SPARSE] = self.sparse.encode_queries([query])[0]
+        return vectors
+
+    def stage1(
+        self, query: str, search_filter: SearchFilter | None = None, limit: int | None = None
+    ) -> list[Hit]:
+        """First-stage candidates, best first: `stage1_score` is the fused score, `score`
+        its normalisation over the candidates, `matched` the channels that found the unit."""
+        if not query.strip():
+            return []
+        limit = limit or self.settings.stage1_top_n
+        results = self.index.search_channels(self.query_vectors(query), search_filter, limit)
+        fused = fuse_channels(results, self.settings.stage1_fusion)[:limit]
+        norm = normalize([score for _, score, _ in fused], self.settings.normalization)
+        return [
+            Hit(
+                unit=unit,
+                score=n,
+                stage1_score=score,
+                matched=tuple(ch for ch in results if ch in channels),
+                channel_scores=channels,
+            )
+            for (unit, score, channels), n in zip(fused, norm, strict=True)
+        ]
+
+    def stage1_only(
+        self, query: str, search_filter: SearchFilter | None = None, top_k: int | None = None
+    ) -> list[Hit]:
+        """The top `top_k` of stage 1 without reranking (for evaluation and explanation)."""
+        return self.stage1(query, search_filter)[: top_k or self.settings.top_k]
+
+    def search(
+        self, query: str, search_filter: SearchFilter | None = None, top_k: int | None = None
+    ) -> list[Hit]:
+        """Both stages: the top `top_k` hits with final, stage-1 and rerank scores."""
+        top_k = top_k or self.settings.top_k
+        candidates = self.stage1(query, search_filter)
+        if self.reranker is None or not candidates:
+            return candidates[:top_k]
+        head = candidates[: self.settings.rerank_top_n]
+        raw = self.reranker.score(query, [h.unit for h in head])
+        final = weighted_fusion(
+            [[h.score for h in head], normalize(raw, self.settings.normalization)],
+            [self.settings.stage1_weight, self.settings.rerank_weight],
+        )
+        reranked = [
+            Hit(h.unit, f, h.stage1_score, r, h.matched, h.channel_scores)
+            for h, f, r in zip(head, final, raw, strict=True)
+        ]
+        # Units the reranker did not see count as its lowest score (0 after normalisation);
+        # their lower stage-1 scores keep them below the reranked ones.
+        total = self.settings.stage1_weight + self.settings.rerank_weight
+        tail = [
+            Hit(
+                h.unit,
+                self.settings.stage1_weight * h.score / total,
+                h.stage1_score,
+                None,
+                h.matched,
+                h.channel_scores,
+            )
+            for h in candidates[len(head) :]
+        ]
+        ranked = sorted(reranked, key=lambda h: -h.score) + tail
+        return ranked[:top_k]

@@ -1,0 +1,120 @@
+"""Two-stage retrieval end to end: fake encoders, then the real MiniLM + lite reranker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from fixtures_retrieval import fake_stack, index_corpus, minilm
+
+from ingest.types import Unit, UnitKind
+from retrieval.config import RetrievalSettings
+from retrieval.embedders.bm25 import BM25Encoder
+from retrieval.index import QdrantIndex, open_qdrant_client
+from retrieval.indexer import UnitIndexer, layout_for
+from retrieval.rerankers.base import Reranker
+from retrieval.rerankers.fake import FakeReranker
+from retrieval.rerankers.lite import LiteReranker
+from retrieval.retriever import Retriever
+from retrieval.types import SearchFilter
+
+
+class PreferClips:
+    """A reranker with a strong, visible opinion: clips first."""
+
+    name = "prefer-clips"
+
+    def score(self, query: str, units: Sequence[Unit]) -> list[float]:
+        return [1.0 if u.kind is UnitKind.CLIP else 0.0 for u in units]
+
+
+def _retriever(settings: RetrievalSettings, reranker: Reranker | None = None) -> Retriever:
+    index, indexer = fake_stack(settings=settings)
+    index_corpus(indexer)
+    return Retriever(index, settings, text=indexer.text, sparse=indexer.sparse, reranker=reranker)
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "dbsf"])
+def test_stage1_finds_the_relevant_unit_with_channel_scores(fusion: str) -> None:
+    settings = RetrievalSettings(stage1_fusion=fusion)
+    retriever = _retriever(settings)
+    hits = retriever.stage1_only("double-spending problem peer-to-peer network", top_k=3)
+    assert hits[0].unit.id == "doc-bitcoin:p00002"
+    assert set(hits[0].matched) == {"text", "sparse"}
+    assert set(hits[0].channel_scores) == set(hits[0].matched)
+    assert all(h.rerank_score is None for h in hits)
+    assert [h.stage1_score for h in hits] == sorted((h.stage1_score for h in hits), reverse=True)
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+
+
+def test_search_fuses_both_stages() -> None:
+    settings = RetrievalSettings(stage1_weight=0.3, rerank_weight=0.7)
+    retriever = _retriever(settings, PreferClips())
+    query = "peer-to-peer electronic cash"
+    stage1 = retriever.stage1_only(query, top_k=1)
+    hits = retriever.search(query, top_k=3)
+    assert stage1[0].unit.kind is UnitKind.PAGE
+    # The reranker outweighs stage 1, so clips come first; each hit keeps both scores.
+    assert hits[0].unit.kind is UnitKind.CLIP
+    assert all(h.rerank_score is not None for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+
+
+def test_stage1_weight_alone_keeps_stage1_order() -> None:
+    settings = RetrievalSettings(stage1_weight=1.0, rerank_weight=0.0)
+    retriever = _retriever(settings, PreferClips())
+    query = "tomatoes sun watering"
+    assert [h.unit.id for h in retriever.search(query)] == [
+        h.unit.id for h in retriever.stage1_only(query)
+    ]
+
+
+def test_units_beyond_rerank_top_n_stay_below_reranked_ones() -> None:
+    settings = RetrievalSettings(rerank_top_n=2, top_k=7)
+    retriever = _retriever(settings, FakeReranker())
+    hits = retriever.search("peer-to-peer network tomatoes pasta")
+    assert [h.rerank_score is not None for h in hits] == [True, True] + [False] * (len(hits) - 2)
+    assert min(h.score for h in hits[:2]) >= max(h.score for h in hits[2:])
+
+
+def test_filters_reach_both_stages() -> None:
+    retriever = _retriever(RetrievalSettings(), FakeReranker())
+    hits = retriever.search("peer-to-peer network pasta", SearchFilter(kinds=(UnitKind.CLIP,)))
+    assert hits and {h.unit.kind for h in hits} == {UnitKind.CLIP}
+    hits = retriever.search("peer-to-peer network", SearchFilter(doc_ids=("doc-garden",)))
+    assert {h.unit.doc_id for h in hits} == {"doc-garden"}
+
+
+def test_blank_query_and_empty_index_return_nothing() -> None:
+    retriever = _retriever(RetrievalSettings(), FakeReranker())
+    assert retriever.search("   ") == []
+    index, indexer = fake_stack()
+    empty = Retriever(index, RetrievalSettings(), text=indexer.text, sparse=indexer.sparse)
+    assert empty.search("anything at all") == []
+
+
+def test_encoder_without_a_matching_vector_is_refused() -> None:
+    index, indexer = fake_stack()
+    with pytest.raises(ValueError, match="visual"):
+        Retriever(index, RetrievalSettings(), visual=indexer.text, text=indexer.text)
+
+
+def test_minilm_and_lite_reranker_end_to_end() -> None:
+    settings = RetrievalSettings(collection="minilm")
+    text, sparse = minilm(), BM25Encoder()
+    index = QdrantIndex(open_qdrant_client(), settings, layout_for(None, text, sparse))
+    index_corpus(UnitIndexer(index, text=text, sparse=sparse))
+    retriever = Retriever(
+        index, settings, text=text, sparse=sparse, reranker=LiteReranker.from_embedder(text)
+    )
+    # Paraphrases: few words in common with the relevant unit.
+    expectations = {
+        "how do I stop someone spending the same digital coin twice?": "doc-bitcoin",
+        "when should I support my tomato plants": "doc-garden",
+        "how long does the spaghetti cook": "doc-cooking",
+    }
+    for query, doc_id in expectations.items():
+        hits = retriever.search(query, top_k=2)
+        assert hits[0].unit.doc_id == doc_id, (query, hits[0].unit.label)
+        assert hits[0].rerank_score is not None and hits[0].matched
