@@ -38,7 +38,7 @@ class MediaCache:
 def client() -> MmragApi:
     """The API client of this session: injected (tests) or built from MMRAG_* settings."""
     if CLIENT_KEY not in st.session_state:
-        settings = Settings()  # type: ignore[call-arg]  # every field has a default
+        settings = Settings()
         key = settings.api_key.get_secret_value() if settings.api_key else None
         st.session_state[CLIENT_KEY] = MmragClient(settings.effective_api_url, key)
     api: MmragApi = st.session_state[CLIENT_KEY]
