@@ -60,19 +60,24 @@ def main_callback(
 
 @cli.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="files or folders (recursive)")],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="files or folders (recursive); none = only resume interrupted ingests"),
+    ] = None,
     profile: ProfileOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Ingest PDFs and videos: render pages, cut clips, embed and index them."""
+    """Ingest PDFs and videos: render pages, cut clips, embed and index them.
+
+    Documents left pending by an interrupted run are resumed first."""
     from tqdm import tqdm
 
     from app.service import build_services
     from ingest.pipeline import iter_files
 
     settings = load_settings(profile, data_dir)
-    files = list(iter_files(paths))
-    if not files:
+    files = list(iter_files(paths or []))
+    if paths and not files:
         raise fail("no PDF or video files found in the given paths")
     services = build_services(settings, with_generator=False)
     counts = {"ingested": 0, "skipped": 0, "failed": 0}
@@ -327,6 +332,74 @@ def evaluate(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json(), indent=2))
         typer.echo(f"wrote {json_out}")
+
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="bind address (default MMRAG_HOST)")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="API port (default MMRAG_PORT)")]
+InsecureOpt = Annotated[
+    bool, typer.Option("--insecure", help="allow a non-loopback bind without an API key")
+]
+
+
+@cli.command()
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    insecure: InsecureOpt = False,
+    profile: ProfileOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the REST API (OpenAPI docs at /docs)."""
+    from app.api_launch import run_api
+    from ingest.errors import MMRagError
+
+    try:
+        run_api(load_settings(profile, data_dir), host, port, insecure=insecure)
+    except MMRagError as err:
+        raise fail(f"error: {err}") from err
+
+
+@cli.command()
+def ui(
+    host: HostOpt = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="UI port (default MMRAG_UI_PORT)")
+    ] = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help="the REST API to talk to")
+    ] = None,
+) -> None:
+    """Run the Streamlit UI against a running API."""
+    from app.api_launch import run_ui
+
+    raise typer.Exit(run_ui(load_settings(), host, port, api_url))
+
+
+@cli.command()
+def up(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    ui_port: Annotated[int | None, typer.Option("--ui-port", help="UI port")] = None,
+    insecure: InsecureOpt = False,
+    profile: ProfileOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the API and the browser UI together and print the URL."""
+    from app.api_launch import run_stack
+    from ingest.errors import MMRagError
+
+    try:
+        code = run_stack(
+            load_settings(profile, data_dir),
+            host,
+            port,
+            ui_port,
+            insecure=insecure,
+            announce=typer.echo,
+        )
+    except MMRagError as err:
+        raise fail(f"error: {err}") from err
+    raise typer.Exit(code)
 
 
 def main() -> None:
