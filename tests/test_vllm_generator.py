@@ -189,3 +189,18 @@ def test_no_hits_does_not_call_the_server(server: FakeOpenAIServer) -> None:
     assert "cannot find" in "".join(generator.stream(QUESTION, []))
     assert server.requests == []
     generator.close()
+
+
+def test_ping_checks_the_server_serves_the_model(server: FakeOpenAIServer) -> None:
+    make_generator(server, vllm_model=server.model).ping()
+    with pytest.raises(GeneratorUnavailable, match="does not serve 'other/model'"):
+        make_generator(server, vllm_model="other/model").ping()
+
+
+def test_ping_reports_an_unreachable_server() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = FAST.model_copy(update={"vllm_base_url": f"http://127.0.0.1:{port}/v1"})
+    with pytest.raises(GeneratorUnavailable, match="not reachable"):
+        VLLMGenerator(settings).ping()

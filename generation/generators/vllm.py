@@ -52,6 +52,24 @@ class VLLMGenerator:
         """Close the pooled HTTP connections."""
         self._client.close()
 
+    def ping(self) -> None:
+        """Raise GeneratorUnavailable unless the server lists the configured model."""
+        url = self.settings.vllm_base_url.rstrip("/") + "/models"
+        try:
+            response = self._client.get(url, timeout=self.settings.connect_timeout_s)
+        except httpx.HTTPError as err:
+            raise GeneratorUnavailable(f"vLLM at {url} is not reachable: {err}") from err
+        if response.status_code != 200:
+            raise GeneratorUnavailable(f"vLLM at {url} answered HTTP {response.status_code}")
+        try:
+            served = {m.get("id") for m in response.json().get("data", [])}
+        except (ValueError, AttributeError) as err:
+            raise GeneratorUnavailable(f"vLLM at {url} sent a malformed model list") from err
+        if self.settings.vllm_model not in served:
+            raise GeneratorUnavailable(
+                f"vLLM at {url} does not serve {self.settings.vllm_model!r} (it serves {sorted(map(str, served))})"
+            )
+
     def request_body(self, question: str, hits: Sequence[Hit]) -> dict[str, Any]:
         """The JSON body of the chat completion request."""
         return {
