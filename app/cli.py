@@ -90,7 +90,7 @@ def ingest(
             for path in files:
                 bar.set_description(path.name[:40])
 
-                def show(fraction: float, message: str, _bar: tqdm = bar) -> None:  # type: ignore[type-arg]
+                def show(fraction: float, message: str, _bar: tqdm = bar) -> None:
                     _bar.set_postfix_str(message)
 
                 result = services.ingestor.ingest_file(path, show)

@@ -75,7 +75,7 @@ class Report:
     per_question: list[dict[str, object]]
     timings: dict[str, float]
     counts: dict[str, int]
-    answers: dict[str, object] = field(default_factory=dict)
+    answers: AnswerReport | None = None
     sweep: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -98,8 +98,8 @@ class Report:
         }
         out["timings_s"] = self.timings
         out["counts"] = self.counts
-        if self.answers:
-            out["answers"] = self.answers
+        if self.answers is not None:
+            out["answers"] = asdict(self.answers)
         if self.sweep:
             out["weight_sweep"] = self.sweep
         out["per_question"] = self.per_question
@@ -238,20 +238,35 @@ def run_eval(
         services.close()
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerScores:
+    contains_answer: float  # share of answers containing the normalised gold answer
+    cites_gold: float  # share of answers citing a gold unit
+    n: int
+
+
+@dataclass
+class AnswerReport:
+    overall: AnswerScores
+    by_modality: dict[str, AnswerScores]
+    by_kind: dict[str, AnswerScores]
+    samples: list[dict[str, object]]
+
+
 def _answer_metrics(
     services: Services,
     questions: Sequence[EvalQuestion],
     ranked: dict[str, list[Hit]],
     gold: dict[str, set[str]],
     k: int,
-) -> dict[str, object]:
+) -> AnswerReport:
     """Share of answers containing the normalised gold answer, and citing a gold unit."""
     from generation.answer import answer as make_answer
     from generation.metrics import answer_contains_gold
 
     assert services.generator is not None
     rows: list[tuple[str, float, float]] = []
-    samples = []
+    samples: list[dict[str, object]] = []
     for q in questions:
         result = make_answer(
             services.generator, q.question, ranked[q.id][:k], services.settings.generation
@@ -263,19 +278,20 @@ def _answer_metrics(
         samples.append(
             {"id": q.id, "answer": result.text, "contains": contains, "cites_gold": cites_gold}
         )
+
+    def as_answer(scores: Scores) -> AnswerScores:
+        return AnswerScores(scores.ndcg, scores.hit, scores.n)
+
     overall, kinds = aggregate(rows)
-    pdf_rows = [r for r, q in zip(rows, questions, strict=True) if _modality(q) == "pdf"]
-    pdf = aggregate(pdf_rows)[0]
-    return {
-        "contains_answer": overall.ndcg,
-        "cites_gold": overall.hit,
-        "pdf": {"contains_answer": pdf.ndcg, "cites_gold": pdf.hit, "n": pdf.n},
-        "by_kind": {
-            kk: {"contains_answer": s.ndcg, "cites_gold": s.hit, "n": s.n}
-            for kk, s in kinds.items()
-        },
-        "samples": samples,
+    modality = {
+        m: as_answer(
+            aggregate([r for r, q in zip(rows, questions, strict=True) if _modality(q) == m])[0]
+        )
+        for m in ("pdf", "video")
     }
+    return AnswerReport(
+        as_answer(overall), modality, {kk: as_answer(v) for kk, v in kinds.items()}, samples
+    )
 
 
 def format_report(report: Report) -> str:
@@ -301,19 +317,13 @@ def format_report(report: Report) -> str:
         + ", ".join(f"{k}={report.final[1][k].n}" for k in kinds)
         + ")"
     )
-    if report.answers:
+    if report.answers is not None:
         a = report.answers
-        pdf = a["pdf"]
-        assert isinstance(pdf, dict)
-        lines.append(
-            f"answers: contains gold {a['contains_answer']:.3f}, cites gold {a['cites_gold']:.3f}; "
-            f"pdf: contains {pdf['contains_answer']:.3f}, cites {pdf['cites_gold']:.3f}"
-        )
-        by_kind = a["by_kind"]
-        assert isinstance(by_kind, dict)
-        for kind, s in by_kind.items():
+        lines.append("answers          contains gold  cites gold")
+        answer_rows = [("overall", a.overall), *a.by_modality.items(), *a.by_kind.items()]
+        for name, row in answer_rows:
             lines.append(
-                f"  {kind:<14} contains {s['contains_answer']:.3f}  cites gold {s['cites_gold']:.3f}  (n={s['n']})"
+                f"  {name:<14} {row.contains_answer:>13.3f} {row.cites_gold:>11.3f}  (n={row.n})"
             )
     t = report.timings
     lines.append(

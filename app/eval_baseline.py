@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pymupdf
 
@@ -32,9 +33,13 @@ def read_text_layers(corpus: Path, files: Sequence[str]) -> list[PageText]:
     """The raw text layer of every page of the given PDFs (relative paths)."""
     pages = []
     for rel in files:
-        with pymupdf.open(corpus / rel) as doc:
+        # pymupdf's inline annotations are partial.
+        doc: Any = pymupdf.open(corpus / rel, filetype="pdf")  # type: ignore[no-untyped-call]
+        try:
             for number, page in enumerate(doc, start=1):
                 pages.append(PageText(rel, number, page.get_text()))
+        finally:
+            doc.close()
     return pages
 
 

@@ -3,14 +3,14 @@ lazily so the lite profile never imports GPU-only code (and vice versa)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from app.config import Settings
 
 if TYPE_CHECKING:
-    from ingest.asr import Transcriber
-
     from generation.base import Generator
+    from ingest.asr import Transcriber
     from ingest.pipeline import PdfExtractor, VideoExtractor
     from retrieval.embedders.base import Embedder, SparseEncoder
     from retrieval.rerankers.base import Reranker
@@ -93,7 +93,10 @@ def build_reranker(settings: Settings, text_embedder: Embedder | None) -> Rerank
     if choice == "lite":
         from retrieval.rerankers.lite import LiteReranker
 
-        return LiteReranker.from_embedder(text_embedder, settings.retrieval.text_model)
+        # Window vectors persist per text model, so a restart or a second eval run is fast.
+        model_tag = hashlib.sha256((settings.retrieval.text_model or "packaged-minilm").encode())
+        cache = settings.data_dir / "cache" / f"lite-windows-{model_tag.hexdigest()[:12]}.sqlite3"
+        return LiteReranker.from_embedder(text_embedder, settings.retrieval.text_model, cache)
     if choice == "vlm":
         from retrieval.rerankers.vlm import VLMReranker
 

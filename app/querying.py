@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from generation.answer import stream_answer
-
 from app.service import Services
+from generation.answer import stream_answer
 from generation.types import Answer, AnswerEvent, FinalEvent
 from retrieval.types import Hit, SearchFilter
 

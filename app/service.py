@@ -9,15 +9,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from retrieval.index import QdrantIndex, open_qdrant_client
-from retrieval.indexer import UnitIndexer, layout_for
-from retrieval.retriever import Retriever
-
 from app import factory
 from app.config import Settings
 from generation.base import Generator
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
+from retrieval.index import QdrantIndex, open_qdrant_client
+from retrieval.indexer import UnitIndexer, UnitWarmer, layout_for
+from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,10 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         path=settings.qdrant_path,
     )
     index = QdrantIndex(client, settings.retrieval, layout_for(visual, text, sparse))
-    indexer = UnitIndexer(index, visual=visual, text=text, sparse=sparse)
+    reranker = factory.build_reranker(settings, text)
+    # A reranker that can precompute its per-unit vectors does so while ingesting.
+    warmers: list[UnitWarmer] = [reranker] if isinstance(reranker, UnitWarmer) else []
+    indexer = UnitIndexer(index, visual=visual, text=text, sparse=sparse, warmers=warmers)
     ingestor = Ingestor(
         settings.ingest,
         storage.registry,
@@ -77,7 +79,6 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         video=factory.build_video_extractor(settings),
         sink=indexer,
     )
-    reranker = factory.build_reranker(settings, text)
     retriever = Retriever(
         index, settings.retrieval, visual=visual, text=text, sparse=sparse, reranker=reranker
     )

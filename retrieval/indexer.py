@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from ingest.types import Document, Unit
 from retrieval.embedders.base import Embedder, SparseEncoder
@@ -32,6 +33,13 @@ def layout_for(
     )
 
 
+@runtime_checkable
+class UnitWarmer(Protocol):
+    """Something that precomputes per-unit work at ingest (e.g. a reranker's vectors)."""
+
+    def warm(self, units: Sequence[Unit]) -> None: ...
+
+
 class UnitIndexer:
     """Implements ingest.pipeline.UnitSink over a QdrantIndex."""
 
@@ -41,6 +49,7 @@ class UnitIndexer:
         visual: Embedder | None = None,
         text: Embedder | None = None,
         sparse: SparseEncoder | None = None,
+        warmers: Sequence[UnitWarmer] = (),
     ) -> None:
         expected = layout_for(visual, text, sparse)
         if (expected.dense, expected.sparse) != (index.layout.dense, index.layout.sparse):
@@ -51,6 +60,7 @@ class UnitIndexer:
         self.visual = visual
         self.text = text
         self.sparse = sparse
+        self.warmers = tuple(warmers)
 
     def embed(self, units: Sequence[Unit]) -> list[IndexedUnit]:
         """Units -> their vectors from every configured encoder."""
@@ -74,6 +84,8 @@ class UnitIndexer:
         if not units:
             return
         self.index.upsert(self.embed(units), visible=False)
+        for warmer in self.warmers:
+            warmer.warm(units)
         log.debug("%s: indexed %d units", doc.file_name, len(units))
 
     def publish(self, doc_id: str) -> None:

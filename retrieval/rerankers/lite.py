@@ -23,6 +23,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +35,7 @@ from retrieval.lexical import bm25_scores, coverage
 from retrieval.segment import split_sentences
 from retrieval.terms import tokenize
 from retrieval.unit_text import unit_header, unit_text
+from retrieval.vector_cache import SqliteVectorCache
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -52,15 +54,21 @@ class LiteWeights:
 
 
 class SentenceVectors:
-    """MiniLM vectors of short texts with an LRU cache keyed by the text's digest."""
+    """MiniLM vectors of short texts with an LRU cache keyed by the text's digest, backed
+    by an optional persistent cache (so a new process does not re-embed known units)."""
 
     def __init__(
-        self, model: SentenceTransformer, capacity: int = 20_000, batch_size: int = 64
+        self,
+        model: SentenceTransformer,
+        capacity: int = 20_000,
+        batch_size: int = 64,
+        persistent: SqliteVectorCache | None = None,
     ) -> None:
         self.model = model
         self.capacity = capacity
         self.batch_size = batch_size
         self.dim = embedding_dim(model)
+        self.persistent = persistent
         self._cache: OrderedDict[bytes, Matrix] = OrderedDict()
 
     @staticmethod
@@ -73,6 +81,10 @@ class SentenceVectors:
         missing = list(
             {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items()
         )
+        if missing and self.persistent is not None:
+            stored = self.persistent.get_many(k for k, _ in missing)
+            self._cache.update(stored)
+            missing = [(k, t) for k, t in missing if k not in stored]
         if missing:
             vectors = self.model.encode(
                 [t for _, t in missing],
@@ -81,8 +93,12 @@ class SentenceVectors:
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-            for (key, _), vec in zip(missing, np.asarray(vectors, dtype=np.float32), strict=True):
-                self._cache[key] = vec
+            fresh = dict(
+                zip((k for k, _ in missing), np.asarray(vectors, dtype=np.float32), strict=True)
+            )
+            self._cache.update(fresh)
+            if self.persistent is not None:
+                self.persistent.put_many(fresh)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for row, key in enumerate(keys):
             self._cache.move_to_end(key)
@@ -137,9 +153,12 @@ class LiteReranker:
         window: int = 3,
         prefix_header: bool = True,
         cache_size: int = 20_000,
+        cache_path: Path | None = None,
     ) -> None:
         loaded = encoder if encoder is not None else load_sentence_transformer(model)
-        self.vectors = SentenceVectors(loaded, capacity=cache_size)
+        dim = embedding_dim(loaded)
+        persistent = SqliteVectorCache(cache_path, dim) if cache_path is not None else None
+        self.vectors = SentenceVectors(loaded, capacity=cache_size, persistent=persistent)
         self.weights = weights or LiteWeights()
         self.max_windows = max_windows
         self.window = window
@@ -147,11 +166,18 @@ class LiteReranker:
         self.sentence_scorer = MiniLMSentenceScorer(self.vectors)
 
     @classmethod
-    def from_embedder(cls, embedder: Embedder | None, model: str = "") -> LiteReranker:
-        """Share the MiniLM model already loaded by the text embedder (else load `model`)."""
+    def from_embedder(
+        cls, embedder: Embedder | None, model: str = "", cache_path: Path | None = None
+    ) -> LiteReranker:
+        """Share the MiniLM model already loaded by the text embedder (else load `model`);
+        `cache_path` keeps window vectors on disk across processes."""
         if isinstance(embedder, MiniLMEmbedder):
-            return cls(encoder=embedder.model)
-        return cls(model)
+            return cls(encoder=embedder.model, cache_path=cache_path)
+        return cls(model, cache_path=cache_path)
+
+    def warm(self, units: Sequence[Unit]) -> None:
+        """Embed the units' windows now (at ingest), so the first query finds them cached."""
+        self.vectors.encode([text for unit in units for text in self.unit_windows(unit)])
 
     def unit_windows(self, unit: Unit) -> list[str]:
         """What the query is matched against: windows of `window` sentences (stride
