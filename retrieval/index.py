@@ -190,8 +190,11 @@ def _doc_filter(doc_id: str) -> models.Filter:
     return models.Filter(must=[_match("doc_id", doc_id)])
 
 
-def build_filter(search_filter: SearchFilter | None, visible_only: bool = True) -> models.Filter:
-    """Qdrant filter: visible points, restricted to the filter's documents and kinds."""
+def build_filter(
+    search_filter: SearchFilter | None, visible_only: bool = True
+) -> models.Filter | None:
+    """Qdrant filter: visible points, restricted to the filter's documents and kinds
+    (None when nothing restricts)."""
     must: list[models.Condition] = [_match("visible", True)] if visible_only else []
     if search_filter is not None:
         if search_filter.doc_ids is not None:
@@ -203,7 +206,7 @@ def build_filter(search_filter: SearchFilter | None, visible_only: bool = True) 
         if search_filter.kinds is not None:
             kinds = [k.value for k in search_filter.kinds]
             must.append(models.FieldCondition(key="kind", match=models.MatchAny(any=kinds)))
-    return models.Filter(must=must)
+    return models.Filter(must=must) if must else None
 
 
 def _is_empty(search_filter: SearchFilter | None) -> bool:
@@ -236,6 +239,12 @@ class QdrantIndex:
         self.server = is_server(client)
         self.quantization = settings.quantization if self.server else "none"
         self._ensure_collection()
+        # Embedded mode only: this process holds the store's lock, so the index sees every
+        # write and can track which documents are still hidden. With none hidden, searches
+        # skip the `visible` filter, which the embedded engine evaluates point by point in
+        # Python (16x the time of a plain dense search at 10k points). A server may have
+        # other writers: there the filter is always applied.
+        self._hidden_docs: set[str] | None = None if self.server else self._scan_hidden()
 
     # -- collection ------------------------------------------------------------------------
 
@@ -302,6 +311,27 @@ class QdrantIndex:
                 "the collection and ingest again"
             )
 
+    def _scan_hidden(self) -> set[str]:
+        hidden: set[str] = set()
+        offset: Any = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection,
+                scroll_filter=models.Filter(must=[_match("visible", False)]),
+                limit=1000,
+                offset=offset,
+                with_payload=["doc_id"],
+            )
+            hidden.update(str(r.payload["doc_id"]) for r in records if r.payload)
+            if offset is None:
+                return hidden
+
+    def search_filter(self, search_filter: SearchFilter | None) -> models.Filter | None:
+        """The Qdrant filter a search runs with (the visibility condition included only
+        where some document may still be hidden)."""
+        visible_only = self._hidden_docs is None or bool(self._hidden_docs)
+        return build_filter(search_filter, visible_only)
+
     def drop(self) -> None:
         """Delete the whole collection (and with it every point)."""
         with _backend("drop"):
@@ -336,6 +366,8 @@ class QdrantIndex:
             for start in range(0, len(items), self.batch_size):
                 batch = [self._point(i, visible) for i in items[start : start + self.batch_size]]
                 self.client.upsert(self.collection, points=batch, wait=True)
+        if self._hidden_docs is not None and not visible:
+            self._hidden_docs.update(i.unit.doc_id for i in items)
 
     def set_visible(self, doc_id: str, visible: bool = True) -> None:
         """Show (or hide) every point of a document to search."""
@@ -343,6 +375,10 @@ class QdrantIndex:
             self.client.set_payload(
                 self.collection, payload={"visible": visible}, points=_doc_filter(doc_id), wait=True
             )
+        if self._hidden_docs is not None and visible:
+            self._hidden_docs.discard(doc_id)
+        elif self._hidden_docs is not None:
+            self._hidden_docs.add(doc_id)
 
     def delete_document(self, doc_id: str) -> None:
         """Delete every point of a document (a no-op when it has none)."""
@@ -352,6 +388,8 @@ class QdrantIndex:
                 points_selector=models.FilterSelector(filter=_doc_filter(doc_id)),
                 wait=True,
             )
+        if self._hidden_docs is not None:
+            self._hidden_docs.discard(doc_id)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -378,7 +416,7 @@ class QdrantIndex:
         return [by_id[u] for u in unit_ids if u in by_id]
 
     def _request(
-        self, channel: str, query: QueryVector, query_filter: models.Filter, limit: int
+        self, channel: str, query: QueryVector, query_filter: models.Filter | None, limit: int
     ) -> models.QueryRequest:
         if channel not in self.layout.channels:
             raise ValueError(f"the index has no {channel!r} vector (has {self.layout.channels})")
@@ -419,7 +457,7 @@ class QdrantIndex:
         results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
         if not wanted or _is_empty(search_filter):
             return results
-        query_filter = build_filter(search_filter)
+        query_filter = self.search_filter(search_filter)
         channels = list(wanted)
         requests = [self._request(ch, wanted[ch], query_filter, limit) for ch in channels]
         with _backend("query"):

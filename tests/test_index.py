@@ -98,6 +98,38 @@ def test_unpublished_documents_are_invisible(location: str) -> None:
     assert index.count(visible_only=True) == index.count("doc-garden") == 2
 
 
+def test_embedded_search_filters_visibility_only_while_a_document_is_hidden(location: str) -> None:
+    index, indexer = fake_stack(location)
+    index_corpus(indexer)
+    assert index.search_filter(None) is None  # nothing hidden: no per-point filter
+    indexer.add(document("new", "new.pdf"), [page("new", "new.pdf", 1, "tomatoes compost")])
+    assert index.search_filter(None) is not None
+    assert all(
+        h.unit.doc_id != "new"
+        for c in index.search_channels(_query(indexer, "tomatoes compost")).values()
+        for h in c
+    )
+    indexer.remove("new")
+    assert index.search_filter(None) is None
+    only_clips = index.search_filter(SearchFilter(kinds=(UnitKind.CLIP,)))
+    assert only_clips is not None and len(only_clips.must or []) == 1
+
+
+def test_interrupted_ingest_stays_hidden_after_reopening(tmp_path: Path) -> None:
+    index, indexer = fake_stack(tmp_path / "q")
+    index_corpus(indexer)
+    indexer.add(
+        document("crashed", "crashed.pdf"), [page("crashed", "crashed.pdf", 1, "tomatoes compost")]
+    )
+    index.close()  # the process dies before `publish`
+    reopened, indexer = fake_stack(tmp_path / "q")
+    hits = reopened.search_channels(_query(indexer, "tomatoes compost"))
+    assert hits["sparse"] and all(h.unit.doc_id != "crashed" for c in hits.values() for h in c)
+    assert (
+        reopened.count("crashed") == 1 and reopened.count(visible_only=True) == reopened.count() - 1
+    )
+
+
 def test_filters_by_document_and_kind(location: str) -> None:
     index, indexer = fake_stack(location)
     index_corpus(indexer)
