@@ -31,7 +31,7 @@ import numpy as np
 from ingest.types import Unit
 from retrieval.embedders.base import Embedder, Matrix
 from retrieval.embedders.minilm import MiniLMEmbedder, embedding_dim, load_sentence_transformer
-from retrieval.lexical import bm25_scores, coverage
+from retrieval.lexical import bm25_scores, caption_match, coverage
 from retrieval.segment import split_sentences
 from retrieval.terms import tokenize
 from retrieval.unit_text import unit_header, unit_text
@@ -50,6 +50,7 @@ class LiteWeights:
     dense_max: float = 1.0
     dense_top: float = 0.5
     lexical: float = 0.25
+    caption: float = 0.3  # the page captioning a figure/table the query names
     top_windows: int = 3
 
 
@@ -216,4 +217,8 @@ class LiteReranker:
         )
         best = max(lexical)
         lex_norm = [x / best if best > 0 else 0.0 for x in lexical]
-        return [d + w.lexical * x for d, x in zip(dense, lex_norm, strict=True)]
+        captions = [caption_match(query, u.text) for u in units]
+        return [
+            d + w.lexical * x + w.caption * c
+            for d, x, c in zip(dense, lex_norm, captions, strict=True)
+        ]
