@@ -95,3 +95,14 @@ def test_empty_inputs() -> None:
 def test_fake_reranker_prefers_covering_units() -> None:
     a, b = page("d", "a.pdf", 1, BITCOIN[1]), page("d", "b.pdf", 1, GARDEN[0])
     assert FakeReranker().score("double-spending network", [a, b]) == [1.0, 0.0]
+
+
+def test_caption_match_prefers_the_captioning_page() -> None:
+    from retrieval.lexical import caption_match, float_references
+
+    query = "What does Figure 2 of the vignette plot?"
+    assert float_references("see Fig. 3 and Table 1") == {("fig", "3"), ("tab", "1")}
+    assert caption_match(query, "Results\nFigure 2: Expenditure against income") == 1.0
+    assert caption_match(query, "As Figure 2 shows, the fit is poor.") == 0.5
+    assert caption_match(query, "Figure 3: something else\nTable 2: a table") == 0.0
+    assert caption_match("no reference here", "Figure 2: x") == 0.0
