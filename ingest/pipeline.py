@@ -160,6 +160,10 @@ class Ingestor:
             except MMRagError as err:
                 reason = err.reason if isinstance(err, IngestError) else str(err)
                 results.append(self._failed(Path(doc.file_name), doc.id, reason, started))
+            except Exception as err:  # as in ingest_file: one bad document must not stop the rest
+                log.exception("unexpected error resuming %s", doc.file_name)
+                reason = f"{type(err).__name__}: {err}"
+                results.append(self._failed(Path(doc.file_name), doc.id, reason, started))
         return results
 
     def delete(self, doc_id: str) -> None:

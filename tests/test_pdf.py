@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import pickle
 import signal
 import time
 from pathlib import Path
@@ -283,6 +284,14 @@ def test_keyboard_interrupt_tears_the_pool_down(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         pages.throw(KeyboardInterrupt())
     assert set(_live_workers()) - before == set()
+
+
+def test_errors_cross_the_process_boundary_intact(tmp_path: Path) -> None:
+    # A worker's CorruptFile is pickled back to the parent: path and reason must survive.
+    error = CorruptFile(tmp_path / "x.pdf", "page 3 cannot be read: broken stream")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is CorruptFile
+    assert (copy.path, copy.reason, str(copy)) == (error.path, error.reason, str(error))
 
 
 def test_a_dead_worker_is_a_clear_error(tmp_path: Path) -> None:

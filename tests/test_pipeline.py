@@ -246,3 +246,37 @@ def _doc_keys(env: IngestEnv, doc_id: str) -> set[str]:
     doc = env.registry.get_document(doc_id)
     assert doc is not None
     return {doc.source_blob} | {_key(env, p) for u in env.registry.units(doc_id) for p in u.images}
+
+
+def test_resume_goes_on_past_a_document_that_fails_unexpectedly(tmp_path: Path) -> None:
+    env = IngestEnv.create(tmp_path / "data")
+    first, second = _pdf(tmp_path / "a.pdf", n=3), _pdf(tmp_path / "b.pdf", n=3, tag="B. ")
+    interrupted = env.with_pdf(CrashingPdf(PdfPages(fast_settings()), 1, KeyboardInterrupt()))
+    for path in (first, second):
+        with pytest.raises(KeyboardInterrupt):
+            interrupted.ingest_file(path)
+    assert [d.status for d in env.registry.list_documents()] == [DocStatus.PENDING] * 2
+
+    # The first document to resume hits an extractor bug; the second must still complete.
+    flaky = CrashingPdf(PdfPages(fast_settings()), 1, RuntimeError("extractor bug"))
+    calls = iter([flaky, PdfPages(fast_settings())])
+    broken_first = env.with_pdf(_Switching(calls))
+    results = broken_first.resume()
+    assert [r.status for r in results] == ["failed", "ingested"]
+    assert "extractor bug" in (results[0].error or "")
+
+
+@dataclass
+class _Switching:
+    """A PdfExtractor that hands each document to the next extractor in line."""
+
+    extractors: Iterator[CrashingPdf | PdfPages]
+    current: CrashingPdf | PdfPages | None = None
+
+    def count_pages(self, path: Path) -> int:
+        self.current = next(self.extractors)
+        return self.current.count_pages(path)
+
+    def pages(self, path: Path) -> Iterator[PageContent]:
+        assert self.current is not None
+        return self.current.pages(path)
