@@ -118,8 +118,11 @@ def choose_text(
         if worse or shorter:
             return PageText(layer_text, "layer")
         return PageText(ocr_text, "ocr")
-    if reason is OcrReason.SHORT and ocr_quality.chars <= text_quality(layer_text).chars:
-        return PageText(layer_text, "layer")
+    if reason is OcrReason.SHORT:
+        reads_more = ocr_quality.chars > text_quality(layer_text).chars
+        if not reads_more or is_garbage(ocr_quality, GARBAGE_SCORE):
+            return PageText(layer_text, "layer")
+        return PageText(ocr_text, "ocr")
     if ocr_quality.chars == 0 or is_garbage(ocr_quality, GARBAGE_SCORE):
         return PageText("", "empty")
     return PageText(ocr_text, "ocr")

@@ -91,6 +91,7 @@ def test_choose_text() -> None:
     # Short layer: OCR only wins when it reads more.
     assert choose_text(layer, OcrReason.SHORT, ocr("Chapter 1 Introduction")).source == "ocr"
     assert choose_text(layer, OcrReason.SHORT, ocr("")).text == layer
+    assert choose_text(layer, OcrReason.SHORT, ocr("\x02\x03\x04 " * 10)).text == layer
     # Empty or garbage layer: OCR or nothing.
     assert choose_text("", OcrReason.EMPTY, ocr("  ")).source == "empty"
     assert choose_text("\x02\x03", OcrReason.GARBAGE, ocr("Real words")).text == "Real words"
