@@ -56,6 +56,12 @@ def main_callback(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        import pymupdf
+
+        # MuPDF prints repairs of readable files ("invalid ICC colorspace") to stderr;
+        # unreadable files are reported by the ingest summary anyway.
+        pymupdf.TOOLS.mupdf_display_errors(False)
 
 
 @cli.command()
