@@ -61,7 +61,7 @@ def main_callback(
 
         # MuPDF prints repairs of readable files ("invalid ICC colorspace") to stderr;
         # unreadable files are reported by the ingest summary anyway.
-        pymupdf.TOOLS.mupdf_display_errors(False)
+        pymupdf.TOOLS.mupdf_display_errors(False)  # type: ignore[no-untyped-call]
 
 
 @cli.command()
