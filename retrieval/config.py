@@ -77,8 +77,8 @@ class RetrievalSettings(BaseModel):
     # dbsf: dev-set stage-1 nDCG@5 0.861 vs 0.835 for rrf (lite profile, MiniLM + BM25).
     stage1_fusion: Literal["rrf", "dbsf"] = "dbsf"
     top_k: int = Field(5, ge=1)
-    rerank_top_n: int = Field(30, ge=1, description="how many stage-1 hits the reranker sees")
+    rerank_top_n: int = Field(50, ge=1, description="how many stage-1 hits the reranker sees")
     # final = w_stage1 * norm(stage1) + w_rerank * norm(rerank); defaults picked by `mmrag eval`.
-    stage1_weight: float = Field(0.3, ge=0)
-    rerank_weight: float = Field(0.7, ge=0)
+    stage1_weight: float = Field(0.1, ge=0)
+    rerank_weight: float = Field(0.9, ge=0)
     normalization: Literal["minmax", "zscore"] = "minmax"
