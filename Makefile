@@ -7,7 +7,9 @@ up:
 test:
 	bash scripts/test.sh
 
+# Benchmarks print a table and write JSON to bench/results/.
 bench:
-	.venv/bin/python bench/ingest.py
-	.venv/bin/python bench/index.py
-	.venv/bin/python bench/embed.py --tiny
+	.venv/bin/python -m bench.ingest
+	.venv/bin/python -m bench.index
+	.venv/bin/python -m bench.lite
+	.venv/bin/python -m bench.embed --tiny
