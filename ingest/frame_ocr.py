@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 
 from PIL import Image
 
-from ingest.errors import ModelUnavailable
-from ingest.ocr import TESSERACT, usable_languages
+from ingest.ocr import run_tesseract
 
-_OCR_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,28 +42,7 @@ def parse_tsv(tsv: str) -> list[OcrWord]:
 def ocr_words(image: Image.Image, languages: str) -> list[OcrWord]:
     """Words tesseract reads in `image` with the `-l` languages given ("eng+deu").
     Raises ModelUnavailable when tesseract is missing or fails."""
-    binary = shutil.which(TESSERACT)
-    if binary is None:
-        raise ModelUnavailable("tesseract OCR is not installed (apt-get install tesseract-ocr)")
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PPM")  # uncompressed: fastest to hand over
-    try:
-        out = subprocess.run(
-            [binary, "-", "-", "-l", usable_languages(languages), "tsv"],
-            input=buffer.getvalue(),
-            capture_output=True,
-            check=False,
-            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
-            timeout=_OCR_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired as err:
-        raise ModelUnavailable(f"tesseract took over {_OCR_TIMEOUT_S:.0f} s on one frame") from err
-    if out.returncode != 0:
-        detail = out.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ModelUnavailable(
-            f"tesseract failed (exit {out.returncode}): {detail[-1] if detail else 'no message'}"
-        )
-    return parse_tsv(out.stdout.decode("utf-8", "replace"))
+    return parse_tsv(run_tesseract(image, languages, "tsv"))
 
 
 def confident_lines(words: list[OcrWord], min_confidence: float) -> str:

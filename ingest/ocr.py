@@ -99,25 +99,18 @@ def _as_pnm(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def ocr_image(image: Image.Image, languages: str, dpi: int | None = None) -> str:
-    """Text tesseract reads in `image` with the given `-l` languages ("eng+deu").
-
-    `dpi` is the image's resolution when known (a page render): tesseract's own estimate
-    misjudges upscaled scans and then drops whole table rows. Languages that are not
-    installed are dropped (with a warning). Raises ModelUnavailable when tesseract is
-    missing or fails on the image.
-    """
+def run_tesseract(image: Image.Image, languages: str, *args: str) -> str:
+    """tesseract's stdout for `image` with the `-l` languages given (the installed ones)
+    and extra arguments (`--dpi 300`, `tsv`). Raises ModelUnavailable when tesseract is
+    missing, times out or fails on the image."""
     binary = _binary()
-    langs = usable_languages(languages)
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    resolution = ["--dpi", str(dpi)] if dpi else []
     try:
         out = subprocess.run(
-            [binary, "-", "-", "-l", langs, *resolution],
+            [binary, "-", "-", "-l", usable_languages(languages), *args],
             input=_as_pnm(image),
             capture_output=True,
             check=False,
-            env=env,
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},  # parallelism comes from our pools
             timeout=_OCR_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as err:
@@ -127,7 +120,19 @@ def ocr_image(image: Image.Image, languages: str, dpi: int | None = None) -> str
         raise ModelUnavailable(
             f"tesseract failed (exit {out.returncode}): {detail[-1] if detail else 'no message'}"
         )
-    return normalise_ocr_text(out.stdout.decode("utf-8", "replace"))
+    return out.stdout.decode("utf-8", "replace")
+
+
+def ocr_image(image: Image.Image, languages: str, dpi: int | None = None) -> str:
+    """Text tesseract reads in `image` with the given `-l` languages ("eng+deu").
+
+    `dpi` is the image's resolution when known (a page render): tesseract's own estimate
+    misjudges upscaled scans and then drops whole table rows. Languages that are not
+    installed are dropped (with a warning). Raises ModelUnavailable when tesseract is
+    missing or fails on the image.
+    """
+    resolution = ["--dpi", str(dpi)] if dpi else []
+    return normalise_ocr_text(run_tesseract(image, languages, *resolution))
 
 
 def normalise_ocr_text(text: str) -> str:
