@@ -17,7 +17,6 @@ from PIL import Image
 from ingest.ocr import run_tesseract
 
 
-
 @dataclass(frozen=True, slots=True)
 class OcrWord:
     """One word tesseract read: its text, confidence (0-100) and which line it sits on."""
