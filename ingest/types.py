@@ -162,5 +162,7 @@ class ClipContent:
 
     @property
     def text_source(self) -> str:
-        parts = [name for name, t in (("asr", self.transcript), ("ocr", self.ocr_text)) if t.strip()]
+        parts = [
+            name for name, t in (("asr", self.transcript), ("ocr", self.ocr_text)) if t.strip()
+        ]
         return "+".join(parts) or "empty"
