@@ -127,24 +127,10 @@ def list_documents(
 
     docs = open_storage(load_settings(profile, data_dir)).registry.list_documents()
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "id": d.id,
-                        "file_name": d.file_name,
-                        "kind": d.kind.value,
-                        "status": d.status.value,
-                        "pages": d.n_pages,
-                        "clips": d.n_clips,
-                        "size_bytes": d.size_bytes,
-                        "error": d.error,
-                    }
-                    for d in docs
-                ],
-                indent=2,
-            )
-        )
+        from app.api_convert import document_out
+
+        # The same records as GET /documents.
+        typer.echo(json.dumps([document_out(d).model_dump(mode="json") for d in docs], indent=2))
         return
     for d in docs:
         count = f"{d.n_pages} pages" if d.kind.value == "pdf" else f"{d.n_clips} clips"
