@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from fixtures_retrieval import page as retrieval_page
 from PIL import Image
 
 from generation.base import Generator
-from ingest.types import Unit, UnitKind, clip_unit_id, page_unit_id
+from ingest.types import Unit, UnitKind, clip_unit_id
 from retrieval.types import Hit
 
 BITCOIN_TEXT = """Bitcoin: A Peer-to-Peer Electronic Cash System
@@ -33,18 +34,7 @@ KITCHEN_TRANSCRIPT = (
 
 def page_unit(file_name: str, page: int, text: str, images: Sequence[Path] = ()) -> Unit:
     """A page unit of document `file_name`."""
-    doc_id = f"doc-{file_name}"
-    return Unit(
-        id=page_unit_id(doc_id, page),
-        doc_id=doc_id,
-        kind=UnitKind.PAGE,
-        ordinal=page - 1,
-        file_name=file_name,
-        text=text,
-        images=tuple(images),
-        page=page,
-        text_source="layer",
-    )
+    return retrieval_page(f"doc-{file_name}", file_name, page, text, tuple(images))
 
 
 def clip_unit(
