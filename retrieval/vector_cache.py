@@ -8,6 +8,7 @@ keyed by the model and the text's digest.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -23,8 +24,9 @@ class SqliteVectorCache:
         self.path = path
         self.dim = dim
         path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection per cache object; the API's worker threads each build their own
-        # services, and sqlite serialises writers across processes.
+        # One connection shared by the API's query and ingest threads, so calls hold a lock;
+        # SQLite itself serialises writers across processes.
+        self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -39,7 +41,10 @@ class SqliteVectorCache:
         for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk)
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk
+                ).fetchall()
             for key, blob in rows:
                 vec = np.frombuffer(blob, dtype=np.float32)
                 if vec.shape == (self.dim,):
@@ -50,14 +55,16 @@ class SqliteVectorCache:
         """Store vectors (existing keys are overwritten)."""
         if not items:
             return
-        with self._conn:
+        with self._lock, self._conn:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
                 [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
             )
 
     def __len__(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class SentenceVectors:
         self.dim = embedding_dim(model)
         self.persistent = persistent
         self._cache: OrderedDict[bytes, Matrix] = OrderedDict()
+        self._lock = threading.Lock()
 
     @staticmethod
     def _key(text: str) -> bytes:
@@ -82,35 +84,38 @@ class SentenceVectors:
 
     def encode(self, texts: Sequence[str]) -> Matrix:
         """(n, dim) unit vectors, computing only the texts not in the cache (in one batch)."""
-        keys = [self._key(t) for t in texts]
-        missing = list(
-            {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items()
-        )
-        if missing and self.persistent is not None:
-            stored = self.persistent.get_many(k for k, _ in missing)
-            self._cache.update(stored)
-            missing = [(k, t) for k, t in missing if k not in stored]
-        if missing:
-            vectors = self.model.encode(
-                [t for _, t in missing],
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
+        # The API queries while its ingest worker warms: one encode at a time keeps the
+        # LRU consistent.
+        with self._lock:
+            keys = [self._key(t) for t in texts]
+            missing = list(
+                {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items()
             )
-            fresh = dict(
-                zip((k for k, _ in missing), np.asarray(vectors, dtype=np.float32), strict=True)
-            )
-            self._cache.update(fresh)
-            if self.persistent is not None:
-                self.persistent.put_many(fresh)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for row, key in enumerate(keys):
-            self._cache.move_to_end(key)
-            out[row] = self._cache[key]
-        while len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
-        return out
+            if missing and self.persistent is not None:
+                stored = self.persistent.get_many(k for k, _ in missing)
+                self._cache.update(stored)
+                missing = [(k, t) for k, t in missing if k not in stored]
+            if missing:
+                vectors = self.model.encode(
+                    [t for _, t in missing],
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+                fresh = dict(
+                    zip((k for k, _ in missing), np.asarray(vectors, dtype=np.float32), strict=True)
+                )
+                self._cache.update(fresh)
+                if self.persistent is not None:
+                    self.persistent.put_many(fresh)
+            out = np.empty((len(texts), self.dim), dtype=np.float32)
+            for row, key in enumerate(keys):
+                self._cache.move_to_end(key)
+                out[row] = self._cache[key]
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+            return out
 
 
 def _rescaled_cosine(similarity: Matrix) -> Matrix:
