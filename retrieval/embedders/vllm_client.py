@@ -27,13 +27,13 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from ingest.errors import BackendUnavailable, CorruptFile, MMRagError
+from ingest.errors import BackendUnavailable, MMRagError
 from ingest.types import Unit
 from retrieval.config import VLLMEmbedSettings
 from retrieval.embedders.base import Matrix
 from retrieval.qwen_vl.formats import query_prompt, unit_prompt
 from retrieval.qwen_vl.pooling import truncate_dims
-from retrieval.qwen_vl.processing import ImageSource, to_rgb
+from retrieval.qwen_vl.processing import ImageSource, decode_rgb
 from retrieval.qwen_vl.prompts import ChatStyle, PromptSpec, TextPart
 
 log = logging.getLogger(__name__)
@@ -54,15 +54,7 @@ def fit_under(width: int, height: int, max_pixels: int) -> tuple[int, int]:
 def image_data_url(source: ImageSource, max_pixels: int) -> str:
     """`data:image/png;base64,...` of an image, downscaled under `max_pixels` (the server
     resizes for its model; this only bounds the request size)."""
-    try:
-        if isinstance(source, Image.Image):
-            image = to_rgb(source)
-        else:
-            with Image.open(source) as opened:
-                image = to_rgb(opened)
-    except (OSError, ValueError) as err:
-        name = source if not isinstance(source, Image.Image) else "<in-memory image>"
-        raise CorruptFile(str(name), f"image not decodable: {err}") from err
+    image = decode_rgb(source)
     size = fit_under(image.width, image.height, max_pixels)
     if size != image.size:
         image = image.resize(size, Image.Resampling.BICUBIC)

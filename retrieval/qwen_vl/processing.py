@@ -135,17 +135,22 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def decode_rgb(source: ImageSource) -> Image.Image:
+    """`source` (a path or an image) decoded as RGB; CorruptFile naming the file when it
+    cannot be decoded."""
+    try:
+        if isinstance(source, Image.Image):
+            return to_rgb(source)
+        with Image.open(source) as opened:
+            return to_rgb(opened)
+    except (OSError, ValueError) as err:
+        raise CorruptFile(_source_name(source), f"image not decodable: {err}") from err
+
+
 def load_resized(source: ImageSource, height: int, width: int) -> Image.Image:
     """Decode `source` as RGB resized to exactly `height` x `width` (bicubic, like the
     reference pipelines); CorruptFile naming the file when it cannot be decoded."""
-    try:
-        if isinstance(source, Image.Image):
-            rgb = to_rgb(source)
-        else:
-            with Image.open(source) as opened:
-                rgb = to_rgb(opened)
-    except (OSError, ValueError) as err:
-        raise CorruptFile(_source_name(source), f"image not decodable: {err}") from err
+    rgb = decode_rgb(source)
     if rgb.size != (width, height):
         rgb = rgb.resize((width, height), Image.Resampling.BICUBIC)
     return rgb
