@@ -5,8 +5,9 @@ vLLM's chat form of `/v1/embeddings` takes `messages` like chat completions (ima
 `image_url` parts, here data URLs) and applies the model's chat template server-side; one
 request embeds one conversation, so units are sent concurrently. Prompts are the same
 `PromptSpec`s the in-process embedder renders (retrieval/qwen_vl/formats.py): a system
-message for the instruction, user parts in reference order, and `add_generation_prompt`
-where the reference adds the assistant prompt (Qwen3-VL-Embedding).
+message for the instruction, user parts in reference order, `add_generation_prompt`
+where the reference adds the assistant prompt (Qwen3-VL-Embedding), and
+`add_special_tokens` as the reference tokenises (docs/parity.md).
 
 Unreachable server, timeouts and 5xx answers are retried `max_retries` times and then raise
 BackendUnavailable; a 4xx or a malformed answer raises BadEmbeddingResponse at once.
@@ -90,6 +91,9 @@ def request_body(spec: PromptSpec, model: str) -> dict[str, Any]:
         "messages": chat_messages(spec),
         "encoding_format": "float",
         "add_generation_prompt": spec.style is ChatStyle.GENERATION,
+        # The chat form of /v1/embeddings defaults to false; the reference tokenises with
+        # the processor's default (true), and vLLM's Qwen3-VL-Embedding example sends true.
+        "add_special_tokens": True,
     }
 
 
