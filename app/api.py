@@ -77,8 +77,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _start_runtime(settings: Settings, services_factory: ServicesFactory) -> ApiRuntime:
-    """Load the models (`services_factory`), clear orphaned uploads, start the worker."""
+    """Load the models (`services_factory`, then the lazy ones), clear orphaned uploads,
+    start the worker."""
     services = services_factory(settings)
+    services.load_models()
     upload_root = settings.data_dir / "uploads"
     # Uploads of a previous process are orphans: their jobs are failed just below.
     shutil.rmtree(upload_root, ignore_errors=True)
