@@ -231,7 +231,9 @@ def run_stack(
     with _sigterm_as_interrupt():
         api_thread.start()
         try:
-            announce(f"starting the API on {client_url(host, port)} (models load in the background) ...")
+            announce(
+                f"starting the API on {client_url(host, port)} (models load in the background) ..."
+            )
             _wait_started(server, api_thread, startup_timeout_s)
             api_url = client_url(host, port)
             ui = subprocess.Popen(ui_command(host, ui_port), env=ui_env(settings, api_url))
