@@ -301,3 +301,21 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck() -> None:
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".env", ".venv", ".git", "mmrag-data"} <= ignored
+
+
+def test_pyproject_requires_a_qdrant_client_with_collection_metadata() -> None:
+    """retrieval/index.py passes `create_collection(metadata=...)`, which qdrant-client
+    accepts from 1.16 on (1.15 raises "Unknown arguments")."""
+    import inspect
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from qdrant_client import QdrantClient
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = [Requirement(r) for r in project["dependencies"]]
+    qdrant = next(r for r in requirements if r.name == "qdrant-client")
+    assert "1.15.9" not in qdrant.specifier and "1.16.0" in qdrant.specifier
+    assert "metadata" in inspect.signature(QdrantClient.create_collection).parameters
+    decord = next(r for r in requirements if r.name == "decord2")
+    assert [s.operator for s in decord.specifier] == ["=="]  # pinned: see ingest/frames.py
