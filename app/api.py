@@ -112,7 +112,8 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
         try:
             yield
         finally:
-            await run_in_threadpool(loader.stop, _stop_runtime)
+            # a download in progress cannot be interrupted: wait a while, then exit anyway
+            await run_in_threadpool(loader.stop, _stop_runtime, 30.0)
 
     app = FastAPI(
         title="mmrag",
