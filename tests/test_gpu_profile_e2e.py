@@ -119,7 +119,8 @@ def _run_gpu_profile(settings: Settings, pdf: Path, video: Path, embedder: str) 
         ]
         assert all(c["ok"] for c in components.values()), components
         assert components["visual embedder"]["detail"].startswith(embedder)
-        assert components["reranker"]["detail"].startswith("vlm-reranker:")
+        reranker = components["reranker"]["detail"]
+        assert reranker.startswith("vlm-reranker:") and reranker.endswith(": loaded")
         assert components["generator"]["detail"] == "vllm: reachable"
 
         pdf_id = _ingest(client, pdf, "application/pdf")
@@ -189,6 +190,8 @@ def test_gpu_profile_with_the_embedder_behind_vllm(
             visual_embedder="vllm",
             vllm_embed={"base_url": embedder.base_url, "model": "served-embedder", "dim": 48},
         )
-        _run_gpu_profile(settings, *inputs, embedder="vllm:qwen3-vl-embedding:served-embedder")
+        _run_gpu_profile(
+            settings, *inputs, embedder="vllm:qwen3-vl-embedding:served-embedder: reachable"
+        )
         assert len(embedder.bodies) >= 2 + 2 + 2  # pages, clips, the two queries
         assert all(b["add_special_tokens"] is True for b in embedder.bodies)

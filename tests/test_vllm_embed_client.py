@@ -156,3 +156,15 @@ def test_vector_size_must_match_settings() -> None:
             emb.embed_queries(["x"])
         with pytest.raises(ValueError, match="mrl_dim"):
             VLLMEmbedder(settings_for(server, dim=48, mrl_dim=64))
+
+
+def test_ping_checks_the_server_serves_the_model() -> None:
+    with FakeVLLMEmbedServer() as server:
+        emb = VLLMEmbedder(settings_for(server), retry_backoff_s=0)
+        emb.ping()  # lists served-embedder
+        server.model = "another/model"
+        with pytest.raises(BackendUnavailable, match="not served-embedder"):
+            emb.ping()
+        assert server.bodies == []  # a probe embeds nothing
+    with pytest.raises(BackendUnavailable, match="not reachable"):
+        emb.ping()

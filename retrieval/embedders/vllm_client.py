@@ -126,6 +126,30 @@ class VLLMEmbedder:
         """Close the HTTP connection pool."""
         self._client.close()
 
+    def ping(self) -> None:
+        """Raise BackendUnavailable unless the server answers and serves the configured
+        model (`GET /v1/models`, which `vllm serve` answers while it runs)."""
+        url = self.settings.base_url.rstrip("/") + "/models"
+        try:
+            response = self._client.get(url, timeout=min(5.0, self.settings.timeout_s))
+        except httpx.HTTPError as err:
+            raise BackendUnavailable(f"vLLM embeddings at {url} are not reachable: {err}") from err
+        if response.status_code != 200:
+            raise BackendUnavailable(
+                f"vLLM embeddings at {url} answered HTTP {response.status_code}"
+            )
+        try:
+            served = {m.get("id") for m in response.json().get("data", [])}
+        except (ValueError, AttributeError) as err:
+            raise BackendUnavailable(
+                f"vLLM embeddings at {url} sent a malformed model list"
+            ) from err
+        if self.settings.model not in served:
+            raise BackendUnavailable(
+                f"vLLM embeddings at {url} serve {sorted(map(str, served))}, "
+                f"not {self.settings.model}"
+            )
+
     def embed_queries(self, queries: Sequence[str]) -> Matrix:
         """(len(queries), dim) unit vectors of the queries, with the query instruction."""
         return self._embed([query_prompt(q, self.settings) for q in queries])
