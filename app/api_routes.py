@@ -202,7 +202,8 @@ def sse(event: str, data: BaseModel) -> str:
     return f"event: {event}\ndata: {data.model_dump_json()}\n\n"
 
 
-def _sse_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
+def sse_answer_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
+    """Answer events as SSE `token` / `final` events; a failure becomes an `error` event."""
     try:
         for event in events:
             if isinstance(event, TokenEvent):
@@ -242,7 +243,7 @@ def query_stream(request: QueryRequest, services: ServicesDep) -> StreamingRespo
     if first is None:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
     return StreamingResponse(
-        _sse_events(chain([first], events)),
+        sse_answer_events(chain([first], events)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
