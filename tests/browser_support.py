@@ -62,9 +62,7 @@ class ApiServer:
     def start(self) -> None:
         import uvicorn
 
-        app = (
-            create_app(self.settings, self.factory) if self.factory else create_app(self.settings)
-        )
+        app = create_app(self.settings, self.factory) if self.factory else create_app(self.settings)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

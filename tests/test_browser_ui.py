@@ -12,7 +12,6 @@ the tests are about the UI). Each test saves a screenshot under test-artifacts/.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 SLOW_PAGES = 8
-SECONDS_PER_PAGE = 0.8  # only for PDFs over 3 pages: the "multi-page PDF being ingested"
+SECONDS_PER_PAGE = 2.0  # only for PDFs over 3 pages: the "multi-page PDF being ingested"
 CITED_LINE = "The blue whale song carries across whole ocean basins at night."
 WHALE_LINES = [
     "Field notes on marine mammals",
@@ -125,7 +124,9 @@ def whale_pdf(tmp_path_factory: pytest.TempPathFactory, api: ApiServer) -> Path:
     path = _pdf(tmp_path_factory.mktemp("pdfs") / "whales.pdf", [WHALE_LINES])
     with api.client() as http:
         job = http.post("/documents", files={"file": (path.name, path.read_bytes())}).json()
-        wait_for("whales.pdf", lambda: http.get(f"/jobs/{job['id']}").json()["status"] == "done", 30)
+        wait_for(
+            "whales.pdf", lambda: http.get(f"/jobs/{job['id']}").json()["status"] == "done", 30
+        )
     return path
 
 
@@ -172,8 +173,10 @@ def _wait_answer(driver: Any, count: int, timeout_s: float = 40) -> list[Any]:
     """Wait for the `count`-th answer's citation chips (the answer is saved and reloaded)."""
     return wait_for(  # type: ignore[no-any-return]
         f"answer {count} with citation chips",
-        lambda: len(_find(driver, '[data-testid="stChatMessage"] a.mmrag-chip')) >= count
-        and _find(driver, '[data-testid="stChatMessage"] a.mmrag-chip'),
+        lambda: (
+            len(_find(driver, '[data-testid="stChatMessage"] a.mmrag-chip')) >= count
+            and _find(driver, '[data-testid="stChatMessage"] a.mmrag-chip')
+        ),
         timeout_s,
     )
 
@@ -193,7 +196,9 @@ def test_a_conversation_survives_a_reload_and_an_api_restart(
     assert "blue whale song" in _messages(driver)[1]
 
     driver.refresh()  # a new browser session: everything comes back from the server
-    wait_for("the history after a reload", lambda: "ocean basins" in " ".join(_messages(driver)), 40)
+    wait_for(
+        "the history after a reload", lambda: "ocean basins" in " ".join(_messages(driver)), 40
+    )
     assert _conversation_id(driver) == conv
 
     api.stop()
@@ -213,20 +218,20 @@ def test_a_question_asked_while_a_long_pdf_ingests_is_answered(
         [[f"Report page {n} about budgets and staffing."] for n in range(1, SLOW_PAGES + 1)],
     )
     _open_page(driver, ui_url)
-    _find(driver, "input[type=file]")[0].send_keys(str(long_pdf))
+    wait_for("the file input", lambda: _find(driver, "input[type=file]"), 20)[0].send_keys(
+        str(long_pdf)
+    )
     wait_for(
         "the ingestion progress of long-report.pdf",
         lambda: re.search(r"long-report\.pdf: \d/8 pages", _sidebar_text(driver)),
         30,
     )
-    started = time.monotonic()
     _ask(driver, "What carries across ocean basins?")  # while the long PDF is ingesting
     chips = _wait_answer(driver, 1)
     assert chips[0].text == "whales.pdf p.1"
     with api.client() as http:
         long_doc = next(d for d in http.get("/documents").json() if d["file_name"] == long_pdf.name)
     assert long_doc["status"] == "pending", "the answer came before the long PDF was ready"
-    assert time.monotonic() - started < SLOW_PAGES * SECONDS_PER_PAGE
     screenshot(driver, "ui_answer_while_ingesting")
     wait_for("long-report.pdf ready", lambda: "8 pages" in _sidebar_text(driver), 60)
     with api.client() as http:  # sent once, whatever the reruns
@@ -314,13 +319,9 @@ def test_delete_asks_first(driver: Any, ui_url: str, api: ApiServer) -> None:
         conv = http.post("/conversations", json={"title": "Delete me"}).json()["id"]
     _open_page(driver, ui_url)
     wait_for("the conversation", lambda: "Delete me" in _sidebar_text(driver), 20)
-    _find(driver, f".st-key-menu-{conv} button")[0].click()
     wait_for(
-        "the menu",
-        lambda: _find(driver, f".st-key-delete-conversation-{conv} button")[0].is_displayed(),
-        10,
-    )
-    _find(driver, f".st-key-delete-conversation-{conv} button")[0].click()
+        "the delete button", lambda: _find(driver, f".st-key-delete-conversation-{conv} button"), 20
+    )[0].click()
     confirm = wait_for("the question", lambda: _find(driver, ".st-key-confirm-delete"), 20)
     assert "Delete the conversation Delete me?" in confirm[0].text
     with api.client() as http:  # nothing deleted yet

@@ -20,25 +20,20 @@ def _switch(conversation_id: str | None) -> None:
     st.rerun()
 
 
-def _rename(api: MmragApi, ui: UiState, conversation: ConversationOut) -> None:
-    with st.popover(
-        "", icon=":material/more_vert:", help="Rename or delete", key=f"menu-{conversation.id}"
-    ):
-        title = st.text_input("Title", value=conversation.title, key=f"title-{conversation.id}")
-        if st.button("Rename", key=f"rename-{conversation.id}", disabled=not ui.api_up):
+def _rename_form(api: MmragApi, ui: UiState, conversation: ConversationOut) -> None:
+    with st.container(border=True, key=f"rename-form-{conversation.id}"):
+        title = st.text_input("New title", value=conversation.title, key=f"title-{conversation.id}")
+        save, cancel = st.columns(2)
+        if save.button("Rename", key=f"rename-save-{conversation.id}", type="primary"):
             try:
                 api.rename_conversation(conversation.id, title)
             except ApiError as err:
                 st.error(f"Not renamed: {err.detail}")
-            else:
-                st.rerun()
-        if st.button(
-            "Delete conversation",
-            key=f"delete-conversation-{conversation.id}",
-            icon=":material/delete:",
-            disabled=not ui.api_up,
-        ):
-            ui.pending_delete = PendingDelete("conversation", conversation.id, conversation.title)
+                return
+            ui.renaming = None
+            st.rerun()
+        if cancel.button("Cancel", key=f"rename-cancel-{conversation.id}"):
+            ui.renaming = None
             st.rerun()
 
 
@@ -54,7 +49,7 @@ def conversation_list(api: MmragApi, ui: UiState, current: str | None) -> None:
     ):
         _switch(None)
     for conversation in ui.conversations:
-        title_col, menu_col = st.columns([6, 1], vertical_alignment="center")
+        title_col, rename_col, delete_col = st.columns([5, 1, 1], vertical_alignment="center")
         is_open = conversation.id == current
         if title_col.button(
             conversation.title,
@@ -63,8 +58,28 @@ def conversation_list(api: MmragApi, ui: UiState, current: str | None) -> None:
             width="stretch",
         ):
             _switch(conversation.id)
-        with menu_col:
-            _rename(api, ui, conversation)
+        if rename_col.button(
+            "",
+            icon=":material/edit:",
+            key=f"rename-{conversation.id}",
+            help="Rename",
+            type="tertiary",
+            disabled=not ui.api_up,
+        ):
+            ui.renaming = conversation.id
+            st.rerun()
+        if delete_col.button(
+            "",
+            icon=":material/delete:",
+            key=f"delete-conversation-{conversation.id}",
+            help="Delete",
+            type="tertiary",
+            disabled=not ui.api_up,
+        ):
+            ui.pending_delete = PendingDelete("conversation", conversation.id, conversation.title)
+            st.rerun()
+        if ui.renaming == conversation.id:
+            _rename_form(api, ui, conversation)
         pending = ui.pending_delete
         if pending is not None and pending.what == "conversation" and pending.id == conversation.id:
             confirm_delete(api, ui, pending)

@@ -80,6 +80,7 @@ class UiState:
     uploader_round: int = 0  # bumped to clear the file picker once its files are sent
     opened: dict[str, int] = field(default_factory=dict)  # answer id -> rank of the open source
     pending_delete: PendingDelete | None = None
+    renaming: str | None = None  # id of the conversation whose rename form is open
     media: MediaCache = field(default_factory=MediaCache)
 
 
