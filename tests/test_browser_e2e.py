@@ -174,12 +174,17 @@ def test_upload_ask_and_see_the_cited_page(browser: object, ui_url: str) -> None
         messages = find('[data-testid="stChatMessage"]')
         return messages[1].text if len(messages) >= 2 else ""  # type: ignore[attr-defined]
 
-    _wait("a cited answer", lambda: "[bitcoin-paper-p1.pdf p.1]" in assistant_text(), 60)
+    chip = _wait(
+        "a cited answer",
+        lambda: [c for c in find("a.mmrag-chip") if c.text == "bitcoin-paper-p1.pdf p.1"],  # type: ignore[attr-defined]
+        60,
+    )
+    chip[0].click()  # type: ignore[index]
     image = _wait(
         "the source page image, loaded",
         lambda: [
             img
-            for img in find('[data-testid="stChatMessage"] [data-testid="stExpander"] img')
+            for img in find("img.mmrag-page-image")
             if driver.execute_script("return arguments[0].naturalWidth", img) > 100  # type: ignore[attr-defined]
         ],
         30,

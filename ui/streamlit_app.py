@@ -88,7 +88,9 @@ def main() -> None:
         placeholder = "Ask a question about your documents"
     else:
         placeholder = "Add a document first"
-    prompt = st.chat_input(placeholder, disabled=not (ready and ui.api_up))
+    # Enabled while the API is down too: a question asked then is kept, with why it was
+    # not sent, instead of vanishing.
+    prompt = st.chat_input(placeholder, key="question", disabled=not ready)
     if prompt:
         chat.ask(api, ui, current, prompt, chosen)
 
