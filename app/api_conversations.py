@@ -7,8 +7,6 @@ ingest/conversations.py. Included with the API key dependency in app/api.py.
 
 from __future__ import annotations
 
-from itertools import chain
-
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import StreamingResponse
 
@@ -22,7 +20,7 @@ from app.api_chat_schemas import (
     MessageOut,
 )
 from app.api_deps import ServicesDep
-from app.api_routes import ERRORS, sse_answer_events
+from app.api_routes import ERRORS, sse_answer_response
 from app.api_schemas import QueryResponse
 from app.conversing import ask_and_save
 from generation.types import FinalEvent
@@ -147,12 +145,4 @@ def post_message_stream(
 ) -> StreamingResponse:
     """Like `POST /query/stream`, saving the question and the answer. An unknown
     conversation or document, or Qdrant/vLLM down, is a plain HTTP error."""
-    events = ask_and_save(services, conversation_id, body.as_query())
-    first = next(events, None)
-    if first is None:
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
-    return StreamingResponse(
-        sse_answer_events(chain([first], events)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_answer_response(ask_and_save(services, conversation_id, body.as_query()))
