@@ -39,6 +39,8 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float) -> Any:
     while time.monotonic() < deadline:
         try:
             value = check()
+        except RuntimeError:
+            raise
         except Exception:  # the page is still rendering: elements come and go
             value = None
         if value:
@@ -67,7 +69,15 @@ class ApiServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        wait_for("the API", lambda: httpx.get(f"{self.url}/health").is_success, 60)
+        thread = self._thread
+
+        def answering() -> bool:
+            if not thread.is_alive():  # the lifespan failed: no point in waiting
+                raise RuntimeError("the API server stopped while starting")
+            return httpx.get(f"{self.url}/health").is_success
+
+        # Model loading (the real lite profile) takes minutes on a busy 2-core machine.
+        wait_for("the API", answering, 180)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

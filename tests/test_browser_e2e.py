@@ -24,7 +24,7 @@ SCREENSHOT = REPO / "test-artifacts" / "browser_e2e.png"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.timeout(240),
+    pytest.mark.timeout(400),
     pytest.mark.skipif(not HAVE_BROWSER, reason="chromium/chromedriver missing"),
     pytest.mark.skipif(not PDF.exists(), reason=f"corpus file {PDF} missing"),
 ]
@@ -87,7 +87,7 @@ def test_upload_ask_and_see_the_cited_page(browser: object, ui_url: str) -> None
     box = _wait(
         "an enabled chat input",
         lambda: [e for e in find('[data-testid="stChatInputTextArea"]') if e.is_enabled()],  # type: ignore[attr-defined]
-        20,
+        60,
     )
     box[0].send_keys(QUESTION)  # type: ignore[index]
     box[0].send_keys(Keys.ENTER)  # type: ignore[index]
@@ -109,7 +109,7 @@ def test_upload_ask_and_see_the_cited_page(browser: object, ui_url: str) -> None
             for img in find("img.mmrag-page-image")
             if driver.execute_script("return arguments[0].naturalWidth", img) > 100  # type: ignore[attr-defined]
         ],
-        30,
+        60,
     )
     assert image
     if os.environ.get("MMRAG_E2E_WIRING") != "fake":

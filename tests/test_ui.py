@@ -195,10 +195,10 @@ def test_opening_a_page_highlights_the_cited_passage() -> None:
     api.add_document("paper.pdf")
     at = _app(api)
     at.chat_input[0].set_value(QUESTION).run()
-    at.button(key="open-m1-1").click().run()
+    at.button(key="source-m1-1").click().run()
     unit = f"{next(iter(api.docs))}:x1"
     assert api.box_requests == [(unit, "A peer-to-peer network solves double-spending")]
-    page = at.get("html")[0].proto.body
+    page = next(h.proto.body for h in at.get("html") if "mmrag-page" in h.proto.body)
     assert 'class="mmrag-highlight"' in page and "left:10.000%;top:20.000%" in page
 
 
@@ -207,7 +207,7 @@ def test_a_clip_plays_only_its_span() -> None:
     api.add_document("talk.mp4", kind="video", pages=0, clips=6)
     at = _app(api)
     at.chat_input[0].set_value("what is said about cash?").run()
-    at.button(key="open-m1-1").click().run()
+    at.button(key="source-m1-1").click().run()
     video = at.get("video")[0].proto
     assert (video.start_time, video.end_time) == (30, 40)
     assert len(api.video_requests) == 1

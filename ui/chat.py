@@ -73,7 +73,7 @@ def _sources(ui: UiState, message: MessageOut, response: QueryResponse) -> None:
             text_col.markdown(f"**{hit.label}**{tag}  \n{hit.text[:160]}")
             if details:
                 text_col.caption(_scores(hit))
-            if button_col.button("Open", key=f"open-{message.id}-{hit.rank}"):
+            if button_col.button("Open", key=f"source-{message.id}-{hit.rank}"):
                 ui.opened[message.id] = hit.rank
                 st.rerun()
 

@@ -48,6 +48,8 @@ def conversation_list(api: MmragApi, ui: UiState, current: str | None) -> None:
         width="stretch",
     ):
         _switch(None)
+    # Titles read from the left, like a list (buttons centre their label by default).
+    st.html("<style>[class*='st-key-open-'] button {justify-content: flex-start}</style>")
     for conversation in ui.conversations:
         title_col, rename_col, delete_col = st.columns([5, 1, 1], vertical_alignment="center")
         is_open = conversation.id == current
