@@ -117,12 +117,20 @@ def ocr_words(image_path: Path, languages: str) -> list[WordBox]:
     return parse_tesseract_tsv(tsv, *size)
 
 
-def _best_window(page: list[str], wanted: Counter[str], length: int) -> tuple[int, int, int]:
-    """(start, end, matches): the window of `length` page tokens sharing the most tokens
-    (with multiplicity) with `wanted`, trimmed to its first and last shared token."""
+def _best_window(page: list[str], passage: list[str], length: int) -> tuple[int, int, int]:
+    """(start, end, matches): the window of `length` page tokens that best matches the
+    passage: most shared tokens (with multiplicity) plus most shared adjacent pairs (so
+    words in the passage's order win ties), trimmed of edge tokens it does not need."""
+    wanted = Counter(passage)
+    pairs = set(zip(passage, passage[1:], strict=False))
+    # in_order[i]: page tokens i-1 and i are adjacent in the passage too.
+    in_order = [0] + [int(pair in pairs) for pair in zip(page, page[1:], strict=False)]
+    prefix = [0]
+    for flag in in_order:
+        prefix.append(prefix[-1] + flag)
     have: Counter[str] = Counter()
     matches = 0
-    best = (0, 0, 0)
+    best, best_score = (0, 0, 0), 0
     for end, token in enumerate(page):
         have[token] += 1
         if have[token] <= wanted[token]:
@@ -133,12 +141,19 @@ def _best_window(page: list[str], wanted: Counter[str], length: int) -> tuple[in
             if have[gone] <= wanted[gone]:
                 matches -= 1
             have[gone] -= 1
-        if matches > best[2]:
-            best = (max(start, 0), end + 1, matches)
+        start = max(start, 0)
+        score = matches + prefix[end + 1] - prefix[start + 1]
+        if score > best_score:
+            best, best_score = (start, end + 1, matches), score
     start, end, matches = best
-    while start < end and wanted[page[start]] == 0:
+    # Drop edge words the passage does not need: not in it, or one occurrence too many
+    # (a "the" just before the quote starts).
+    have = Counter(page[start:end])
+    while start < end and have[page[start]] > wanted[page[start]]:
+        have[page[start]] -= 1
         start += 1
-    while end > start and wanted[page[end - 1]] == 0:
+    while end > start and have[page[end - 1]] > wanted[page[end - 1]]:
+        have[page[end - 1]] -= 1
         end -= 1
     return start, end, matches
 
@@ -157,7 +172,7 @@ def locate_passage(words: list[WordBox], passage: str) -> PassageMatch:
         for token in tokens(word.text):
             page_tokens.append(token)
             owner.append(index)
-    start, end, matches = _best_window(page_tokens, Counter(wanted_tokens), len(wanted_tokens))
+    start, end, matches = _best_window(page_tokens, wanted_tokens, len(wanted_tokens))
     if matches < MIN_MATCH_SHARE * len(wanted_tokens) or start >= end:
         return PassageMatch((), matches, len(wanted_tokens))
     chosen = sorted(set(owner[start:end]))

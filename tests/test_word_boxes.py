@@ -49,6 +49,13 @@ def test_a_paraphrase_finds_the_closest_window_and_nonsense_finds_nothing() -> N
     assert locate_passage([], "whale").boxes == ()
 
 
+def test_edge_words_the_quote_does_not_need_are_left_out() -> None:
+    # The window of the best match starts on a second "the": one more than the quote has.
+    found = locate_passage(_line("the In this paper the", 0), "In this paper the quote")
+    assert found.matched_words == 4
+    assert found.boxes[0].x0 == pytest.approx(0.1) and found.boxes[0].x1 == pytest.approx(0.45)
+
+
 def test_line_boxes_merge_consecutive_words_of_a_line() -> None:
     boxes = line_boxes(_line("a b c", 4) + _line("d", 5))
     assert [(b.x0, b.x1) for b in boxes] == [(0.0, pytest.approx(0.25)), (0.0, 0.05)]
