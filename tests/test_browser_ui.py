@@ -300,8 +300,11 @@ def test_stopping_and_restarting_the_api_keeps_the_history_and_recovers(
     api.stop()
     try:
         wait_for("the unreachable banner", lambda: "cannot be reached" in driver.page_source, 30)
-        messages = _messages(driver)
-        assert len(messages) == 2 and "humpback" in messages[0].lower()
+        # The page may be mid-rerun when the banner appears: wait for it to settle.
+        messages = wait_for(
+            "the history", lambda: len(_messages(driver)) == 2 and _messages(driver), 20
+        )
+        assert "humpback" in messages[0].lower()
         assert "Where were humpback calls recorded?" in _sidebar_text(driver)
         assert "whales.pdf" in _sidebar_text(driver)
         screenshot(driver, "ui_api_down")
