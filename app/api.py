@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from app import api_routes
+from app import api_conversations, api_routes, api_ui_support
 from app.api_deps import ApiRuntime, require_api_key
 from app.api_loading import BackgroundLoader
 from app.api_uploads import UploadRejected
@@ -130,4 +130,6 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     app.include_router(api_routes.documents, dependencies=authed)
     app.include_router(api_routes.search, dependencies=authed)
     app.include_router(api_routes.media, dependencies=authed)
+    app.include_router(api_conversations.conversations, dependencies=authed)
+    app.include_router(api_ui_support.ui_support, dependencies=authed)
     return app

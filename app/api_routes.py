@@ -203,7 +203,21 @@ def sse(event: str, data: BaseModel) -> str:
     return f"event: {event}\ndata: {data.model_dump_json()}\n\n"
 
 
-def _sse_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
+def sse_answer_response(events: Iterator[AnswerEvent]) -> StreamingResponse:
+    """An SSE response of answer events. The first event is computed before the response
+    starts, so errors up to then (retrieval, the first token) are plain HTTP errors."""
+    first = next(events, None)
+    if first is None:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
+    return StreamingResponse(
+        sse_answer_events(chain([first], events)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def sse_answer_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
+    """Answer events as SSE `token` / `final` events; a failure becomes an `error` event."""
     try:
         for event in events:
             if isinstance(event, TokenEvent):
@@ -239,14 +253,7 @@ def query_stream(request: QueryRequest, services: ServicesDep) -> StreamingRespo
     events = querying.ask_stream(
         services, request.question, search_filter(services.registry, request), request.top_k
     )
-    first = next(events, None)
-    if first is None:
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
-    return StreamingResponse(
-        _sse_events(chain([first], events)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_answer_response(events)
 
 
 # -- media --------------------------------------------------------------------------------

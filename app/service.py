@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 from app import factory
 from app.config import Settings
 from generation.base import Generator
+from ingest.conversations import ConversationStore
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
 from retrieval.index import QdrantIndex, open_qdrant_client
@@ -24,16 +25,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    """What needs no model: the registry and the blob store."""
+    """What needs no model: the registry, the blob store and the saved conversations."""
 
     registry: Registry
     blobs: BlobStore
+    conversations: ConversationStore
 
 
 def open_storage(settings: Settings) -> Storage:
-    """Open (creating if needed) the registry and blob store under the data dir."""
+    """Open (creating if needed) the registry, blob store and conversations under the data dir."""
     blobs = BlobStore(settings.blob_dir)
-    return Storage(Registry(settings.registry_path, blobs), blobs)
+    registry = Registry(settings.registry_path, blobs)
+    return Storage(registry, blobs, ConversationStore(settings.registry_path))
 
 
 @runtime_checkable

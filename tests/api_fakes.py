@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +47,12 @@ def _jpeg(shade: int) -> bytes:
 
 
 class TinyPdfPages:
-    """PdfExtractor over pymupdf at a very low resolution (text layer only, no OCR)."""
+    """PdfExtractor over pymupdf at a very low resolution (text layer only, no OCR);
+    `seconds_per_page` slows it down to watch an ingestion in progress."""
+
+    def __init__(self, dpi: int = 24, seconds_per_page: float = 0.0) -> None:
+        self.dpi = dpi
+        self.seconds_per_page = seconds_per_page
 
     def count_pages(self, path: Path) -> int:
         with pymupdf.open(path) as doc:
@@ -55,7 +61,8 @@ class TinyPdfPages:
     def pages(self, path: Path) -> Iterator[PageContent]:
         with pymupdf.open(path) as doc:
             for number, page in enumerate(doc, start=1):
-                pix = page.get_pixmap(dpi=24)
+                time.sleep(self.seconds_per_page)
+                pix = page.get_pixmap(dpi=self.dpi)
                 yield PageContent(
                     number, pix.tobytes("png"), page.get_text(), "layer", pix.width, pix.height
                 )

@@ -412,6 +412,12 @@ def test_openapi_documents_every_route_with_typed_models(api: Harness) -> None:
         "/query/stream",
         "/units/{unit_id}/image",
         "/units/{unit_id}/video",
+        "/units/{unit_id}/boxes",
+        "/limits",
+        "/conversations",
+        "/conversations/{conversation_id}",
+        "/conversations/{conversation_id}/messages",
+        "/conversations/{conversation_id}/messages/stream",
     }
     upload = spec["paths"]["/documents"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
