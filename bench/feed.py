@@ -119,11 +119,11 @@ def page_units(paths: Sequence[Path]) -> list[Unit]:
     ]
 
 
-def per_page(fn: Callable[[int], object], count: int) -> float:
-    """Median-of-3 CPU seconds (this thread's) per page of `fn(i)` over `count` pages: CPU
-    time, not wall time, so other load on the machine does not inflate it."""
+def per_page(fn: Callable[[int], object], count: int, repeats: int) -> float:
+    """Median-of-`repeats` CPU seconds (this thread's) per page of `fn(i)` over `count`
+    pages: CPU time, not wall time, so other load on the machine does not inflate it."""
     runs = []
-    for _ in range(3):
+    for _ in range(repeats):
         start = time.thread_time()
         for i in range(count):
             fn(i)
@@ -131,13 +131,16 @@ def per_page(fn: Callable[[int], object], count: int) -> float:
     return statistics.median(runs)
 
 
-def collate_scaling(processor: QwenVLProcessor, groups: Sequence[Any], threads: int) -> Scaling:
-    """Collate every group with `threads` decode threads (median of 3 after a warm-up)."""
+def collate_scaling(
+    processor: QwenVLProcessor, groups: Sequence[Any], threads: int, repeats: int
+) -> Scaling:
+    """Collate every group with `threads` decode threads (median of `repeats` runs after a
+    warm-up)."""
     processor.decode_workers = threads
     processor._pool = None  # a pool of the new size
     pages = sum(len(g) for g in groups)
     runs = []
-    for attempt in range(4):
+    for attempt in range(repeats + 1):
         wall, own, total = time.perf_counter(), time.thread_time(), time.process_time()
         for group in groups:
             processor.collate(group)
@@ -158,7 +161,7 @@ def stage(name: str, seconds: float) -> Stage:
     return Stage(name, round(seconds * 1000, 2), round(1 / seconds, 1))
 
 
-def measure(pages: int, batch: int, max_threads: int) -> dict[str, Any]:
+def measure(pages: int, batch: int, max_threads: int, repeats: int = 3) -> dict[str, Any]:
     """Every figure of the report."""
     torch.set_num_threads(1)  # one core per stage: the figures are per core
     with tempfile.TemporaryDirectory(prefix="mmrag-feed-") as tmp:
@@ -184,18 +187,21 @@ def measure(pages: int, batch: int, max_threads: int) -> dict[str, Any]:
         patches = [patchify(r, geometry, norm) for r in resized]
         n = len(units)
         stages = [
-            stage("prepare", per_page(prepare, n)),
-            stage("decode", per_page(lambda i: decode_rgb(sized[i].source), n)),
+            stage("prepare", per_page(prepare, n, repeats)),
+            stage("decode", per_page(lambda i: decode_rgb(sized[i].source), n, repeats)),
             stage(
                 "resize",
-                per_page(lambda i: decoded[i].resize((sized[i].width, sized[i].height), 3), n),
+                per_page(
+                    lambda i: decoded[i].resize((sized[i].width, sized[i].height), 3), n, repeats
+                ),
             ),
-            stage("patchify", per_page(lambda i: patchify(resized[i], geometry, norm), n)),
-            stage("pin (copy)", per_page(lambda i: patches[i].clone(), n)),
+            stage("patchify", per_page(lambda i: patchify(resized[i], geometry, norm), n, repeats)),
+            stage("pin (copy)", per_page(lambda i: patches[i].clone(), n, repeats)),
         ]
         groups = [prepared[i : i + batch] for i in range(0, n, batch)]
         scaling = [
-            collate_scaling(processor, groups, threads) for threads in range(1, max_threads + 1)
+            collate_scaling(processor, groups, threads, repeats)
+            for threads in range(1, max_threads + 1)
         ]
         tokens = statistics.mean(len(p) for p in prepared)  # type: ignore[arg-type]
         visual = statistics.mean(geometry.tokens(s.height, s.width) for s in sized)
@@ -279,10 +285,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pages", type=int, default=64)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0, help="max decode threads (0: cores)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/feed.json"))
     args = parser.parse_args(argv)
     cores = os.cpu_count() or 1
-    report = measure(args.pages, args.batch, args.threads or cores)
+    report = measure(args.pages, args.batch, args.threads or cores, args.repeats)
     report.update(machine=platform.processor() or platform.machine(), cores=cores)
     print_report(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
