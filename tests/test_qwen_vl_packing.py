@@ -67,6 +67,22 @@ def test_packed_batches_give_the_padded_vectors(
     torch.testing.assert_close(packed_encoder.encode(specs), padded, atol=1e-6, rtol=1e-6)
 
 
+def test_embedder_setting_turns_the_optimised_path_on(tiny_qwen3_vl: Path, tmp_path: Path) -> None:
+    from retrieval.embedders.vlm import VLMEmbedder
+
+    units = [make_page_unit(tmp_path, 1), make_clip_unit(tmp_path, 0, frames=2)]
+    plain = VLMEmbedder(VLMSettings(model=str(tiny_qwen3_vl), device="cpu"))
+    fast = VLMEmbedder(VLMSettings(model=str(tiny_qwen3_vl), device="cpu", packed=True))
+    assert fast.load().packed and not plain.load().packed
+    assert any(isinstance(m, PatchLinear) for m in fast.load().backbone.modules())
+    torch.testing.assert_close(
+        torch.from_numpy(fast.embed_units(units)),
+        torch.from_numpy(plain.embed_units(units)),
+        atol=2e-5,
+        rtol=1e-4,
+    )
+
+
 def test_packed_inputs_have_no_padding_and_restart_positions(
     tiny_qwen3_vl: Path, tmp_path: Path
 ) -> None:

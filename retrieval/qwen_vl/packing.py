@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from retrieval.qwen_vl.processing import ModelInputs
+from retrieval.qwen_vl.processing import ModelInputs, map_tensors, media_kwargs
 
 PACKED_ATTENTION = "mmrag_packed"
 
@@ -51,42 +51,19 @@ class PackedInputs:
     def to(self, device: torch.device, non_blocking: bool = False) -> PackedInputs:
         """The same batch on `device` (`cu_seqlens` stays on the host: it sizes the kernels)."""
 
-        def move(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.to(device, non_blocking=non_blocking)
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device, non_blocking=non_blocking)
 
-        return PackedInputs(
-            input_ids=self.input_ids.to(device, non_blocking=non_blocking),
-            mm_token_type_ids=self.mm_token_type_ids.to(device, non_blocking=non_blocking),
-            position_ids=self.position_ids.to(device, non_blocking=non_blocking),
-            cu_seqlens=self.cu_seqlens,
-            pixel_values=move(self.pixel_values),
-            image_grid_thw=move(self.image_grid_thw),
-        )
+        return map_tensors(self, move, keep=("cu_seqlens",))
 
     def pin_memory(self) -> PackedInputs:
         """Page-locked copy, so the host-to-GPU copy can overlap compute."""
-
-        def pin(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.pin_memory()
-
-        return PackedInputs(
-            input_ids=self.input_ids.pin_memory(),
-            mm_token_type_ids=self.mm_token_type_ids.pin_memory(),
-            position_ids=self.position_ids.pin_memory(),
-            cu_seqlens=self.cu_seqlens,
-            pixel_values=pin(self.pixel_values),
-            image_grid_thw=pin(self.image_grid_thw),
-        )
+        return map_tensors(self, torch.Tensor.pin_memory, keep=("cu_seqlens",))
 
     def forward_kwargs(self, with_mm_token_types: bool = True) -> dict[str, Any]:
         """Keyword arguments for the backbone forward (no attention mask: nothing is padded)."""
-        kwargs: dict[str, Any] = {"input_ids": self.input_ids, "position_ids": self.position_ids}
-        if with_mm_token_types:
-            kwargs["mm_token_type_ids"] = self.mm_token_type_ids
-        if self.pixel_values is not None:
-            kwargs["pixel_values"] = self.pixel_values
-            kwargs["image_grid_thw"] = self.image_grid_thw
-        return kwargs
+        kwargs = {"input_ids": self.input_ids, "position_ids": self.position_ids}
+        return {**kwargs, **media_kwargs(self, with_mm_token_types)}
 
 
 RopeIndex = Callable[[ModelInputs], torch.Tensor]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -188,44 +188,54 @@ class ModelInputs:
 
     def to(self, device: torch.device, non_blocking: bool = False) -> ModelInputs:
         """The same batch on `device`."""
-
-        def move(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.to(device, non_blocking=non_blocking)
-
-        return ModelInputs(
-            input_ids=self.input_ids.to(device, non_blocking=non_blocking),
-            attention_mask=self.attention_mask.to(device, non_blocking=non_blocking),
-            mm_token_type_ids=self.mm_token_type_ids.to(device, non_blocking=non_blocking),
-            pixel_values=move(self.pixel_values),
-            image_grid_thw=move(self.image_grid_thw),
-        )
+        return map_tensors(self, lambda t: t.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> ModelInputs:
         """Page-locked copy, so the host-to-GPU copy can overlap compute."""
-
-        def pin(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.pin_memory()
-
-        return ModelInputs(
-            input_ids=self.input_ids.pin_memory(),
-            attention_mask=self.attention_mask.pin_memory(),
-            mm_token_type_ids=self.mm_token_type_ids.pin_memory(),
-            pixel_values=pin(self.pixel_values),
-            image_grid_thw=pin(self.image_grid_thw),
-        )
+        return map_tensors(self, torch.Tensor.pin_memory)
 
     def forward_kwargs(self, with_mm_token_types: bool = True) -> dict[str, Any]:
         """Keyword arguments for a Qwen-VL model forward / generate."""
-        kwargs: dict[str, Any] = {
-            "input_ids": self.input_ids,
-            "attention_mask": self.attention_mask,
-        }
-        if with_mm_token_types:
-            kwargs["mm_token_type_ids"] = self.mm_token_type_ids
-        if self.pixel_values is not None:
-            kwargs["pixel_values"] = self.pixel_values
-            kwargs["image_grid_thw"] = self.image_grid_thw
-        return kwargs
+        kwargs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+        return {**kwargs, **media_kwargs(self, with_mm_token_types)}
+
+
+class _Batch(Protocol):
+    """What padded and packed batches share."""
+
+    @property
+    def mm_token_type_ids(self) -> torch.Tensor: ...
+    @property
+    def pixel_values(self) -> torch.Tensor | None: ...
+    @property
+    def image_grid_thw(self) -> torch.Tensor | None: ...
+
+
+BatchT = TypeVar("BatchT")
+
+
+def map_tensors(
+    batch: BatchT, fn: Callable[[torch.Tensor], torch.Tensor], keep: Sequence[str] = ()
+) -> BatchT:
+    """A copy of the dataclass `batch` with `fn` applied to every tensor field but `keep`
+    (None fields stay None)."""
+    changes = {
+        f.name: fn(value)
+        for f in fields(batch)  # type: ignore[arg-type]
+        if f.name not in keep and isinstance(value := getattr(batch, f.name), torch.Tensor)
+    }
+    return replace(batch, **changes)  # type: ignore[type-var]
+
+
+def media_kwargs(batch: _Batch, with_mm_token_types: bool) -> dict[str, Any]:
+    """The forward keyword arguments about images: token types and pixels."""
+    kwargs: dict[str, Any] = {}
+    if with_mm_token_types:
+        kwargs["mm_token_type_ids"] = batch.mm_token_type_ids
+    if batch.pixel_values is not None:
+        kwargs["pixel_values"] = batch.pixel_values
+        kwargs["image_grid_thw"] = batch.image_grid_thw
+    return kwargs
 
 
 @dataclass(frozen=True, slots=True)
