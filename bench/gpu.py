@@ -56,6 +56,7 @@ from retrieval.qwen_vl import loading
 from retrieval.qwen_vl.batching import plan_batches
 from retrieval.qwen_vl.encoder import Batch, LastTokenEncoder
 from retrieval.qwen_vl.formats import query_prompt, unit_prompt
+from retrieval.qwen_vl.packing import cuda_varlen_kernel
 from retrieval.qwen_vl.patch_embed import use_linear_patch_embedding
 from retrieval.qwen_vl.processing import EncodedPrompt
 from retrieval.rerankers.vlm import VLMReranker
@@ -568,6 +569,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "device_name": name,
         "dtype": str(the_plan.dtype),
         "peak_bf16_flops": peak_bf16(name) if device.type == "cuda" else None,
+        "packed_attention": (
+            "varlen flash"
+            if device.type == "cuda" and cuda_varlen_kernel() is not None
+            else "SDPA per prompt"
+        ),
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
         "tiny": args.tiny,

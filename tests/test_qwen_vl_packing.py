@@ -256,3 +256,8 @@ def test_decode_threads_use_the_cores_a_gpu_machine_has(
         processor.tokenizer, processor.image_processor, processor.geometry, decode_workers=3
     )
     assert explicit.decode_workers == 3
+
+
+def test_no_varlen_kernel_without_cuda() -> None:
+    if not torch.cuda.is_available():
+        assert packing.cuda_varlen_kernel() is None  # packed batches use SDPA per prompt

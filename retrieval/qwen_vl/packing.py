@@ -13,7 +13,9 @@ batches (and the vision tower, which keeps its own per-image attention).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ import torch.nn.functional as F
 from retrieval.qwen_vl.processing import ModelInputs, map_tensors, media_kwargs
 
 PACKED_ATTENTION = "mmrag_packed"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,30 @@ def _varlen_kernel() -> Callable[..., torch.Tensor] | None:
     return kernel
 
 
+@functools.cache
+def cuda_varlen_kernel() -> Callable[..., torch.Tensor] | None:
+    """The varlen kernel if it runs on this process's GPU (probed once on a tiny input);
+    None, with a warning, when it is missing or fails, so packed batches fall back to one
+    SDPA call per prompt (same result, more kernel launches)."""
+    kernel = _varlen_kernel()
+    if kernel is None or not torch.cuda.is_available():
+        return None
+    try:
+        q = torch.zeros(4, 2, 64, device="cuda", dtype=torch.bfloat16)
+        cu = torch.tensor([0, 3, 4], device="cuda", dtype=torch.int32)
+        layout = _Layout(((0, 3), (3, 4)), cu, 3)
+        grouped = q.unsqueeze(0).transpose(1, 2)  # (1, heads, total, dim)
+        _cuda_varlen(kernel, grouped, grouped[:, :1], grouped[:, :1], layout, None)
+    except Exception as err:  # any failure means: do not use it
+        log.warning(
+            "varlen flash attention unavailable (%s: %s); using SDPA per prompt",
+            type(err).__name__,
+            err,
+        )
+        return None
+    return kernel
+
+
 def _cuda_varlen(
     kernel: Callable[..., torch.Tensor],
     query: torch.Tensor,
@@ -195,7 +223,7 @@ def packed_attention(
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    kernel = _varlen_kernel() if query.is_cuda else None
+    kernel = cuda_varlen_kernel() if query.is_cuda else None
     if kernel is not None:
         return _cuda_varlen(kernel, query, key, value, layout, scaling).unsqueeze(0), None
     outputs = [
