@@ -129,3 +129,17 @@ def test_peak_rates_by_device_name() -> None:
     assert peak_bf16("NVIDIA H200") == 989.4e12
     assert peak_bf16("NVIDIA H100 PCIe") == 756.0e12
     assert peak_bf16("NVIDIA GeForce GTX 1080") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "billions"),
+    [("qwen3_vl_2b", 2.13), ("qwen3_vl_4b", 4.44), ("qwen2_vl_2b", 2.21)],
+)
+def test_published_configs_build_the_published_sizes(name: str, billions: float) -> None:
+    from transformers import AutoModelForImageTextToText
+
+    config = config_for(name, bench_tokenizer(), tiny=False)
+    with torch.device("meta"):  # sizes only, no memory
+        model = AutoModelForImageTextToText.from_config(config)
+    assert sum(p.numel() for p in model.parameters()) / 1e9 == pytest.approx(billions, abs=0.01)
+    assert config.tie_word_embeddings and config.vision_config.patch_size in (14, 16)
