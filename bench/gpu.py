@@ -553,11 +553,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile step")
     parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset")
+    parser.add_argument(
+        "--cap-scale", type=float, default=1.0, help="multiply every step's time cap"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
     device = loading.resolve_device("cpu" if args.tiny else args.device)
     the_plan = plan(args.tiny, device)
+    the_plan.caps = {k: v * args.cap_scale for k, v in the_plan.caps.items()}
     steps = [s for s in args.steps.split(",") if s and not (args.no_compile and s == "compile")]
     unknown = set(steps) - set(STEPS)
     if unknown:
