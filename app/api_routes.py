@@ -20,8 +20,8 @@ from pydantic import BaseModel
 
 from app import querying
 from app.api_convert import document_detail, document_out, job_out, query_response
-from app.api_deps import RuntimeDep, ServicesDep, require_api_key
-from app.api_health import check_readiness
+from app.api_deps import LoaderDep, RuntimeDep, ServicesDep, require_api_key
+from app.api_health import readiness_of
 from app.api_schemas import (
     DocStatusName,
     DocumentDetail,
@@ -72,9 +72,10 @@ def health() -> Health:
     dependencies=[Depends(require_api_key)],
     responses={401: ERRORS[401], 503: {"model": Readiness, "description": "a dependency is down"}},
 )
-def ready(services: ServicesDep, response: Response) -> Readiness:
-    """Probe the registry, Qdrant and the generator; 503 names the part that is down."""
-    readiness = check_readiness(services)
+def ready(loader: LoaderDep, response: Response) -> Readiness:
+    """Probe the registry, Qdrant, each model and the generator; 503 names the part that
+    is down, or says "loading" while the models load."""
+    readiness = readiness_of(loader)
     if not readiness.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return readiness

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from app import factory
 from app.config import Settings
@@ -35,6 +36,13 @@ def open_storage(settings: Settings) -> Storage:
     return Storage(Registry(settings.registry_path, blobs), blobs)
 
 
+@runtime_checkable
+class Loadable(Protocol):
+    """A model that loads its weights lazily and can be told to load them now."""
+
+    def load(self) -> object: ...
+
+
 @dataclass
 class Services:
     """Every long-lived component, built once (CLI command or API lifespan)."""
@@ -50,6 +58,14 @@ class Services:
     @property
     def registry(self) -> Registry:
         return self.storage.registry
+
+    def load_models(self) -> None:
+        """Load every lazily loaded retrieval model now (the API does this in the
+        background at start-up, so the first query does not pay for it)."""
+        for role, part in self.retriever.parts():
+            if isinstance(part, Loadable):
+                log.info("loading the %s", role)
+                part.load()
 
     def close(self) -> None:
         self.index.close()

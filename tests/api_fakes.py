@@ -7,10 +7,13 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pymupdf
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.config import Settings
@@ -123,8 +126,14 @@ def _words(text: str) -> set[str]:
 class OverlapRetriever:
     """Scores units by the share of question words they contain."""
 
+    name = "word-overlap"
+
     def __init__(self, index: MemoryIndex) -> None:
         self.index = index
+
+    def parts(self) -> list[tuple[str, object | None]]:
+        """retrieval.retriever.Retriever.parts: this fake is its only model."""
+        return [("retriever", self)]
 
     def search(
         self,
@@ -193,3 +202,12 @@ def fake_services(settings: Settings) -> Services:
         generator=QuotingGenerator(),
         **fakes,
     )
+
+
+@contextmanager
+def serving(app: FastAPI, base_url: str = "http://testserver") -> Iterator[TestClient]:
+    """A TestClient over `app` once its models have loaded (they load on a background
+    thread; a real client waits for /ready to leave "loading")."""
+    with TestClient(app, base_url=base_url) as client:
+        assert app.state.loader.wait(60) == "ready", app.state.loader.error
+        yield client

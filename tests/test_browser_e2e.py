@@ -83,6 +83,8 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     thread.start()
     url = f"http://127.0.0.1:{port}"
     _wait("the API", lambda: server.started and httpx.get(f"{url}/health").is_success, 60)
+    # models load in the background: /ready leaves "loading" once they are in
+    _wait("the models", lambda: httpx.get(f"{url}/ready").json()["status"] != "loading", 300)
     yield url
     server.should_exit = True
     thread.join(20)

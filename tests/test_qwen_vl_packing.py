@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen2_vl, tiny_qwen3_vl
+from tiny_vlm import (
+    make_clip_unit,
+    make_page_unit,
+    tiny_qwen2_vl,
+    tiny_qwen3_vl,
+    tiny_qwen3_vl_bos,
+)
 
 from retrieval.config import VLMSettings
 from retrieval.qwen_vl import loading, packing, processing
@@ -24,7 +30,7 @@ from retrieval.qwen_vl.patch_embed import PatchLinear, use_linear_patch_embeddin
 from retrieval.qwen_vl.processing import IMAGE_PAD, QwenVLProcessor
 from retrieval.qwen_vl.prompts import PromptSpec, render_prompt
 
-__all__ = ["tiny_qwen2_vl", "tiny_qwen3_vl"]  # fixtures used below
+__all__ = ["tiny_qwen2_vl", "tiny_qwen3_vl", "tiny_qwen3_vl_bos"]  # fixtures used below
 
 
 def encoder_for(checkpoint: Path, packed: bool, budget: int = 1 << 20) -> LastTokenEncoder:
@@ -223,10 +229,11 @@ def test_packed_attention_outside_a_layout_is_sdpa() -> None:
     torch.testing.assert_close(out, expected)
 
 
+@pytest.mark.parametrize("checkpoint", ["tiny_qwen3_vl", "tiny_qwen3_vl_bos"])
 def test_encode_splices_image_ids_like_tokenising_the_expanded_text(
-    tiny_qwen3_vl: Path, tmp_path: Path
+    checkpoint: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    processor = loading.load_processor(str(tiny_qwen3_vl))
+    processor = loading.load_processor(str(request.getfixturevalue(checkpoint)))
     page = make_page_unit(tmp_path, 1)
     spec = unit_prompt(page, VLMSettings(model="tiny", include_unit_text=True))
     text = render_prompt(spec) + f"between{IMAGE_PAD} after <|im_end|> yes"
@@ -237,8 +244,13 @@ def test_encode_splices_image_ids_like_tokenising_the_expanded_text(
     expanded = pieces[0]
     for image, piece in zip(images, pieces[1:], strict=True):
         expanded += IMAGE_PAD * processor.geometry.tokens(image.height, image.width) + piece
-    reference = processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
+    # As the references call the tokenizer: with its special tokens (a BOS for one of them).
+    reference = processor.tokenizer(expanded, add_special_tokens=True)["input_ids"]
     assert list(prompt.token_ids) == reference
+    bos = checkpoint.endswith("bos")
+    assert (
+        reference[0] != processor.tokenizer(expanded, add_special_tokens=False)["input_ids"][0]
+    ) is bos
     assert prompt.token_ids.count(processor.image_token_id) == 2 * processor.geometry.tokens(
         images[0].height, images[0].width
     )

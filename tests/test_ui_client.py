@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fakes import FAKE_MP4, fake_services, make_pdf
-from fastapi.testclient import TestClient
+from api_fakes import FAKE_MP4, fake_services, make_pdf, serving
 
 from app.api import create_app
 from app.api_schemas import QueryRequest, QueryResponse, StreamError, TokenChunk
@@ -21,7 +20,7 @@ KEY = "k3y"
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[MmragClient]:
     settings = Settings(data_dir=tmp_path / "data", api_key=KEY, _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings, fake_services), base_url="http://api") as http:
+    with serving(create_app(settings, fake_services), base_url="http://api") as http:
         yield MmragClient("http://api", api_key=KEY, http=http)
 
 
@@ -63,7 +62,7 @@ def test_errors_carry_status_and_detail(client: MmragClient) -> None:
 
 def test_without_the_key_the_server_refuses(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", api_key=KEY, _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings, fake_services), base_url="http://api") as http:
+    with serving(create_app(settings, fake_services), base_url="http://api") as http:
         anonymous = MmragClient("http://api", http=http)
         assert anonymous.health()  # /health is open
         with pytest.raises(ApiError) as err:
