@@ -11,6 +11,7 @@ and the API's job status show.
 
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -38,31 +39,43 @@ class Stage(StrEnum):
     REGISTRY = "registry"  # unit rows and `ready` in one transaction
 
 
+def cpu_now() -> float:
+    """CPU seconds of this process (all its threads) and its waited-for children
+    (tesseract runs as one): unlike wall seconds, barely changed by other work on the
+    machine."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 @dataclass
 class StageTimes:
-    """Seconds and item counts per stage; additive, picklable (it crosses processes)."""
+    """Wall seconds, CPU seconds and item counts per stage; additive, picklable (it
+    crosses processes)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
 
-    def add(self, stage: str, seconds: float, items: int = 1) -> None:
-        """Count `items` done in `seconds` under `stage`."""
+    def add(self, stage: str, seconds: float, items: int = 1, cpu: float = 0.0) -> None:
+        """Count `items` done in `seconds` (and `cpu` CPU seconds) under `stage`."""
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
         self.counts[stage] = self.counts.get(stage, 0) + items
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + cpu
 
     def merge(self, other: StageTimes) -> None:
         """Add every stage of `other` to this one."""
         for stage, seconds in other.seconds.items():
-            self.add(stage, seconds, other.counts.get(stage, 0))
+            self.add(stage, seconds, other.counts.get(stage, 0), other.cpu.get(stage, 0.0))
 
     @contextmanager
     def measure(self, stage: str, items: int = 1) -> Iterator[None]:
-        """Time the body under `stage` (counted even when it raises)."""
-        started = time.perf_counter()
+        """Time the body under `stage`, wall and CPU (counted even when it raises). CPU is
+        the whole process's: exact where nothing else runs in it meanwhile."""
+        started, cpu_started = time.perf_counter(), cpu_now()
         try:
             yield
         finally:
-            self.add(stage, time.perf_counter() - started, items)
+            self.add(stage, time.perf_counter() - started, items, cpu_now() - cpu_started)
 
     @property
     def total_s(self) -> float:
@@ -76,14 +89,14 @@ class SharedStageTimes(StageTimes):
         super().__init__()
         self._lock = threading.Lock()
 
-    def add(self, stage: str, seconds: float, items: int = 1) -> None:
+    def add(self, stage: str, seconds: float, items: int = 1, cpu: float = 0.0) -> None:
         with self._lock:
-            super().add(stage, seconds, items)
+            super().add(stage, seconds, items, cpu)
 
     def snapshot(self) -> StageTimes:
         """A plain copy of the figures so far."""
         with self._lock:
-            return StageTimes(dict(self.seconds), dict(self.counts))
+            return StageTimes(dict(self.seconds), dict(self.counts), dict(self.cpu))
 
 
 def sum_stages(parts: Mapping[str, StageTimes] | list[StageTimes]) -> StageTimes:
@@ -154,13 +167,18 @@ def stage_table(times: StageTimes, wall_s: float | None = None) -> list[str]:
     stage seconds, largest first (stages overlap across processes, so the sum can exceed
     the wall time given). Pure."""
     total = times.total_s
-    lines = [f"{'stage':<14} {'seconds':>9} {'items':>7} {'ms/item':>9} {'share':>6}"]
+    header = f"{'stage':<14} {'seconds':>9} {'items':>7} {'ms/item':>9} {'share':>6}"
+    lines = [f"{header} {'cpu s':>8} {'cpu ms/item':>11}"]
     for stage, seconds in sorted(times.seconds.items(), key=lambda kv: -kv[1]):
         items = times.counts.get(stage, 0)
+        cpu = times.cpu.get(stage, 0.0)
         per = f"{1000 * seconds / items:9.1f}" if items else f"{'':>9}"
+        cpu_per = f"{1000 * cpu / items:11.1f}" if items else f"{'':>11}"
         share = seconds / total if total else 0.0
-        lines.append(f"{stage:<14} {seconds:9.2f} {items:7d} {per} {share:6.1%}")
-    lines.append(f"{'sum':<14} {total:9.2f}")
+        lines.append(
+            f"{stage:<14} {seconds:9.2f} {items:7d} {per} {share:6.1%} {cpu:8.2f} {cpu_per}"
+        )
+    lines.append(f"{'sum':<14} {total:9.2f} {'':>7} {'':>9} {'':>6} {sum(times.cpu.values()):8.2f}")
     if wall_s is not None:
         lines.append(f"{'wall':<14} {wall_s:9.2f}")
     return lines

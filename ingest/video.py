@@ -178,6 +178,7 @@ class VideoClips:
             return []
 
     def _timed_ocr(self, keyframe: Image.Image) -> tuple[str, float]:
+        # Wall only: tesseract children of several threads cannot be told apart.
         started = time.perf_counter()
         return self._ocr(keyframe), time.perf_counter() - started
 

@@ -55,7 +55,7 @@ def test_stage_table_lists_stages_largest_first() -> None:
     lines = stage_table(times, wall_s=2.5)
     assert lines[1].split()[0] == "ocr" and lines[2].split()[0] == "render"
     assert "100.0" in lines[2]  # ms per rendered page
-    assert lines[-2].split() == ["sum", "4.00"] and lines[-1].split() == ["wall", "2.50"]
+    assert lines[-2].split()[:2] == ["sum", "4.00"] and lines[-1].split() == ["wall", "2.50"]
 
 
 def test_fraction_never_decreases_as_phases_interleave() -> None:
