@@ -3,15 +3,19 @@
 Unit text comes from PDF text layers (a line break at every printed line, hyphenated words,
 bullet lists, table rows), OCR (the same, noisier) and speech transcripts (long lines,
 sometimes no punctuation). Each `Sentence` keeps its character span in the original text,
-and its `text` is that span with whitespace cleaned: runs collapsed to one space and the
-line break after a hyphenated word removed (`docu-\\nment` -> `docu-ment`). Nothing else is
-changed, so an extractive answer built from these never contains text that is not there.
+and its `text` is that span as `generation.verbatim.clean_span` quotes it: whitespace runs
+collapsed and line-break hyphens repaired (`docu-\\nment` -> `document`, while
+`double-\\nspending` keeps its hyphen). Sentences are never cut: a sentence starts where
+one starts and ends where it ends, so an extractive answer built from these never contains
+text that is not there, nor a piece of a sentence.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from generation.verbatim import clean_span
 
 _BULLET = re.compile(
     r"^\s*(?:[•·▪◦●○■□►▸‣⁃∙*–—-]\s+|\(?\d{1,2}[.)]\s+|\(?[a-zA-Z][.)]\s+|\([ivx]+\)\s+)"
@@ -32,9 +36,29 @@ _ABBREVIATIONS = frozenset((
 ))
 # fmt: on
 _WORD_BEFORE = re.compile(r"([\w.]+)$")
-_HYPHEN_BREAK = re.compile(r"(?<=\w-)[ \t]*\n\s*(?=\w)")
-_SPACES = re.compile(r"\s+")
 _HAS_WORD = re.compile(r"\w")
+# A line ending in one of these words has not finished its sentence.
+_JOINERS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "and",
+        "or",
+        "with",
+        "by",
+        "from",
+        "as",
+        "that",
+        "which",
+    ]
+)
 # A line this long (relative to the longest line around it) was wrapped by the layout.
 _WRAPPED_FRACTION = 0.7
 _WRAPPED_MIN_CHARS = 45
@@ -50,14 +74,15 @@ class Sentence:
     ordinal: int  # position among the sentences of the same text
 
     @property
+    def starts_sentence(self) -> bool:
+        """Whether it begins like a sentence, line or item (not with a lower-case word,
+        which marks the middle of a sentence the layout broke)."""
+        return not self.text[:1].islower()
+
+    @property
     def n_words(self) -> int:
         """Number of whitespace-separated words."""
         return len(self.text.split())
-
-
-def clean_whitespace(raw: str) -> str:
-    """Whitespace-cleaned text: hyphenated line breaks joined, runs collapsed, stripped."""
-    return _SPACES.sub(" ", _HYPHEN_BREAK.sub("", raw)).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +126,11 @@ def _continues(prev: _Line, line: _Line, wrap_width: int) -> bool:
         return False
     if line.text[:1].islower() or line.text[:1] in ",;)]":
         return True  # a sentence does not start in lower case
+    if (
+        prev.text.endswith((",", "(", "-", "–", "&"))
+        or prev.text.split()[-1].casefold() in _JOINERS
+    ):
+        return True  # "... pages 71-80," / "... of the": the sentence goes on
     # A long line without terminal punctuation was wrapped; a short one is a heading,
     # a slide line or a table cell.
     return len(prev.text) >= max(_WRAPPED_MIN_CHARS, _WRAPPED_FRACTION * wrap_width)
@@ -158,39 +188,13 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _word_windows(text: str, start: int, end: int, max_words: int) -> list[tuple[int, int]]:
-    """Cut an overlong span: at clause marks (, ; :) when they give pieces small enough,
-    otherwise into windows of `max_words` words."""
-    words = [m.span() for m in re.finditer(r"\S+", text[start:end])]
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(words):
-        j = min(i + max_words, len(words))
-        if j < len(words):
-            # Prefer to end the window after a word closing a clause, in its second half.
-            for k in range(j - 1, i + max_words // 2, -1):
-                if text[start + words[k][1] - 1] in ",;:":
-                    j = k + 1
-                    break
-        spans.append((start + words[i][0], start + words[j - 1][1]))
-        i = j
-    return spans
-
-
-def split_sentences(text: str, max_words: int = 40) -> list[Sentence]:
+def split_sentences(text: str) -> list[Sentence]:
     """`text` -> its sentences in order: wrapped lines joined, bullets, table rows and
-    headings kept apart, sentences longer than `max_words` cut; pieces without a word
-    character dropped."""
+    headings kept apart, never cut; pieces without a word character dropped."""
     spans: list[tuple[int, int]] = []
     for block_start, block_end in _blocks(text):
         for s, e in _sentence_spans(text, block_start, block_end):
             s, e = _trim(text, s, e)
-            if e <= s or not _HAS_WORD.search(text, s, e):
-                continue
-            if len(text[s:e].split()) > max_words:
-                spans.extend(_word_windows(text, s, e, max_words))
-            else:
+            if e > s and _HAS_WORD.search(text, s, e):
                 spans.append((s, e))
-    return [
-        Sentence(clean_whitespace(text[s:e]), s, e, ordinal) for ordinal, (s, e) in enumerate(spans)
-    ]
+    return [Sentence(clean_span(text, s, e), s, e, ordinal) for ordinal, (s, e) in enumerate(spans)]

@@ -38,6 +38,19 @@ def test_threshold_is_inclusive() -> None:
     assert not has_evidence([], SETTINGS)
 
 
+def test_evidence_is_absolute_not_the_normalised_score() -> None:
+    # The issue's bug: the best hit's normalised score is always about 1.0, so nothing was
+    # ever refused. A top hit normalised to 1.0 with a weak raw rerank score is refused.
+    weak = Hit(page_unit("a.pdf", 1, "x"), score=1.0, stage1_score=0.9, rerank_score=0.1)
+    assert not has_evidence([weak], SETTINGS)
+    strong = Hit(page_unit("a.pdf", 1, "x"), score=0.2, stage1_score=0.1, rerank_score=0.5)
+    assert has_evidence([weak, strong], SETTINGS)
+    # Without a reranker, stage 1's raw dense-text cosine is the evidence.
+    cosine = Hit(page_unit("a.pdf", 1, "x"), 1.0, 0.5, None, ("text",), {"text": 0.35})
+    assert has_evidence([cosine], SETTINGS)
+    assert not has_evidence([Hit(page_unit("a.pdf", 1, "x"), 1.0, 0.5)], SETTINGS)
+
+
 def test_events_and_checked_answer() -> None:
     generator = ScriptedGenerator(["It is ", "five [S1", "] and ", "ten [S9]."])
     events = list(stream_answer(generator, "q", sample_hits(), SETTINGS))
@@ -68,6 +81,7 @@ def test_refusal_lists_the_closest_sources_best_first() -> None:
     assert isinstance(final, FinalEvent) and final.answer.refused
     assert final.answer.text == refusal_text(hits)
     assert final.answer.text.index("b.pdf p.2") < final.answer.text.index("a.pdf p.1")
+    assert "do not cover" in final.answer.text and "closest, not an answer" in final.answer.text
     assert final.answer.hits == hits and final.answer.citations == []
 
 

@@ -13,7 +13,7 @@ from generation.config import GenerationSettings
 from generation.generators.extractive import ExtractiveGenerator
 from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
 from generation.prompts import NO_ANSWER
-from generation.sentences import clean_whitespace
+from generation.verbatim import clean_span, is_verbatim
 
 
 class KeywordScorer:
@@ -146,7 +146,7 @@ def test_never_invents_text(unit_texts: list[str], n: int) -> None:
         ordinals = [s.ordinal for s in snippet.sentences]
         assert ordinals == list(range(ordinals[0], ordinals[0] + len(ordinals)))
         for sentence in snippet.sentences:
-            assert sentence.text == clean_whitespace(source[sentence.start : sentence.end])
+            assert sentence.text == clean_span(source, sentence.start, sentence.end)
     answer = gen.compose("alpha gamma epsilon", hits)
     # The answer is the snippets' words plus citation markers, nothing else.
     assert (
