@@ -12,7 +12,6 @@ from generation.config import GenerationSettings
 from ingest.config import IngestSettings
 from retrieval.config import RetrievalSettings
 
-
 # The VLM reranker's score is P("yes"): the evidence is on its own side of 0.5.
 GPU_REFUSAL_THRESHOLD = 0.5
 

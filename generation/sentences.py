@@ -13,6 +13,7 @@ text that is not there, nor a piece of a sentence.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from generation.verbatim import clean_span
@@ -72,12 +73,10 @@ class Sentence:
     start: int  # character offsets into the original text: text[start:end]
     end: int
     ordinal: int  # position among the sentences of the same text
-
-    @property
-    def starts_sentence(self) -> bool:
-        """Whether it begins like a sentence, line or item (not with a lower-case word,
-        which marks the middle of a sentence the layout broke)."""
-        return not self.text[:1].islower()
+    cells: int = 0  # > 0: a table row of this many cells (from the page layout)
+    # Only whitespace lies between the previous sentence and this one, so the two quoted
+    # together are still one contiguous passage.
+    adjacent: bool = False
 
     @property
     def n_words(self) -> int:
@@ -136,20 +135,51 @@ def _continues(prev: _Line, line: _Line, wrap_width: int) -> bool:
     return len(prev.text) >= max(_WRAPPED_MIN_CHARS, _WRAPPED_FRACTION * wrap_width)
 
 
-def _blocks(text: str) -> list[tuple[int, int]]:
-    """Spans of runs of lines that belong together (paragraph pieces, bullets, rows)."""
+def _row_runs(lines: list[_Line], rows: Sequence[Sequence[str]]) -> dict[int, int]:
+    """Where the text lists a table row's cells on consecutive lines: first line index ->
+    last line index of the row."""
+    by_first: dict[str, list[list[str]]] = {}
+    for row in rows:
+        cells = [" ".join(c.split()) for c in row]
+        if len(cells) >= 2 and all(cells):
+            by_first.setdefault(cells[0], []).append(cells)
+    runs: dict[int, int] = {}
+    texts = [" ".join(line.text.split()) for line in lines]
+    i = 0
+    while i < len(lines):
+        for cells in by_first.get(texts[i], []):
+            if texts[i : i + len(cells)] == cells:
+                runs[i] = i + len(cells) - 1
+                i += len(cells) - 1
+                break
+        i += 1
+    return runs
+
+
+def _blocks(text: str, rows: Sequence[Sequence[str]] = ()) -> list[tuple[int, int, int]]:
+    """(start, end, cells) of runs of lines that belong together (paragraph pieces,
+    bullets, rows); `cells` > 0 marks a table row found in the page layout (`rows`)."""
     lines = _lines(text)
     width = max((len(line.text) for line in lines), default=0)
-    blocks: list[tuple[int, int]] = []
+    runs = _row_runs(lines, rows)
+    blocks: list[tuple[int, int, int]] = []
     prev: _Line | None = None
-    for line in lines:
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if index in runs:
+            last = runs[index]
+            blocks.append((line.start, lines[last].end, last - index + 1))
+            prev, index = None, last + 1  # a row neither continues nor is continued
+            continue
+        index += 1
         if line.blank:
             prev = line
             continue
-        if prev is not None and blocks and _continues(prev, line, width):
-            blocks[-1] = (blocks[-1][0], line.end)
+        if prev is not None and blocks and not blocks[-1][2] and _continues(prev, line, width):
+            blocks[-1] = (blocks[-1][0], line.end, 0)
         else:
-            blocks.append((line.start, line.end))
+            blocks.append((line.start, line.end, 0))
         prev = line
     return blocks
 
@@ -188,13 +218,28 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def split_sentences(text: str) -> list[Sentence]:
+def split_sentences(text: str, rows: Sequence[Sequence[str]] = ()) -> list[Sentence]:
     """`text` -> its sentences in order: wrapped lines joined, bullets, table rows and
-    headings kept apart, never cut; pieces without a word character dropped."""
-    spans: list[tuple[int, int]] = []
-    for block_start, block_end in _blocks(text):
+    headings kept apart, never cut; pieces without a word character dropped. `rows` are the
+    page's visual rows (generation.rows): a row whose cells the text lists on consecutive
+    lines becomes one sentence, whole (`Sentence.cells`)."""
+    spans: list[tuple[int, int, int]] = []
+    for block_start, block_end, cells in _blocks(text, rows):
+        if cells:
+            spans.append((block_start, block_end, cells))
+            continue
         for s, e in _sentence_spans(text, block_start, block_end):
             s, e = _trim(text, s, e)
             if e > s and _HAS_WORD.search(text, s, e):
-                spans.append((s, e))
-    return [Sentence(clean_span(text, s, e), s, e, ordinal) for ordinal, (s, e) in enumerate(spans)]
+                spans.append((s, e, 0))
+    return [
+        Sentence(
+            clean_span(text, s, e),
+            s,
+            e,
+            ordinal,
+            cells,
+            adjacent=ordinal > 0 and not text[spans[ordinal - 1][1] : s].strip(),
+        )
+        for ordinal, (s, e, cells) in enumerate(spans)
+    ]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from generation.config import GenerationSettings
 from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
 from generation.prompts import NO_ANSWER, source_marker
+from generation.rows import NoRows, PageRows
 from generation.sentences import Sentence, split_sentences
 from generation.streaming import word_chunks
 from generation.verbatim import is_verbatim
@@ -52,14 +53,16 @@ def novelty(sentence: str, question_terms: set[str]) -> float:
 
 
 def quotable(sentence: Sentence) -> bool:
-    """Whether a sentence can be quoted on its own: it starts like a sentence (not in the
-    middle of one) and is not a run-on piece longer than MAX_QUOTE_WORDS."""
-    return sentence.starts_sentence and sentence.n_words <= MAX_QUOTE_WORDS
+    """Whether a sentence can be quoted whole: not a run-on piece (a whole table or an
+    unpunctuated page) longer than MAX_QUOTE_WORDS."""
+    return sentence.n_words <= MAX_QUOTE_WORDS
 
 
 def needs_next_line(sentences: Sequence[Sentence]) -> bool:
     """Whether consecutive sentences need the next line to make sense: too few words
     (table cells and rows, headings) or ending in a `label:` that introduces what follows."""
+    if sentences[-1].cells:
+        return False  # a whole table row from the page layout stands alone
     n_words = sum(s.n_words for s in sentences)
     return n_words < SHORT_SENTENCE_WORDS or sentences[-1].text.endswith(":")
 
@@ -92,20 +95,26 @@ class Snippet:
         return " ".join(s.text for s in self.sentences)
 
 
-def _with_context(pick: ScoredSentence, by_key: dict[tuple[int, int], ScoredSentence]) -> Snippet:
+def _with_context(
+    pick: ScoredSentence,
+    by_key: dict[tuple[int, int], ScoredSentence],
+    taken: set[tuple[int, int]] | None = None,
+) -> Snippet:
     """The pick, followed by the next lines while it is too short to stand alone (a table
-    cell or row, a heading, a `label:`), or preceded by its previous line when nothing
-    follows."""
+    cell, a heading, a `label:`), or preceded by its previous line when nothing follows.
+    Context is only added where the passage stays contiguous (nothing but whitespace
+    between the sentences) and never takes sentences already quoted (`taken`)."""
+    taken = taken or set()
     sentences = [pick.sentence]
     ordinal = pick.sentence.ordinal
     while len(sentences) <= MAX_CONTEXT_LINES and needs_next_line(sentences):
         following = by_key.get((pick.source_index, ordinal + len(sentences)))
-        if following is None:
+        if following is None or not following.sentence.adjacent or following.key in taken:
             break
         sentences.append(following.sentence)
-    if len(sentences) == 1 and needs_next_line(sentences):
+    if len(sentences) == 1 and needs_next_line(sentences) and pick.sentence.adjacent:
         previous = by_key.get((pick.source_index, ordinal - 1))
-        if previous is not None:
+        if previous is not None and previous.key not in taken:
             sentences.insert(0, previous.sentence)
     return Snippet(pick.source_index, tuple(sentences), pick.score)
 
@@ -153,8 +162,10 @@ def _with_figure(
         return snippets
     best_caption = max(captions, key=lambda c: c.score)
     chosen = [_with_context(best_caption, by_key)]
+    used = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
+    mentions = [m for m in mentions if m.key not in used]
     if mentions:
-        chosen.append(_with_context(max(mentions, key=lambda c: c.score), by_key))
+        chosen.append(_with_context(max(mentions, key=lambda c: c.score), by_key, used))
     taken = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
     rest = [
         s for s in snippets if not any((s.source_index, x.ordinal) in taken for x in s.sentences)
@@ -181,8 +192,10 @@ class ExtractiveGenerator:
         max_units: int = 3,
         hit_weight: float = 0.2,
         min_score: float = 0.0,
+        rows: PageRows | None = None,
     ) -> None:
         self.scorer = scorer
+        self.rows = rows or NoRows()
         self.settings = settings
         self.max_units = max_units
         self.hit_weight = hit_weight
@@ -190,21 +203,21 @@ class ExtractiveGenerator:
 
     @classmethod
     def from_reranker(
-        cls, reranker: Reranker | None, settings: GenerationSettings
+        cls, reranker: Reranker | None, settings: GenerationSettings, rows: PageRows | None = None
     ) -> ExtractiveGenerator:
         """Score sentences with the reranker's sentence scorer when it has one (the lite
-        reranker), lexically otherwise."""
+        reranker), lexically otherwise; `rows` gives table rows of PDF pages."""
         scorer = getattr(reranker, "sentence_scorer", None)
         if not isinstance(scorer, SentenceScorer):
             scorer = LexicalSentenceScorer()
-        return cls(scorer, settings)
+        return cls(scorer, settings, rows=rows)
 
     def _candidates(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """Every sentence of the top units with its combined score, in text order."""
         flat = [
             (index, hit, sentence)
             for index, hit in enumerate(hits[: self.max_units], start=1)
-            for sentence in split_sentences(hit.unit.text)
+            for sentence in split_sentences(hit.unit.text, self.rows.rows(hit.unit))
         ]
         if not flat:
             return []
@@ -239,7 +252,7 @@ class ExtractiveGenerator:
                 break
             if candidate.key in covered or candidate.sentence.text in texts:
                 continue
-            snippet = _with_context(candidate, by_key)
+            snippet = _with_context(candidate, by_key, covered)
             snippets.append(snippet)
             covered.update((snippet.source_index, s.ordinal) for s in snippet.sentences)
             texts.update(s.text for s in snippet.sentences)
