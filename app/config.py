@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from generation.config import GenerationSettings
 from ingest.config import IngestSettings
 from retrieval.config import RetrievalSettings
-
-# The VLM reranker's score is P("yes"): the evidence is on its own side of 0.5.
-GPU_REFUSAL_THRESHOLD = 0.5
 
 
 def default_data_dir() -> Path:
@@ -50,15 +47,6 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
-
-    @model_validator(mode="after")
-    def _gpu_refusal_threshold(self) -> Settings:
-        # The default refusal threshold is fitted on the lite reranker's scale; the gpu
-        # profile's VLM reranker scores a yes-probability, where 0.5 is its own boundary.
-        gen = self.generation
-        if self.profile == "gpu" and "refusal_threshold" not in gen.model_fields_set:
-            self.generation = gen.model_copy(update={"refusal_threshold": GPU_REFUSAL_THRESHOLD})
-        return self
 
     @property
     def blob_dir(self) -> Path:

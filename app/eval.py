@@ -247,7 +247,7 @@ def run_eval(
             name: {"pdf": [], "video": []} for name in rows
         }
         per_question: list[dict[str, object]] = []
-        evidence = {q.id: evidence_score(final_rank[q.id][:k]) for q in questions}
+        evidence = {q.id: evidence_score(q.question, final_rank[q.id][:k]) for q in questions}
         for q in questions:
             record: dict[str, object] = {
                 "id": q.id,

@@ -24,10 +24,10 @@ logger = logging.getLogger(__name__)
 CLOSEST_SOURCES_SHOWN = 3
 
 
-def has_evidence(hits: Sequence[Hit], settings: GenerationSettings) -> bool:
-    """Whether the hits' absolute evidence (`retrieval.evidence.evidence_score`: raw rerank
-    and stage-1 scores, never the normalised `Hit.score`) reaches the refusal threshold."""
-    return bool(hits) and evidence_score(hits) >= settings.refusal_threshold
+def has_evidence(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> bool:
+    """Whether the hits' absolute evidence for the question (`retrieval.evidence`, never
+    the normalised `Hit.score`) reaches the refusal threshold."""
+    return bool(hits) and evidence_score(question, hits) >= settings.refusal_threshold
 
 
 def refusal_text(hits: Sequence[Hit]) -> str:
@@ -64,12 +64,12 @@ def stream_answer(
     no generator is called, whichever it is: one TokenEvent with the refusal, then a refused
     Answer that lists the closest hits. Generator errors (GenerationError) propagate.
     """
-    if not has_evidence(hits, settings):
+    if not has_evidence(question, hits, settings):
         text = refusal_text(hits)
         logger.info(
             "no evidence for %r (%.3f under %s): refusing",
             question,
-            evidence_score(hits),
+            evidence_score(question, hits),
             settings.refusal_threshold,
         )
         yield TokenEvent(text)
