@@ -318,21 +318,36 @@ def chat(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
 @cli.command("eval")
 def evaluate(
     corpus: Annotated[Path, typer.Argument(help="corpus folder", exists=True, file_okay=False)],
-    questions: Annotated[Path, typer.Argument(help="questions JSONL", exists=True, dir_okay=False)],
+    questions: Annotated[
+        list[Path],
+        typer.Argument(
+            help="questions JSONL file(s); lines with file null are unanswerable",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the report as JSON")
     ] = None,
     answers: Annotated[
-        bool, typer.Option("--answers", help="also generate and score answers")
+        bool, typer.Option("--answers", help="also generate and score answers (and refusals)")
     ] = False,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="folds of the cross-validation")] = 5,
     profile: ProfileOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Retrieval (and answer) quality on a question set: nDCG@5, hit@5, by kind."""
+    """Retrieval (and answer) quality on question sets: nDCG@5, hit@5 by kind and modality,
+    cross-validated fusion weights and refusal threshold, refusal rates."""
     from app.eval import format_report, run_eval
+    from ingest.errors import MMRagError
 
     settings = load_settings(profile, data_dir)
-    report = run_eval(settings, corpus, questions, with_answers=answers, echo=typer.echo)
+    try:
+        report = run_eval(
+            settings, corpus, questions, k_folds=folds, with_answers=answers, echo=typer.echo
+        )
+    except MMRagError as err:
+        raise fail(f"error: {err}") from err
     typer.echo(format_report(report))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,20 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from app.config import Settings
 from app.eval_baseline import BM25, read_text_layers
+from app.eval_cv import (
+    CrossValidation,
+    ModalityScores,
+    Retrieved,
+    cross_validate_fusion,
+    cross_validate_refusal,
+)
 from app.eval_metrics import (
     EvalQuestion,
     Scores,
@@ -27,9 +36,12 @@ from app.eval_metrics import (
     ndcg_at_k,
 )
 from app.service import Services, build_services
+from ingest.errors import MMRagError
 from ingest.pipeline import iter_files
 from ingest.stages import StageTimes
 from ingest.store import sha256_file
+from retrieval.evidence import evidence_score
+from retrieval.retriever import rank_two_stage
 from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
@@ -37,10 +49,32 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1  # bump when ingestion output changes meaning
 
 
-def load_questions(path: Path) -> list[EvalQuestion]:
-    """Questions from a JSONL file (blank lines ignored)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [EvalQuestion.model_validate_json(line) for line in lines if line.strip()]
+class EvalInputError(MMRagError):
+    """A questions file that cannot be used (names the file, line and reason)."""
+
+
+def load_questions(paths: Path | Sequence[Path]) -> list[EvalQuestion]:
+    """Questions from one or more JSONL files (blank lines ignored). A bad line raises
+    EvalInputError naming the file, the line and the reason; so does a repeated id."""
+    questions: list[EvalQuestion] = []
+    seen: dict[str, str] = {}
+    for path in [paths] if isinstance(paths, Path) else paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                question = EvalQuestion.model_validate_json(line)
+            except ValidationError as err:
+                reason = err.errors()[0]
+                where = ".".join(str(p) for p in reason["loc"]) or "line"
+                raise EvalInputError(f"{path}:{number}: {where}: {reason['msg']}") from err
+            if question.id in seen:
+                raise EvalInputError(
+                    f"{path}:{number}: question id {question.id!r} repeats one of {seen[question.id]}"
+                )
+            seen[question.id] = str(path)
+            questions.append(question)
+    return questions
 
 
 def corpus_fingerprint(corpus: Path, files: Sequence[Path], settings: Settings) -> str:
@@ -77,7 +111,7 @@ class Report:
     timings: dict[str, float]
     counts: dict[str, int]
     answers: AnswerReport | None = None
-    sweep: list[dict[str, float]] = field(default_factory=list)
+    cv: CrossValidation | None = None
 
     def to_json(self) -> dict[str, object]:
         def block(scores: tuple[Scores, dict[str, Scores]]) -> dict[str, object]:
@@ -101,14 +135,10 @@ class Report:
         out["counts"] = self.counts
         if self.answers is not None:
             out["answers"] = asdict(self.answers)
-        if self.sweep:
-            out["weight_sweep"] = self.sweep
+        if self.cv is not None:
+            out["cross_validation"] = asdict(self.cv)
         out["per_question"] = self.per_question
         return out
-
-
-def _modality(question: EvalQuestion) -> str:
-    return "video" if question.span_s is not None else "pdf"
 
 
 def ingest_corpus(
@@ -138,17 +168,38 @@ def ingest_corpus(
     return doc_files
 
 
+def retrieve_all(
+    services: Services, questions: Sequence[EvalQuestion], gold: dict[str, set[str]]
+) -> list[Retrieved]:
+    """Stage-1 candidates and raw rerank scores of every question (one search each)."""
+    out = []
+    for q in questions:
+        candidates = services.retriever.stage1(q.question)
+        raw = services.retriever.rerank_scores(q.question, candidates)
+        out.append(
+            Retrieved(q.id, q.modality, frozenset(gold[q.id]), tuple(candidates), tuple(raw))
+        )
+    return out
+
+
 def run_eval(
     settings: Settings,
     corpus: Path,
-    questions_path: Path,
+    questions_paths: Path | Sequence[Path],
     *,
     k: int = 5,
+    k_folds: int = 5,
     with_answers: bool = False,
     echo: Callable[[str], None] = print,  # noqa: T202 - the CLI passes typer.echo
 ) -> Report:
-    """The whole protocol. The corpus is ingested into `<data_dir>/eval/<fingerprint>`."""
-    questions = load_questions(questions_path)
+    """The whole protocol. The corpus is ingested into `<data_dir>/eval/<fingerprint>`.
+
+    Retrieval metrics count only answerable questions; unanswerable ones (file null) count
+    for the refusal rates. The fusion weights and the refusal threshold are cross-validated
+    over the questions (`app.eval_cv`)."""
+    paths = [questions_paths] if isinstance(questions_paths, Path) else list(questions_paths)
+    questions = load_questions(paths)
+    answerable = [q for q in questions if q.answerable]
     files = list(iter_files([corpus]))
     timings: dict[str, float] = {}
 
@@ -176,16 +227,14 @@ def run_eval(
         gold = {q.id: gold_unit_ids(q, units) for q in questions}
 
         started = time.perf_counter()
-        final_rank: dict[str, list[Hit]] = {}
-        stage1_rank: dict[str, list[Hit]] = {}
-        for q in questions:
-            candidates = services.retriever.search(
-                q.question, top_k=max(k, settings.retrieval.rerank_top_n)
-            )
-            final_rank[q.id] = candidates
-            stage1_rank[q.id] = services.retriever.stage1_only(q.question, top_k=k)
+        retrieved = retrieve_all(services, questions, gold)
         timings["retrieve"] = time.perf_counter() - started
         timings["retrieve_per_query"] = timings["retrieve"] / max(len(questions), 1)
+        by_id = {r.question_id: r for r in retrieved}
+        final_rank = {
+            r.question_id: rank_two_stage(r.candidates, r.rerank, settings.retrieval)
+            for r in retrieved
+        }
 
         started = time.perf_counter()
         pdf_files = sorted({f for f in doc_files.values() if f.lower().endswith(".pdf")})
@@ -196,7 +245,7 @@ def run_eval(
             q.id: [
                 page_ids.get((pages[i].file, pages[i].page), "") for i in bm25.top(q.question, k)
             ]
-            for q in questions
+            for q in answerable
         }
         timings["baseline"] = time.perf_counter() - started
 
@@ -209,19 +258,44 @@ def run_eval(
             name: {"pdf": [], "video": []} for name in rows
         }
         per_question: list[dict[str, object]] = []
+        evidence = {q.id: evidence_score(q.question, final_rank[q.id][:k]) for q in questions}
         for q in questions:
+            record: dict[str, object] = {
+                "id": q.id,
+                "kind": q.kind,
+                "gold": sorted(gold[q.id]),
+                "evidence": evidence[q.id],
+            }
+            if not q.answerable:
+                record["final"] = {"top": [h.unit.id for h in final_rank[q.id][:k]]}
+                per_question.append(record)
+                continue
             ranked = {
                 "final": [h.unit.id for h in final_rank[q.id][:k]],
-                "stage1": [h.unit.id for h in stage1_rank[q.id][:k]],
+                "stage1": [h.unit.id for h in by_id[q.id].candidates[:k]],
                 "baseline": baseline_rank[q.id],
             }
-            record: dict[str, object] = {"id": q.id, "kind": q.kind, "gold": sorted(gold[q.id])}
             for name, ids in ranked.items():
                 row = (q.kind, ndcg_at_k(ids, gold[q.id], k), hit_at_k(ids, gold[q.id], k))
                 rows[name].append(row)
-                modality_rows[name][_modality(q)].append(row)
+                modality_rows[name][q.modality].append(row)
                 record[name] = {"ndcg@5": row[1], "top": ids}
             per_question.append(record)
+
+        started = time.perf_counter()
+        cv = CrossValidation(
+            k_folds=k_folds,
+            fusion=cross_validate_fusion(retrieved, settings.retrieval, k_folds, k),
+            refusal=cross_validate_refusal(
+                [q.id for q in questions],
+                [evidence[q.id] for q in questions],
+                [q.answerable for q in questions],
+                k_folds,
+            )
+            if any(not q.answerable for q in questions) and answerable
+            else None,
+        )
+        timings["cross_validate"] = time.perf_counter() - started
 
         report = Report(
             final=aggregate(rows["final"]),
@@ -234,11 +308,13 @@ def run_eval(
             per_question=per_question,
             timings=timings,
             counts={
-                "questions": len(questions),
+                "questions": len(answerable),
+                "unanswerable": len(questions) - len(answerable),
                 "documents": len(doc_files),
                 "units": len(units),
                 "files": len(files),
             },
+            cv=cv,
         )
         if with_answers:
             started = time.perf_counter()
@@ -253,7 +329,15 @@ def run_eval(
 class AnswerScores:
     contains_answer: float  # share of answers containing the normalised gold answer
     cites_gold: float  # share of answers citing a gold unit
+    token_recall: float  # mean share of the gold answer's words found in the answer
     n: int
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalShares:
+    unanswerable: float  # share of unanswerable questions refused
+    answerable: float  # share of answerable questions refused
+    n_unanswerable: int
 
 
 @dataclass
@@ -261,7 +345,16 @@ class AnswerReport:
     overall: AnswerScores
     by_modality: dict[str, AnswerScores]
     by_kind: dict[str, AnswerScores]
+    refusal: RefusalShares
     samples: list[dict[str, object]]
+
+
+def _answer_scores(rows: Sequence[tuple[float, float, float]]) -> AnswerScores:
+    n = len(rows)
+    if n == 0:
+        return AnswerScores(0.0, 0.0, 0.0, 0)
+    contains, cites, recall = (sum(r[i] for r in rows) / n for i in range(3))
+    return AnswerScores(contains, cites, recall, n)
 
 
 def _answer_metrics(
@@ -271,42 +364,58 @@ def _answer_metrics(
     gold: dict[str, set[str]],
     k: int,
 ) -> AnswerReport:
-    """Share of answers containing the normalised gold answer, and citing a gold unit."""
+    """Answer every question through the real pipeline (refusal included). Answerable
+    ones: share containing the gold answer, citing a gold unit, gold-word recall; all:
+    the share refused."""
     from generation.answer import answer as make_answer
-    from generation.metrics import answer_contains_gold
+    from generation.citations import render_answer
+    from generation.metrics import answer_contains_gold, token_recall
 
     assert services.generator is not None
-    rows: list[tuple[str, float, float]] = []
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    refused: dict[bool, list[float]] = {True: [], False: []}
     samples: list[dict[str, object]] = []
     for q in questions:
         result = make_answer(
             services.generator, q.question, ranked[q.id][:k], services.settings.generation
         )
-        cited = {c.unit_id for c in result.citations if c.valid}
-        contains = 1.0 if answer_contains_gold(result, q.answer) else 0.0
-        cites_gold = 1.0 if cited & gold[q.id] else 0.0
-        rows.append((q.kind, contains, cites_gold))
-        samples.append(
-            {"id": q.id, "answer": result.text, "contains": contains, "cites_gold": cites_gold}
-        )
+        refused[q.answerable].append(1.0 if result.refused else 0.0)
+        sample: dict[str, object] = {
+            "id": q.id,
+            "answer": render_answer(result),
+            "refused": result.refused,
+        }
+        if q.answerable:
+            gold_answer = q.answer or ""
+            cited = {c.unit_id for c in result.citations if c.valid}
+            contains = 1.0 if answer_contains_gold(result, gold_answer) else 0.0
+            cites_gold = 1.0 if cited & gold[q.id] else 0.0
+            recall = 0.0 if result.refused else token_recall(result.text, gold_answer)
+            row = (contains, cites_gold, recall)
+            for key in ("overall", f"modality:{q.modality}", f"kind:{q.kind}"):
+                rows.setdefault(key, []).append(row)
+            sample.update(contains=contains, cites_gold=cites_gold, token_recall=recall)
+        samples.append(sample)
 
-    def as_answer(scores: Scores) -> AnswerScores:
-        return AnswerScores(scores.ndcg, scores.hit, scores.n)
+    def share(values: Sequence[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
 
-    overall, kinds = aggregate(rows)
-    modality = {
-        m: as_answer(
-            aggregate([r for r, q in zip(rows, questions, strict=True) if _modality(q) == m])[0]
-        )
-        for m in ("pdf", "video")
-    }
     return AnswerReport(
-        as_answer(overall), modality, {kk: as_answer(v) for kk, v in kinds.items()}, samples
+        overall=_answer_scores(rows.get("overall", [])),
+        by_modality={m: _answer_scores(rows.get(f"modality:{m}", [])) for m in ("pdf", "video")},
+        by_kind={
+            key.split(":", 1)[1]: _answer_scores(r)
+            for key, r in sorted(rows.items())
+            if key.startswith("kind:")
+        },
+        refusal=RefusalShares(share(refused[False]), share(refused[True]), len(refused[False])),
+        samples=samples,
     )
 
 
 def format_report(report: Report) -> str:
-    """A plain-text table of the retrieval figures (and answer figures when present)."""
+    """A plain-text table of the retrieval figures, the cross-validated fusion weights and
+    refusal threshold, and the answer figures when present."""
     kinds = sorted(report.final[1])
     header = f"{'':<10} {'nDCG@5':>7} {'hit@5':>6} {'pdf':>6} {'video':>6}  " + " ".join(
         f"{k[:12]:>12}" for k in kinds
@@ -324,18 +433,25 @@ def format_report(report: Report) -> str:
             + " ".join(f"{by_kind[k].ndcg:>12.3f}" for k in kinds)
         )
     lines.append(
-        "(pdf/video/kind columns: nDCG@5; n per kind: "
+        "(pdf/video/kind columns: nDCG@5 over answerable questions; n per kind: "
         + ", ".join(f"{k}={report.final[1][k].n}" for k in kinds)
-        + ")"
+        + f"; unanswerable: {report.counts.get('unanswerable', 0)})"
     )
+    if report.cv is not None:
+        lines.extend(_format_cv(report.cv))
     if report.answers is not None:
         a = report.answers
-        lines.append("answers          contains gold  cites gold")
+        lines.append("answers          contains gold  cites gold  gold-word share")
         answer_rows = [("overall", a.overall), *a.by_modality.items(), *a.by_kind.items()]
         for name, row in answer_rows:
             lines.append(
-                f"  {name:<14} {row.contains_answer:>13.3f} {row.cites_gold:>11.3f}  (n={row.n})"
+                f"  {name:<14} {row.contains_answer:>13.3f} {row.cites_gold:>11.3f}"
+                f" {row.token_recall:>16.3f}  (n={row.n})"
             )
+        lines.append(
+            f"refused: unanswerable {a.refusal.unanswerable:.3f} (n={a.refusal.n_unanswerable}),"
+            f" answerable {a.refusal.answerable:.3f} (n={a.overall.n})"
+        )
     t = report.timings
     lines.append(
         "time: "
@@ -345,3 +461,44 @@ def format_report(report: Report) -> str:
         + f" ({t.get('retrieve_per_query', 0) * 1000:.0f} ms/query)"
     )
     return "\n".join(lines)
+
+
+def _format_cv(cv: CrossValidation) -> list[str]:
+    f = cv.fusion
+    lines = [
+        f"{cv.k_folds}-fold cross-validation (nDCG@5; shares = rerank weight chosen per unit kind)",
+        f"  {'':<22} {'pdf s1':>7} {'pdf 2st':>7} {'vid s1':>7} {'vid 2st':>7}  shares (page, clip)",
+    ]
+
+    def row(name: str, scores: ModalityScores, shares: str) -> str:
+        return (
+            f"  {name:<22} {scores.stage1['pdf']:>7.3f} {scores.two_stage['pdf']:>7.3f}"
+            f" {scores.stage1['video']:>7.3f} {scores.two_stage['video']:>7.3f}  {shares}"
+        )
+
+    for i, fold in enumerate(f.folds, start=1):
+        shares = f"{fold.page_share:.1f}, {fold.clip_share:.1f}"
+        lines.append(row(f"fold {i} held-in", fold.held_in, shares))
+        lines.append(row(f"fold {i} held-out", fold.held_out, shares))
+    lines.append(row("held-out, pooled", f.held_out, "per fold"))
+    lines.append(
+        row("all questions", f.all_questions, f"{f.page_share:.1f}, {f.clip_share:.1f} (chosen)")
+    )
+    if cv.refusal is not None:
+        r = cv.refusal
+        lines.append("  refusal threshold       refused: answerable unanswerable")
+        for i, rfold in enumerate(r.folds, start=1):
+            lines.append(
+                f"  fold {i} t={rfold.threshold:<8.3f}   held-in {rfold.held_in.answerable:.3f}"
+                f" {rfold.held_in.unanswerable:.3f}  held-out {rfold.held_out.answerable:.3f}"
+                f" {rfold.held_out.unanswerable:.3f}"
+            )
+        lines.append(
+            f"  held-out, pooled           {r.held_out.answerable:.3f} {r.held_out.unanswerable:.3f}"
+            f"  (n={r.held_out.n_answerable}, {r.held_out.n_unanswerable})"
+        )
+        lines.append(
+            f"  all questions t={r.threshold:.3f}      {r.all_questions.answerable:.3f}"
+            f" {r.all_questions.unanswerable:.3f}  (chosen)"
+        )
+    return lines

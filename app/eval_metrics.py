@@ -10,15 +10,29 @@ from pydantic import BaseModel
 
 
 class EvalQuestion(BaseModel):
-    """One line of a questions JSONL file."""
+    """One line of a questions JSONL file. A line whose `file` is null is unanswerable: the
+    corpus does not hold its answer, so it counts only for the refusal rates."""
 
     id: str
     question: str
-    answer: str = ""
-    file: str  # path relative to the corpus folder
+    answer: str | None = ""
+    file: str | None  # path relative to the corpus folder; null = unanswerable (required)
     pages: list[int] | None = None  # 1-based
     span_s: list[float] | None = None  # [start, end] seconds
     kind: str = "text"
+
+    @property
+    def answerable(self) -> bool:
+        """Whether the corpus holds the answer (the line names a file)."""
+        return self.file is not None
+
+    @property
+    def modality(self) -> str:
+        """ "video" for a question on a video span, "pdf" for one on pages, "none" when
+        unanswerable."""
+        if self.file is None:
+            return "none"
+        return "video" if self.span_s is not None else "pdf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +56,11 @@ def gold_unit_ids(question: EvalQuestion, units: Sequence[UnitRef]) -> set[str]:
     """Gold units of a question among all units of the corpus.
 
     A page is gold when its file matches and its page is in `pages`. For a video question
-    only the first clip (by start time) overlapping `span_s` counts: one gold unit.
+    only the first clip (by start time) overlapping `span_s` counts: one gold unit. An
+    unanswerable question has none.
     """
+    if question.file is None:
+        return set()
     same_file = [u for u in units if u.file == question.file]
     if question.span_s is not None:
         overlapping = sorted(

@@ -4,6 +4,8 @@ lazily so the lite profile never imports GPU-only code (and vice versa)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config import Settings
@@ -12,6 +14,7 @@ if TYPE_CHECKING:
     from generation.base import Generator
     from ingest.asr import Transcriber
     from ingest.pipeline import PdfExtractor, VideoExtractor
+    from ingest.store import Registry
     from retrieval.embedders.base import Embedder, SparseEncoder
     from retrieval.rerankers.base import Reranker
 
@@ -106,7 +109,19 @@ def build_reranker(settings: Settings, text_embedder: Embedder | None) -> Rerank
     return FakeReranker()
 
 
-def build_generator(settings: Settings, reranker: Reranker | None) -> Generator:
+def _source_path(registry: Registry) -> Callable[[str], Path | None]:
+    """doc id -> the stored original file (for reading a PDF page's layout)."""
+
+    def source_path(doc_id: str) -> Path | None:
+        document = registry.get_document(doc_id)
+        return registry.blobs.path(document.source_blob) if document is not None else None
+
+    return source_path
+
+
+def build_generator(
+    settings: Settings, reranker: Reranker | None, registry: Registry | None = None
+) -> Generator:
     choice = settings.generation.generator
     if choice == "auto":
         choice = "vllm" if _is_gpu(settings) else "extractive"
@@ -120,8 +135,10 @@ def build_generator(settings: Settings, reranker: Reranker | None) -> Generator:
         return TransformersVLMGenerator(settings.generation)
     if choice == "extractive":
         from generation.generators.extractive import ExtractiveGenerator
+        from generation.rows import PdfPageRows
 
-        return ExtractiveGenerator.from_reranker(reranker, settings.generation)
+        rows = PdfPageRows(_source_path(registry)) if registry is not None else None
+        return ExtractiveGenerator.from_reranker(reranker, settings.generation, rows)
     from generation.generators.fake import FakeGenerator
 
     return FakeGenerator()

@@ -101,5 +101,7 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
     retriever = Retriever(
         index, settings.retrieval, visual=visual, text=text, sparse=sparse, reranker=reranker
     )
-    generator = factory.build_generator(settings, reranker) if with_generator else None
+    generator = (
+        factory.build_generator(settings, reranker, storage.registry) if with_generator else None
+    )
     return Services(settings, storage, index, indexer, ingestor, retriever, generator)

@@ -16,6 +16,7 @@ from generation.citations import check_citations
 from generation.config import GenerationSettings
 from generation.prompts import NO_ANSWER
 from generation.types import Answer, AnswerEvent, FinalEvent, TokenEvent
+from retrieval.evidence import evidence_score
 from retrieval.types import Hit
 
 logger = logging.getLogger(__name__)
@@ -23,19 +24,21 @@ logger = logging.getLogger(__name__)
 CLOSEST_SOURCES_SHOWN = 3
 
 
-def has_evidence(hits: Sequence[Hit], settings: GenerationSettings) -> bool:
-    """Whether the best hit scores at or above the refusal threshold."""
-    return bool(hits) and max(h.score for h in hits) >= settings.refusal_threshold
+def has_evidence(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> bool:
+    """Whether the hits' absolute evidence for the question (`retrieval.evidence`, never
+    the normalised `Hit.score`) reaches the refusal threshold."""
+    return bool(hits) and evidence_score(question, hits) >= settings.refusal_threshold
 
 
 def refusal_text(hits: Sequence[Hit]) -> str:
-    """What a refusal says: that the documents do not contain the answer, and which
-    sources came closest (as plain labels, not citations: they do not support anything)."""
+    """What a refusal says: that the documents do not cover the question, and which sources
+    came closest, marked as "closest, not an answer" (plain labels, not citations: they
+    support nothing)."""
     if not hits:
         return f"{NO_ANSWER} No document matched the question."
     closest = sorted(hits, key=lambda h: h.score, reverse=True)[:CLOSEST_SOURCES_SHOWN]
     labels = "; ".join(h.unit.label for h in closest)
-    return f"{NO_ANSWER} Closest sources: {labels}."
+    return f"{NO_ANSWER} Closest sources (closest, not an answer): {labels}."
 
 
 def is_no_answer(text: str) -> bool:
@@ -57,15 +60,16 @@ def stream_answer(
     """Stream an answer: `TokenEvent`s as the generator produces text, then one
     `FinalEvent` with the checked Answer.
 
-    Without evidence (no hits, or the best `Hit.score` under `settings.refusal_threshold`)
-    the generator is not called: one TokenEvent with the refusal, then a refused Answer
-    that lists the closest hits. Generator errors (GenerationError) propagate to the caller.
+    Without evidence (no hits, or their `evidence_score` under `settings.refusal_threshold`)
+    no generator is called, whichever it is: one TokenEvent with the refusal, then a refused
+    Answer that lists the closest hits. Generator errors (GenerationError) propagate.
     """
-    if not has_evidence(hits, settings):
+    if not has_evidence(question, hits, settings):
         text = refusal_text(hits)
         logger.info(
-            "no evidence for %r (best score under %s): refusing",
+            "no evidence for %r (%.3f under %s): refusing",
             question,
+            evidence_score(question, hits),
             settings.refusal_threshold,
         )
         yield TokenEvent(text)

@@ -26,6 +26,8 @@ class GenerationSettings(BaseModel):
     max_images: int = Field(8, ge=0)
     image_max_pixels: int = Field(768 * 28 * 28, ge=28 * 28)
     max_source_chars: int = Field(1500, ge=100, description="text per source in the prompt")
-    # Below this fused score the answer says the documents do not contain it.
-    refusal_threshold: float = 0.25
+    # Under this absolute evidence (retrieval.evidence: the share of the question's content
+    # words one retrieved unit holds) the answer says the documents do not cover it.
+    # Fitted with `mmrag eval` on answerable + unanswerable dev questions (docs/figures.md).
+    refusal_threshold: float = Field(0.52, ge=0, le=1)
     extractive_sentences: int = Field(2, ge=1)

@@ -3,15 +3,20 @@
 Unit text comes from PDF text layers (a line break at every printed line, hyphenated words,
 bullet lists, table rows), OCR (the same, noisier) and speech transcripts (long lines,
 sometimes no punctuation). Each `Sentence` keeps its character span in the original text,
-and its `text` is that span with whitespace cleaned: runs collapsed to one space and the
-line break after a hyphenated word removed (`docu-\\nment` -> `docu-ment`). Nothing else is
-changed, so an extractive answer built from these never contains text that is not there.
+and its `text` is that span as `generation.verbatim.clean_span` quotes it: whitespace runs
+collapsed and line-break hyphens repaired (`docu-\\nment` -> `document`, while
+`double-\\nspending` keeps its hyphen). Sentences are never cut: a sentence starts where
+one starts and ends where it ends, so an extractive answer built from these never contains
+text that is not there, nor a piece of a sentence.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from generation.verbatim import clean_span
 
 _BULLET = re.compile(
     r"^\s*(?:[•·▪◦●○■□►▸‣⁃∙*–—-]\s+|\(?\d{1,2}[.)]\s+|\(?[a-zA-Z][.)]\s+|\([ivx]+\)\s+)"
@@ -32,9 +37,29 @@ _ABBREVIATIONS = frozenset((
 ))
 # fmt: on
 _WORD_BEFORE = re.compile(r"([\w.]+)$")
-_HYPHEN_BREAK = re.compile(r"(?<=\w-)[ \t]*\n\s*(?=\w)")
-_SPACES = re.compile(r"\s+")
 _HAS_WORD = re.compile(r"\w")
+# A line ending in one of these words has not finished its sentence.
+_JOINERS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "and",
+        "or",
+        "with",
+        "by",
+        "from",
+        "as",
+        "that",
+        "which",
+    ]
+)
 # A line this long (relative to the longest line around it) was wrapped by the layout.
 _WRAPPED_FRACTION = 0.7
 _WRAPPED_MIN_CHARS = 45
@@ -48,16 +73,15 @@ class Sentence:
     start: int  # character offsets into the original text: text[start:end]
     end: int
     ordinal: int  # position among the sentences of the same text
+    cells: int = 0  # > 0: a table row of this many cells (from the page layout)
+    # Only whitespace lies between the previous sentence and this one, so the two quoted
+    # together are still one contiguous passage.
+    adjacent: bool = False
 
     @property
     def n_words(self) -> int:
         """Number of whitespace-separated words."""
         return len(self.text.split())
-
-
-def clean_whitespace(raw: str) -> str:
-    """Whitespace-cleaned text: hyphenated line breaks joined, runs collapsed, stripped."""
-    return _SPACES.sub(" ", _HYPHEN_BREAK.sub("", raw)).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,25 +125,61 @@ def _continues(prev: _Line, line: _Line, wrap_width: int) -> bool:
         return False
     if line.text[:1].islower() or line.text[:1] in ",;)]":
         return True  # a sentence does not start in lower case
+    if (
+        prev.text.endswith((",", "(", "-", "–", "&"))
+        or prev.text.split()[-1].casefold() in _JOINERS
+    ):
+        return True  # "... pages 71-80," / "... of the": the sentence goes on
     # A long line without terminal punctuation was wrapped; a short one is a heading,
     # a slide line or a table cell.
     return len(prev.text) >= max(_WRAPPED_MIN_CHARS, _WRAPPED_FRACTION * wrap_width)
 
 
-def _blocks(text: str) -> list[tuple[int, int]]:
-    """Spans of runs of lines that belong together (paragraph pieces, bullets, rows)."""
+def _row_runs(lines: list[_Line], rows: Sequence[Sequence[str]]) -> dict[int, int]:
+    """Where the text lists a table row's cells on consecutive lines: first line index ->
+    last line index of the row."""
+    by_first: dict[str, list[list[str]]] = {}
+    for row in rows:
+        cells = [" ".join(c.split()) for c in row]
+        if len(cells) >= 2 and all(cells):
+            by_first.setdefault(cells[0], []).append(cells)
+    runs: dict[int, int] = {}
+    texts = [" ".join(line.text.split()) for line in lines]
+    i = 0
+    while i < len(lines):
+        for cells in by_first.get(texts[i], []):
+            if texts[i : i + len(cells)] == cells:
+                runs[i] = i + len(cells) - 1
+                i += len(cells) - 1
+                break
+        i += 1
+    return runs
+
+
+def _blocks(text: str, rows: Sequence[Sequence[str]] = ()) -> list[tuple[int, int, int]]:
+    """(start, end, cells) of runs of lines that belong together (paragraph pieces,
+    bullets, rows); `cells` > 0 marks a table row found in the page layout (`rows`)."""
     lines = _lines(text)
     width = max((len(line.text) for line in lines), default=0)
-    blocks: list[tuple[int, int]] = []
+    runs = _row_runs(lines, rows)
+    blocks: list[tuple[int, int, int]] = []
     prev: _Line | None = None
-    for line in lines:
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if index in runs:
+            last = runs[index]
+            blocks.append((line.start, lines[last].end, last - index + 1))
+            prev, index = None, last + 1  # a row neither continues nor is continued
+            continue
+        index += 1
         if line.blank:
             prev = line
             continue
-        if prev is not None and blocks and _continues(prev, line, width):
-            blocks[-1] = (blocks[-1][0], line.end)
+        if prev is not None and blocks and not blocks[-1][2] and _continues(prev, line, width):
+            blocks[-1] = (blocks[-1][0], line.end, 0)
         else:
-            blocks.append((line.start, line.end))
+            blocks.append((line.start, line.end, 0))
         prev = line
     return blocks
 
@@ -158,39 +218,28 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _word_windows(text: str, start: int, end: int, max_words: int) -> list[tuple[int, int]]:
-    """Cut an overlong span: at clause marks (, ; :) when they give pieces small enough,
-    otherwise into windows of `max_words` words."""
-    words = [m.span() for m in re.finditer(r"\S+", text[start:end])]
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(words):
-        j = min(i + max_words, len(words))
-        if j < len(words):
-            # Prefer to end the window after a word closing a clause, in its second half.
-            for k in range(j - 1, i + max_words // 2, -1):
-                if text[start + words[k][1] - 1] in ",;:":
-                    j = k + 1
-                    break
-        spans.append((start + words[i][0], start + words[j - 1][1]))
-        i = j
-    return spans
-
-
-def split_sentences(text: str, max_words: int = 40) -> list[Sentence]:
+def split_sentences(text: str, rows: Sequence[Sequence[str]] = ()) -> list[Sentence]:
     """`text` -> its sentences in order: wrapped lines joined, bullets, table rows and
-    headings kept apart, sentences longer than `max_words` cut; pieces without a word
-    character dropped."""
-    spans: list[tuple[int, int]] = []
-    for block_start, block_end in _blocks(text):
+    headings kept apart, never cut; pieces without a word character dropped. `rows` are the
+    page's visual rows (generation.rows): a row whose cells the text lists on consecutive
+    lines becomes one sentence, whole (`Sentence.cells`)."""
+    spans: list[tuple[int, int, int]] = []
+    for block_start, block_end, cells in _blocks(text, rows):
+        if cells:
+            spans.append((block_start, block_end, cells))
+            continue
         for s, e in _sentence_spans(text, block_start, block_end):
             s, e = _trim(text, s, e)
-            if e <= s or not _HAS_WORD.search(text, s, e):
-                continue
-            if len(text[s:e].split()) > max_words:
-                spans.extend(_word_windows(text, s, e, max_words))
-            else:
-                spans.append((s, e))
+            if e > s and _HAS_WORD.search(text, s, e):
+                spans.append((s, e, 0))
     return [
-        Sentence(clean_whitespace(text[s:e]), s, e, ordinal) for ordinal, (s, e) in enumerate(spans)
+        Sentence(
+            clean_span(text, s, e),
+            s,
+            e,
+            ordinal,
+            cells,
+            adjacent=ordinal > 0 and not text[spans[ordinal - 1][1] : s].strip(),
+        )
+        for ordinal, (s, e, cells) in enumerate(spans)
     ]

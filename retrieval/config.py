@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from ingest.types import UnitKind
 
 
 class VLMSettings(BaseModel):
@@ -81,7 +83,26 @@ class RetrievalSettings(BaseModel):
     stage1_fusion: Literal["rrf", "dbsf"] = "dbsf"
     top_k: int = Field(5, ge=1)
     rerank_top_n: int = Field(50, ge=1, description="how many stage-1 hits the reranker sees")
-    # final = w_stage1 * norm(stage1) + w_rerank * norm(rerank); defaults picked by `mmrag eval`.
+    # final = w_stage1 * norm(stage1) + w_rerank * norm(rerank), with weights per unit kind:
+    # `stage1_weight`/`rerank_weight` for pages, `clip_*` for video clips (the lite reranker
+    # reads only a clip's transcript and OCR). Defaults chosen by k-fold cross-validation
+    # with `mmrag eval` (docs/figures.md).
     stage1_weight: float = Field(0.1, ge=0)
     rerank_weight: float = Field(0.9, ge=0)
+    clip_stage1_weight: float = Field(0.1, ge=0)
+    clip_rerank_weight: float = Field(0.9, ge=0)
     normalization: Literal["minmax", "zscore"] = "minmax"
+
+    @model_validator(mode="after")
+    def _weights_have_a_positive_sum(self) -> RetrievalSettings:
+        for kind, (w1, w2) in self.fusion_weights().items():
+            if w1 + w2 <= 0:
+                raise ValueError(f"the {kind} fusion weights must not both be 0")
+        return self
+
+    def fusion_weights(self) -> dict[UnitKind, tuple[float, float]]:
+        """(stage-1 weight, rerank weight) of the final fusion, per unit kind."""
+        return {
+            UnitKind.PAGE: (self.stage1_weight, self.rerank_weight),
+            UnitKind.CLIP: (self.clip_stage1_weight, self.clip_rerank_weight),
+        }

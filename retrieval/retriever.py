@@ -6,12 +6,15 @@ DBSF with the same formulas Qdrant uses for prefetch fusion (retrieval.fusion). 
 rather than in Qdrant keeps each channel's score for explanation at no extra search cost.
 
 Stage 2: the reranker scores the top `rerank_top_n`; the final score is the weighted mean of
-the normalised stage-1 and rerank scores, in [0, 1].
+the normalised stage-1 and rerank scores, in [0, 1], with weights per unit kind
+(`rank_two_stage`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 
 from ingest.types import Unit
 from retrieval.config import RetrievalSettings
@@ -118,37 +121,46 @@ class Retriever:
         """The top `top_k` of stage 1 without reranking (for evaluation and explanation)."""
         return self.stage1(query, search_filter)[: top_k or self.settings.top_k]
 
+    def rerank_scores(self, query: str, candidates: Sequence[Hit]) -> list[float]:
+        """The reranker's raw scores of the first `rerank_top_n` candidates (none without a
+        reranker)."""
+        if self.reranker is None or not candidates:
+            return []
+        head = candidates[: self.settings.rerank_top_n]
+        return self.reranker.score(query, [h.unit for h in head])
+
     def search(
         self, query: str, search_filter: SearchFilter | None = None, top_k: int | None = None
     ) -> list[Hit]:
         """Both stages: the top `top_k` hits with final, stage-1 and rerank scores."""
         top_k = top_k or self.settings.top_k
         candidates = self.stage1(query, search_filter)
-        if self.reranker is None or not candidates:
-            return candidates[:top_k]
-        head = candidates[: self.settings.rerank_top_n]
-        raw = self.reranker.score(query, [h.unit for h in head])
-        final = weighted_fusion(
-            [[h.score for h in head], normalize(raw, self.settings.normalization)],
-            [self.settings.stage1_weight, self.settings.rerank_weight],
-        )
-        reranked = [
-            Hit(h.unit, f, h.stage1_score, r, h.matched, h.channel_scores)
-            for h, f, r in zip(head, final, raw, strict=True)
-        ]
-        # Units the reranker did not see count as its lowest score (0 after normalisation);
-        # their lower stage-1 scores keep them below the reranked ones.
-        total = self.settings.stage1_weight + self.settings.rerank_weight
-        tail = [
-            Hit(
-                h.unit,
-                self.settings.stage1_weight * h.score / total,
-                h.stage1_score,
-                None,
-                h.matched,
-                h.channel_scores,
-            )
-            for h in candidates[len(head) :]
-        ]
-        ranked = sorted(reranked, key=lambda h: -h.score) + tail
-        return ranked[:top_k]
+        raw = self.rerank_scores(query, candidates)
+        return rank_two_stage(candidates, raw, self.settings)[:top_k]
+
+
+def rank_two_stage(
+    candidates: Sequence[Hit], raw: Sequence[float], settings: RetrievalSettings
+) -> list[Hit]:
+    """Final ranking of stage-1 `candidates` (best first, `score` normalised) given the raw
+    rerank scores of the first `len(raw)` of them: each reranked hit scores the weighted
+    mean, with its unit kind's weights (`settings.fusion_weights`), of its normalised
+    stage-1 and rerank scores; the others follow in stage-1 order. A pure function, so
+    `mmrag eval` can try fusion weights without searching again."""
+    if not raw:
+        return list(candidates)
+    weights = settings.fusion_weights()
+    head = candidates[: len(raw)]
+    rerank_norm = normalize(raw, settings.normalization)
+    reranked = []
+    for hit, r, n in zip(head, raw, rerank_norm, strict=True):
+        w1, w2 = weights[hit.unit.kind]
+        final = weighted_fusion([[hit.score], [n]], [w1, w2])[0]
+        reranked.append(replace(hit, score=final, rerank_score=r))
+    # Units the reranker did not see count as its lowest score (0 after normalisation);
+    # their lower stage-1 scores keep them below the reranked ones.
+    tail = []
+    for hit in candidates[len(raw) :]:
+        w1, w2 = weights[hit.unit.kind]
+        tail.append(replace(hit, score=w1 * hit.score / (w1 + w2), rerank_score=None))
+    return sorted(reranked, key=lambda h: -h.score) + tail

@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from generation.prompts import NO_ANSWER
+
 Responder = Callable[[dict[str, Any]], str]
 
 _SOURCE = re.compile(r"^\[S(\d+)\] [^\n]*\n(?:\([^\n]*\)\n)?(.*)", re.DOTALL)
@@ -63,7 +65,7 @@ def cite_sources(body: dict[str, Any]) -> str:
             if match and len(sentences) < 2:
                 words = match.group(2).split()[:8] or ["(no text)"]
                 sentences.append(f"{' '.join(words).rstrip('.')} [S{match.group(1)}].")
-    return " ".join(sentences) or "I cannot find the answer in the provided documents."
+    return " ".join(sentences) or NO_ANSWER
 
 
 def tokens_of(text: str) -> list[str]:

@@ -57,8 +57,9 @@ def clip_unit(
 
 
 def hit(unit: Unit, score: float) -> Hit:
-    """A hit with the same score for both stages."""
-    return Hit(unit=unit, score=score, stage1_score=score)
+    """A hit with the same score for both stages (raw rerank included, so the absolute
+    evidence of the hit is `score`)."""
+    return Hit(unit=unit, score=score, stage1_score=score, rerank_score=score)
 
 
 def sample_hits(score: float = 0.9) -> list[Hit]:

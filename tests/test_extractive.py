@@ -13,7 +13,7 @@ from generation.config import GenerationSettings
 from generation.generators.extractive import ExtractiveGenerator
 from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
 from generation.prompts import NO_ANSWER
-from generation.sentences import clean_whitespace
+from generation.verbatim import clean_span, is_verbatim
 
 
 class KeywordScorer:
@@ -146,7 +146,7 @@ def test_never_invents_text(unit_texts: list[str], n: int) -> None:
         ordinals = [s.ordinal for s in snippet.sentences]
         assert ordinals == list(range(ordinals[0], ordinals[0] + len(ordinals)))
         for sentence in snippet.sentences:
-            assert sentence.text == clean_whitespace(source[sentence.start : sentence.end])
+            assert sentence.text == clean_span(source, sentence.start, sentence.end)
     answer = gen.compose("alpha gamma epsilon", hits)
     # The answer is the snippets' words plus citation markers, nothing else.
     assert (
@@ -177,3 +177,115 @@ def test_titles_made_of_the_question_words_are_demoted() -> None:
         "Where was SNP block partitioning presented?", [hit(page_unit("talk.pdf", 1, text), 0.9)]
     )
     assert answer.startswith("The talk on SNP block partitioning was given at WABI")
+
+
+_PASSAGE = re.compile(r"\s*(.+?) \[S(\d+)\]")
+_PROSE = st.sampled_from(
+    [
+        "The",
+        "card",
+        "num-\nber",
+        "detec-\ntion",
+        "double-\nspending",
+        "locking",
+        "is",
+        "disabled.",
+        "Figure 2:",
+        "see Fig. 2.",
+        "Table 1",
+        "\n",
+        "\n\n",
+        "(CIKM),",
+        "pages",
+        "of the\n",
+        "e.g.",
+        "•",
+        "lineCap",
+        "    ",
+        "15",
+        "minutes.",
+        "Gamma",
+    ]
+)
+
+
+def passages(answer: str) -> list[tuple[str, int]]:
+    """(passage, source index) of every `passage [Sn]` piece of an answer."""
+    return [(m.group(1), int(m.group(2))) for m in _PASSAGE.finditer(answer)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.lists(_PROSE, max_size=50).map(" ".join), min_size=1, max_size=3),
+    st.sampled_from(
+        [
+            "When is locking disabled?",
+            "What does Figure 2 show?",
+            "What is the number of the card?",
+            "Which table lists lineCap?",
+        ]
+    ),
+    st.integers(1, 4),
+)
+def test_every_quoted_passage_is_verbatim_in_its_cited_unit(
+    unit_texts: list[str], question: str, n: int
+) -> None:
+    hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
+    answer = generator(LexicalSentenceScorer(), n).compose(question, hits)
+    if answer == NO_ANSWER:
+        return
+    found = passages(answer)
+    assert found and "".join(f"{p} [S{i}]" for p, i in found) == answer.replace("] ", "]")
+    for passage, index in found:
+        unit_text = hits[index - 1].unit.text
+        assert is_verbatim(passage, unit_text), (passage, unit_text)
+
+
+def test_the_issue_splice_cannot_happen() -> None:
+    # Two sentences of one unit are never glued into one: each passage carries its marker.
+    text = (
+        "For shuttle service from the Wellington T stop, please call 617-387-7625 upon "
+        "arrival at the station.\nDirections\nWellington T stop."
+    )
+    answer = generator(LexicalSentenceScorer(), n=2).compose(
+        "Whom do I call for shuttle service from the Wellington T stop?",
+        [hit(page_unit("metrorock.pdf", 1, text), 0.9)],
+    )
+    assert answer.startswith(
+        "For shuttle service from the Wellington T stop, please call 617-387-7625 upon "
+        "arrival at the station. [S1]"
+    )
+    assert "please call Wellington" not in answer
+    for passage, _ in passages(answer):
+        assert is_verbatim(passage, text)
+
+
+def test_the_answering_sentence_comes_first_even_if_later_in_the_text() -> None:
+    text = "Alpha is a letter of no interest.\nThe warranty covers the battery for 8 years."
+    answer = generator(KeywordScorer("warranty"), n=2).compose(
+        "q", [hit(page_unit("w.pdf", 1, text), 0.9)]
+    )
+    assert answer.startswith("The warranty covers the battery for 8 years. [S1]")
+
+
+def test_a_figure_question_quotes_the_caption_then_the_sentence_referring_to_it() -> None:
+    text = (
+        "The plot gives a straight line as shown in Fig. 5, so the adsorption follows the "
+        "Langmuir isotherm.\nOther text about steel samples.\n"
+        "Fig. 5. Langmuir adsorption isotherm of egg shell on stainless steel."
+    )
+    answer = generator(LexicalSentenceScorer(), n=2).compose(
+        "Which isotherm is shown in Fig. 5?", [hit(page_unit("c.pdf", 1, text), 0.9)]
+    )
+    assert answer.startswith(
+        "Fig. 5. Langmuir adsorption isotherm of egg shell on stainless steel. [S1] "
+        "The plot gives a straight line as shown in Fig. 5,"
+    )
+
+
+def test_line_break_hyphens_are_repaired_in_answers() -> None:
+    text = "The card must stay out of the detec-\ntion area for the lock to work."
+    answer = generator(KeywordScorer("card"), n=1).compose(
+        "q", [hit(page_unit("c.pdf", 1, text), 0.9)]
+    )
+    assert answer == "The card must stay out of the detection area for the lock to work. [S1]"

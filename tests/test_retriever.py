@@ -48,7 +48,9 @@ def test_stage1_finds_the_relevant_unit_with_channel_scores(fusion: str) -> None
 
 
 def test_search_fuses_both_stages() -> None:
-    settings = RetrievalSettings(stage1_weight=0.3, rerank_weight=0.7)
+    settings = RetrievalSettings(
+        stage1_weight=0.3, rerank_weight=0.7, clip_stage1_weight=0.3, clip_rerank_weight=0.7
+    )
     retriever = _retriever(settings, PreferClips())
     query = "peer-to-peer electronic cash"
     stage1 = retriever.stage1_only(query, top_k=1)
@@ -62,7 +64,9 @@ def test_search_fuses_both_stages() -> None:
 
 
 def test_stage1_weight_alone_keeps_stage1_order() -> None:
-    settings = RetrievalSettings(stage1_weight=1.0, rerank_weight=0.0)
+    settings = RetrievalSettings(
+        stage1_weight=1.0, rerank_weight=0.0, clip_stage1_weight=1.0, clip_rerank_weight=0.0
+    )
     retriever = _retriever(settings, PreferClips())
     query = "tomatoes sun watering"
     assert [h.unit.id for h in retriever.search(query)] == [
@@ -118,3 +122,26 @@ def test_minilm_and_lite_reranker_end_to_end() -> None:
         hits = retriever.search(query, top_k=2)
         assert hits[0].unit.doc_id == doc_id, (query, hits[0].unit.label)
         assert hits[0].rerank_score is not None and hits[0].matched
+
+
+def test_fusion_weights_apply_per_unit_kind() -> None:
+    # The reranker prefers clips; with no say on clips (stage 1 only) and full say on
+    # pages, clips keep their stage-1 scores while pages take the reranker's zeros.
+    query = "peer-to-peer electronic cash"
+    heavy = _retriever(RetrievalSettings(), PreferClips()).search(query, top_k=3)
+    assert heavy[0].unit.kind is UnitKind.CLIP
+    settings = RetrievalSettings(
+        stage1_weight=0.0, rerank_weight=1.0, clip_stage1_weight=1.0, clip_rerank_weight=0.0
+    )
+    retriever = _retriever(settings, PreferClips())
+    stage1 = {h.unit.id: h.score for h in retriever.stage1(query)}
+    for hit in retriever.search(query, top_k=10):
+        if hit.unit.kind is UnitKind.CLIP:
+            assert hit.score == pytest.approx(stage1[hit.unit.id])
+        else:
+            assert hit.score == pytest.approx(0.0)
+
+
+def test_fusion_weights_must_not_both_be_zero() -> None:
+    with pytest.raises(ValueError, match="clip fusion weights"):
+        RetrievalSettings(clip_stage1_weight=0.0, clip_rerank_weight=0.0)

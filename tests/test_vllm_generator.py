@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from generation.config import GenerationSettings
 from generation.errors import BadGeneratorResponse, GenerationError, GeneratorUnavailable
 from generation.generators.vllm import VLLMGenerator
+from generation.prompts import NO_ANSWER
 from ingest.errors import BackendUnavailable
 
 QUESTION = "What does the paper propose?"
@@ -186,7 +187,7 @@ def test_connection_refused() -> None:
 
 def test_no_hits_does_not_call_the_server(server: FakeOpenAIServer) -> None:
     generator = make_generator(server)
-    assert "cannot find" in "".join(generator.stream(QUESTION, []))
+    assert NO_ANSWER in "".join(generator.stream(QUESTION, []))
     assert server.requests == []
     generator.close()
 

@@ -1,14 +1,18 @@
-"""The lite-profile generator: answer with the best sentences of the top units, verbatim.
+"""The lite-profile generator: answer with the best passages of the top units, verbatim.
 
-No text is invented: every sentence of the answer is a span of a unit's text with only its
-whitespace cleaned (generation.sentences), followed by the `[Sn]` marker of its source.
+No text is invented: every passage of the answer is one contiguous piece of its unit's
+text, whole sentences only (never cut, never started mid-sentence), with only whitespace
+and line-break hyphens repaired (generation.sentences, generation.verbatim), followed by the
+`[Sn]` marker of its source. Each passage is checked with `is_verbatim` before it is shown.
 
-The answer has up to `settings.extractive_sentences` snippets. A snippet is a picked
-sentence, the best-scoring first, then others scoring at least half as well. A pick too
+The answer has up to `settings.extractive_sentences` passages, the best-scoring first (the
+sentence that answers comes first), then others scoring at least half as well. A pick too
 short to stand alone (a table cell or row, a heading, a `label:` line) takes the next lines
 until it has SHORT_SENTENCE_WORDS words, because in text layers the value follows its label
 ("Bank:" / "Salzburger Sparkasse Bank AG", "lineCap" / "string" / "butt").
 Sentences made only of the question's own words (titles, headings) are demoted.
+For a figure or table (named by the question, or captioned by the best pick) the answer
+quotes its caption and the sentence that refers to it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from dataclasses import dataclass
 from generation.config import GenerationSettings
 from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
 from generation.prompts import NO_ANSWER, source_marker
+from generation.rows import NoRows, PageRows
 from generation.sentences import Sentence, split_sentences
 from generation.streaming import word_chunks
+from generation.verbatim import is_verbatim
+from retrieval.lexical import float_references
 from retrieval.rerankers.base import Reranker
 from retrieval.terms import tokenize
 from retrieval.types import Hit
@@ -30,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 SHORT_SENTENCE_WORDS = 8  # shorter than this, a snippet takes the next lines for context
 MAX_CONTEXT_LINES = 6  # at most this many lines are added to a short pick
-MAX_SENTENCE_WORDS = 40  # longer sentences are cut, so answers stay short
+MAX_QUOTE_WORDS = 60  # longer sentences (run-on text, whole tables) are not quoted
 # A sentence made only of the question's words (a title, a heading) answers nothing: it
 # keeps this share of its score, and reaches its full score with two new content words.
 NO_NEW_WORDS_FACTOR = 0.3
@@ -45,9 +52,17 @@ def novelty(sentence: str, question_terms: set[str]) -> float:
     return NO_NEW_WORDS_FACTOR + (1.0 - NO_NEW_WORDS_FACTOR) * share
 
 
+def quotable(sentence: Sentence) -> bool:
+    """Whether a sentence can be quoted whole: not a run-on piece (a whole table or an
+    unpunctuated page) longer than MAX_QUOTE_WORDS."""
+    return sentence.n_words <= MAX_QUOTE_WORDS
+
+
 def needs_next_line(sentences: Sequence[Sentence]) -> bool:
     """Whether consecutive sentences need the next line to make sense: too few words
     (table cells and rows, headings) or ending in a `label:` that introduces what follows."""
+    if sentences[-1].cells:
+        return False  # a whole table row from the page layout stands alone
     n_words = sum(s.n_words for s in sentences)
     return n_words < SHORT_SENTENCE_WORDS or sentences[-1].text.endswith(":")
 
@@ -80,22 +95,82 @@ class Snippet:
         return " ".join(s.text for s in self.sentences)
 
 
-def _with_context(pick: ScoredSentence, by_key: dict[tuple[int, int], ScoredSentence]) -> Snippet:
+def _with_context(
+    pick: ScoredSentence,
+    by_key: dict[tuple[int, int], ScoredSentence],
+    taken: set[tuple[int, int]] | None = None,
+) -> Snippet:
     """The pick, followed by the next lines while it is too short to stand alone (a table
-    cell or row, a heading, a `label:`), or preceded by its previous line when nothing
-    follows."""
+    cell, a heading, a `label:`), or preceded by its previous line when nothing follows.
+    Context is only added where the passage stays contiguous (nothing but whitespace
+    between the sentences) and never takes sentences already quoted (`taken`)."""
+    taken = taken or set()
     sentences = [pick.sentence]
     ordinal = pick.sentence.ordinal
     while len(sentences) <= MAX_CONTEXT_LINES and needs_next_line(sentences):
         following = by_key.get((pick.source_index, ordinal + len(sentences)))
-        if following is None:
+        if following is None or not following.sentence.adjacent or following.key in taken:
             break
         sentences.append(following.sentence)
-    if len(sentences) == 1 and needs_next_line(sentences):
+    if len(sentences) == 1 and needs_next_line(sentences) and pick.sentence.adjacent:
         previous = by_key.get((pick.source_index, ordinal - 1))
-        if previous is not None:
+        if previous is not None and previous.key not in taken:
             sentences.insert(0, previous.sentence)
     return Snippet(pick.source_index, tuple(sentences), pick.score)
+
+
+def _float_of(sentence: str) -> tuple[str, str] | None:
+    """The (kind, number) of the figure/table a sentence is the caption of (it starts
+    with `Figure 2:` / `Fig. 2.` / `Table 3`), else None."""
+    refs = float_references(sentence[:16])
+    if len(refs) != 1:
+        return None
+    (ref,) = refs
+    return ref if sentence_starts_with_float(sentence) else None
+
+
+def sentence_starts_with_float(sentence: str) -> bool:
+    """Whether the sentence opens with a figure/table label (a caption)."""
+    head = sentence.split(maxsplit=2)
+    return len(head) >= 2 and bool(float_references(" ".join(head[:2])))
+
+
+def _with_figure(
+    question: str,
+    snippets: list[Snippet],
+    candidates: Sequence[ScoredSentence],
+    by_key: dict[tuple[int, int], ScoredSentence],
+) -> list[Snippet]:
+    """For a figure or table the question names (or whose caption is the best pick): its
+    caption first, then the best sentence that refers to it, then the other picks."""
+    wanted = float_references(question)
+    if not wanted and snippets:
+        label = _float_of(snippets[0].sentences[0].text)
+        wanted = {label} if label else set()
+    if not wanted:
+        return snippets
+    captions = [c for c in candidates if _float_of(c.sentence.text) in wanted]
+    mentions = [
+        c
+        for c in candidates
+        if c.sentence.text
+        and quotable(c.sentence)
+        and _float_of(c.sentence.text) is None
+        and float_references(c.sentence.text) & wanted
+    ]
+    if not captions:
+        return snippets
+    best_caption = max(captions, key=lambda c: c.score)
+    chosen = [_with_context(best_caption, by_key)]
+    used = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
+    mentions = [m for m in mentions if m.key not in used]
+    if mentions:
+        chosen.append(_with_context(max(mentions, key=lambda c: c.score), by_key, used))
+    taken = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
+    rest = [
+        s for s in snippets if not any((s.source_index, x.ordinal) in taken for x in s.sentences)
+    ]
+    return chosen + rest[: max(0, len(snippets) - len(chosen))]
 
 
 class ExtractiveGenerator:
@@ -117,8 +192,10 @@ class ExtractiveGenerator:
         max_units: int = 3,
         hit_weight: float = 0.2,
         min_score: float = 0.0,
+        rows: PageRows | None = None,
     ) -> None:
         self.scorer = scorer
+        self.rows = rows or NoRows()
         self.settings = settings
         self.max_units = max_units
         self.hit_weight = hit_weight
@@ -126,21 +203,21 @@ class ExtractiveGenerator:
 
     @classmethod
     def from_reranker(
-        cls, reranker: Reranker | None, settings: GenerationSettings
+        cls, reranker: Reranker | None, settings: GenerationSettings, rows: PageRows | None = None
     ) -> ExtractiveGenerator:
         """Score sentences with the reranker's sentence scorer when it has one (the lite
-        reranker), lexically otherwise."""
+        reranker), lexically otherwise; `rows` gives table rows of PDF pages."""
         scorer = getattr(reranker, "sentence_scorer", None)
         if not isinstance(scorer, SentenceScorer):
             scorer = LexicalSentenceScorer()
-        return cls(scorer, settings)
+        return cls(scorer, settings, rows=rows)
 
     def _candidates(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """Every sentence of the top units with its combined score, in text order."""
         flat = [
             (index, hit, sentence)
             for index, hit in enumerate(hits[: self.max_units], start=1)
-            for sentence in split_sentences(hit.unit.text, MAX_SENTENCE_WORDS)
+            for sentence in split_sentences(hit.unit.text, self.rows.rows(hit.unit))
         ]
         if not flat:
             return []
@@ -151,7 +228,7 @@ class ExtractiveGenerator:
                 index,
                 s,
                 (r + self.hit_weight * hit.score) * novelty(s.text, asked)
-                if r > self.min_score
+                if r > self.min_score and quotable(s)
                 else 0.0,
             )
             for (index, hit, s), r in zip(flat, raw, strict=True)
@@ -175,28 +252,27 @@ class ExtractiveGenerator:
                 break
             if candidate.key in covered or candidate.sentence.text in texts:
                 continue
-            snippet = _with_context(candidate, by_key)
+            snippet = _with_context(candidate, by_key, covered)
             snippets.append(snippet)
             covered.update((snippet.source_index, s.ordinal) for s in snippet.sentences)
             texts.update(s.text for s in snippet.sentences)
-        return snippets
+        return _with_figure(question, snippets, candidates, by_key)
 
     def compose(self, question: str, hits: Sequence[Hit]) -> str:
-        """The whole answer: the chosen snippets grouped by source (best source first, in
-        text order within a source), each group followed by its `[Sn]` marker."""
-        snippets = self.select(question, hits)
-        if not snippets:
+        """The whole answer: the chosen passages, best first, each followed by its `[Sn]`
+        marker. A passage that is not verbatim in its unit (which would be a bug) is
+        dropped, never shown."""
+        passages = []
+        for snippet in self.select(question, hits):
+            source = hits[snippet.source_index - 1].unit
+            if not is_verbatim(snippet.text, source.text):
+                logger.error("dropping a passage not found verbatim in %s", source.label)
+                continue
+            passages.append(f"{snippet.text} {source_marker(snippet.source_index)}")
+        if not passages:
             logger.info("no sentence of the top %d units matches %r", self.max_units, question)
             return NO_ANSWER
-        order = list(dict.fromkeys(s.source_index for s in snippets))
-        groups: list[str] = []
-        for index in order:
-            mine = sorted(
-                (s for s in snippets if s.source_index == index),
-                key=lambda s: s.sentences[0].ordinal,
-            )
-            groups.append(" ".join(s.text for s in mine) + f" {source_marker(index)}")
-        return " ".join(groups)
+        return " ".join(passages)
 
     def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str]:
         """The answer word by word."""
