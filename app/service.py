@@ -65,6 +65,7 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
         path=settings.qdrant_path,
+        timeout_s=settings.qdrant_timeout_s,
     )
     index = QdrantIndex(client, settings.retrieval, layout_for(visual, text, sparse))
     reranker = factory.build_reranker(settings, text)

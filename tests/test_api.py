@@ -122,7 +122,7 @@ def test_document_detail_accepts_a_prefix_and_lists_units(api: Harness, pdf_byte
 
 
 def test_unknown_ids_are_404(api: Harness) -> None:
-    for path in ("/documents/ffff", "/jobs/nope", "/units/ab:p00001/image"):
+    for path in ("/documents/ffff", "/jobs/" + "0" * 32, "/units/ab:p00001/image"):
         response = api.client.get(path)
         assert response.status_code == 404, path
         assert response.json()["detail"]
@@ -409,7 +409,16 @@ def test_openapi_documents_every_route_with_typed_models(api: Harness) -> None:
     assert {"202", "413", "415"} <= upload["responses"].keys()
     schemas = spec["components"]["schemas"]
     assert {"QueryRequest", "QueryResponse", "HitOut", "JobOut", "DocumentDetail"} <= schemas.keys()
+    assert "securitySchemes" not in spec["components"]  # no key configured: nothing to send
+
+
+def test_openapi_declares_the_key_when_one_is_configured(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, api_key=KEY)
+    with TestClient(create_app(settings, fake_services)) as client:
+        spec = client.get("/openapi.json", headers={"X-API-Key": KEY}).json()
     assert {"APIKeyHeader", "HTTPBearer"} <= spec["components"]["securitySchemes"].keys()
+    assert spec["paths"]["/health"]["get"]["security"] == []
+    assert "401" in spec["paths"]["/query"]["post"]["responses"]
 
 
 def test_restart_fails_interrupted_jobs(tmp_path: Path) -> None:
