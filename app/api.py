@@ -16,9 +16,10 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from app import api_routes
-from app.api_auth import install_auth
+from app.api_auth import configured_key, install_auth
 from app.api_deps import ApiRuntime
 from app.api_errors import ErrorShapeMiddleware, install_error_handlers
+from app.api_openapi import install_openapi
 from app.api_worker import IngestWorker, recover_jobs
 from app.config import Settings
 from app.service import Services, build_services
@@ -79,6 +80,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     app.include_router(api_routes.documents, max_body_size=json_limit)
     app.include_router(api_routes.search, max_body_size=json_limit)
     app.include_router(api_routes.media, max_body_size=json_limit)
+    install_openapi(app, secured=configured_key(settings) is not None)
     app.add_middleware(ErrorShapeMiddleware)
     install_auth(app, settings)  # added last = outermost: the key is checked first
     return app

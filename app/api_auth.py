@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,19 +22,6 @@ ALWAYS_OPEN = frozenset({"/health"})
 UNAUTHORIZED = (
     f"missing or wrong API key: send `{API_KEY_HEADER}: <key>` or `Authorization: Bearer <key>`"
 )
-SECURITY_SCHEMES: dict[str, Any] = {
-    "APIKeyHeader": {
-        "type": "apiKey",
-        "in": "header",
-        "name": API_KEY_HEADER,
-        "description": "the key set in MMRAG_API_KEY",
-    },
-    "HTTPBearer": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "`Authorization: Bearer <MMRAG_API_KEY>`",
-    },
-}
 
 
 def configured_key(settings: Settings) -> str | None:
@@ -100,38 +85,10 @@ class ApiKeyMiddleware:
 
 
 def install_auth(app: FastAPI, settings: Settings) -> None:
-    """Guard the app with the key (when one is configured) and declare it in the schema."""
+    """Guard the app with the key, when one is configured (the schema declares it: see
+    app/api_openapi.py)."""
     key = configured_key(settings)
     if key is None:
         return
     open_paths = ALWAYS_OPEN | (docs_paths(app) if settings.open_api_docs else frozenset())
     app.add_middleware(ApiKeyMiddleware, key=key, open_paths=open_paths)
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-            )
-            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
-            schema["security"] = [{name: []} for name in SECURITY_SCHEMES]
-            for path, item in schema["paths"].items():
-                for operation in item.values():
-                    if path in ALWAYS_OPEN:
-                        operation["security"] = []
-                    else:
-                        operation.setdefault("responses", {})["401"] = {
-                            "description": "missing or wrong API key",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/ErrorOut"}
-                                }
-                            },
-                        }
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

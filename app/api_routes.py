@@ -15,7 +15,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -31,7 +32,6 @@ from app.api_schemas import (
     DocStatusName,
     DocumentDetail,
     DocumentOut,
-    ErrorOut,
     Health,
     JobOut,
     QueryRequest,
@@ -65,13 +65,14 @@ _ERROR_TEXT: dict[int, str] = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, object]]:
-    """OpenAPI `responses` entries for these error statuses (all `{"detail": ...}`)."""
-    return {code: {"model": ErrorOut, "description": _ERROR_TEXT[code]} for code in codes}
+    """OpenAPI `responses` entries for these error statuses (their content, `{"detail":
+    ...}` as JSON, is filled in by app/api_openapi.py)."""
+    return {code: {"description": _ERROR_TEXT[code]} for code in codes}
 
 
 DocId = Annotated[
     str,
-    Path(
+    PathParam(
         pattern=DOC_ID_PATTERN,
         max_length=64,
         description="a document id (sha256 hex) or a unique prefix of one",
@@ -197,7 +198,9 @@ def delete_document(doc_id: DocId, services: ServicesDep) -> Response:
 
 @documents.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404, 422, 503))
 def get_job(
-    job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="a job id (32 hex digits)")],
+    job_id: Annotated[
+        str, PathParam(pattern=JOB_ID_PATTERN, description="a job id (32 hex digits)")
+    ],
     services: ServicesDep,
 ) -> JobOut:
     """An ingestion job's status, progress in [0, 1] and message."""
@@ -252,7 +255,9 @@ def _sse_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
             yield sse("error", StreamError(status=500, detail="internal error while answering"))
             return
         code = status_of(domain)
-        yield sse("error", StreamError(status=code if code >= 500 else 502, detail=domain_detail(domain)))
+        yield sse(
+            "error", StreamError(status=code if code >= 500 else 502, detail=domain_detail(domain))
+        )
 
 
 class EventStreamResponse(StreamingResponse):

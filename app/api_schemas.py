@@ -15,9 +15,7 @@ DOC_ID_PATTERN = r"^[0-9a-fA-F]{1,64}$"
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 # At least one character that is not whitespace (the set of str.isspace, spelled out so the
 # Rust regex pydantic runs and a client's JSON Schema engine agree on it).
-NON_BLANK_PATTERN = (
-    r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-)
+NON_BLANK_PATTERN = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 DocIdPrefix = Annotated[str, StringConstraints(pattern=DOC_ID_PATTERN, max_length=64)]
 DocStatusName = Literal["pending", "ready", "failed"]

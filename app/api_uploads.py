@@ -125,7 +125,9 @@ class _FileWriter:
 
     def _check_header_size(self) -> None:
         if len(self._header_field) + len(self._header_value) > MAX_PART_HEADER_BYTES:
-            raise UploadRejected(400, f"a multipart part header is over {MAX_PART_HEADER_BYTES} bytes")
+            raise UploadRejected(
+                400, f"a multipart part header is over {MAX_PART_HEADER_BYTES} bytes"
+            )
 
     def on_header_end(self) -> None:
         self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)

@@ -414,3 +414,7 @@ def main() -> None:
     except MMRagError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -168,9 +168,7 @@ class Ingestor:
         source = self.blobs.path(doc.source_blob)
         shown = Path(doc.file_name)
         if not source.is_file():
-            return self._failed(
-                shown, doc.id, "original file missing from the blob store", started
-            )
+            return self._failed(shown, doc.id, "original file missing from the blob store", started)
         try:
             total = self._count_units(doc.kind, source)
             doc = self.registry.begin_document(
