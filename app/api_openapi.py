@@ -2,6 +2,7 @@
 
 - every error response is `{"detail": ...}` (ErrorOut) as application/json, also on routes
   whose success is not JSON (SSE, images, video);
+- the models of the server-sent events that /query/stream declares in its `itemSchema`;
 - with an API key configured, the security schemes, required on every route but /health,
   each of which may then answer 401.
 """
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.api_auth import ALWAYS_OPEN, API_KEY_HEADER
-from app.api_schemas import ErrorOut
+from app.api_schemas import ErrorOut, StreamError, TokenChunk
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -41,7 +42,8 @@ def complete_openapi(schema: dict[str, Any], *, secured: bool) -> dict[str, Any]
     """Fix up FastAPI's schema in place (see the module docstring); returns it."""
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas["ErrorOut"] = ErrorOut.model_json_schema()
+    for model in (ErrorOut, TokenChunk, StreamError):  # the last two: /query/stream's events
+        schemas[model.__name__] = model.model_json_schema()
     # FastAPI's default 422 body (a list of errors) is replaced by ErrorOut below.
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

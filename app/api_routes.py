@@ -52,7 +52,8 @@ from retrieval.types import SearchFilter
 log = logging.getLogger(__name__)
 
 _ERROR_TEXT: dict[int, str] = {
-    400: "not a multipart body, no `file` field, empty file, two files",
+    400: "a body that cannot be read: not multipart with one non-empty `file` (uploads), "
+    "not UTF-8 (JSON)",
     404: "no such document, unit or job (or an ambiguous id prefix)",
     409: "the document is being ingested",
     413: "the request body is over its size limit (uploads: MMRAG_MAX_UPLOAD_BYTES)",
@@ -111,6 +112,15 @@ def ready(services: ServicesDep, response: Response) -> Readiness:
 
 # -- documents and jobs -------------------------------------------------------------------
 
+# What the server accepts (by content, whatever the part's declared type or file name).
+UPLOAD_MEDIA_TYPES = (
+    "application/pdf",
+    "video/mp4",
+    "video/quicktime",
+    "video/x-matroska",
+    "video/webm",
+    "video/x-msvideo",
+)
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -120,7 +130,8 @@ _UPLOAD_BODY = {
                     "type": "object",
                     "required": [FILE_FIELD],
                     "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
-                }
+                },
+                "encoding": {FILE_FIELD: {"contentType": ", ".join(UPLOAD_MEDIA_TYPES)}},
             }
         },
     }
@@ -224,7 +235,7 @@ def search_filter(registry: Registry, request: QueryRequest) -> SearchFilter | N
     return SearchFilter(doc_ids=doc_ids, kinds=kinds)
 
 
-_QUERY_ERRORS = errors(404, 413, 422, 502, 503)
+_QUERY_ERRORS = errors(400, 404, 413, 422, 502, 503)
 
 
 @search.post("/query", response_model=QueryResponse, responses=_QUERY_ERRORS)
@@ -264,11 +275,29 @@ class EventStreamResponse(StreamingResponse):
     media_type = "text/event-stream"
 
 
-_SSE_EXAMPLE = (
-    'event: token\ndata: {"text":"Bitcoin is"}\n\n'
-    'event: token\ndata: {"text":" a peer-to-peer cash system [S1]."}\n\n'
-    'event: final\ndata: {"answer":"Bitcoin is a peer-to-peer cash system [S1].", ...}\n\n'
-)
+def _sse_event(name: str, model: str) -> dict[str, object]:
+    """One event of the stream: its name and its `data`, a line of JSON of `model`."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{model}"},
+            },
+        },
+    }
+
+
+_SSE_EVENT = {
+    "oneOf": [
+        _sse_event("token", "TokenChunk"),
+        _sse_event("final", "QueryResponse"),
+        _sse_event("error", "StreamError"),
+    ]
+}
 
 
 @search.post(
@@ -283,17 +312,9 @@ _SSE_EXAMPLE = (
             "the stream started is one `error` event (data: StreamError) and the end.",
             "content": {
                 "text/event-stream": {
-                    "schema": {
-                        "type": "string",
-                        "description": "a text/event-stream body; each event's `data` is "
-                        "one line of JSON, its schema given by `x-sse-events`",
-                    },
-                    "example": _SSE_EXAMPLE,
-                    "x-sse-events": {
-                        "token": {"$ref": "#/components/schemas/TokenChunk"},
-                        "final": {"$ref": "#/components/schemas/QueryResponse"},
-                        "error": {"$ref": "#/components/schemas/StreamError"},
-                    },
+                    # OpenAPI 3.2's way to describe a stream: the events in order, and each.
+                    "schema": {"type": "array", "minItems": 1, "items": _SSE_EVENT},
+                    "itemSchema": _SSE_EVENT,
                 }
             },
         },

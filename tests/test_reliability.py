@@ -515,7 +515,9 @@ def test_openapi_declares_the_event_stream_and_every_refusal(api: Harness) -> No
     spec = api.client.get("/openapi.json").json()
     stream_ok = spec["paths"]["/query/stream"]["post"]["responses"]["200"]["content"]
     assert list(stream_ok) == ["text/event-stream"]
-    assert set(stream_ok["text/event-stream"]["x-sse-events"]) == {"token", "final", "error"}
+    events = stream_ok["text/event-stream"]["itemSchema"]["oneOf"]
+    assert [e["properties"]["event"]["const"] for e in events] == ["token", "final", "error"]
+    assert stream_ok["text/event-stream"]["schema"]["items"] == {"oneOf": events}
     upload = spec["paths"]["/documents"]["post"]["responses"]
     assert {"202", "400", "413", "415", "503"} <= upload.keys()
     for path, item in spec["paths"].items():
