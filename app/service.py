@@ -14,6 +14,7 @@ from app.config import Settings
 from generation.base import Generator
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
+from retrieval.batching import batch_queries
 from retrieval.index import QdrantIndex, open_qdrant_client
 from retrieval.indexer import UnitIndexer, UnitWarmer, layout_for
 from retrieval.retriever import Retriever
@@ -80,8 +81,14 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         video=factory.build_video_extractor(settings),
         sink=indexer,
     )
+    # Concurrent queries share encoder calls (see retrieval/batching.py).
     retriever = Retriever(
-        index, settings.retrieval, visual=visual, text=text, sparse=sparse, reranker=reranker
+        index,
+        settings.retrieval,
+        visual=batch_queries(visual),
+        text=batch_queries(text),
+        sparse=sparse,
+        reranker=reranker,
     )
     generator = factory.build_generator(settings, reranker) if with_generator else None
     return Services(settings, storage, index, indexer, ingestor, retriever, generator)
