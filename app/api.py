@@ -38,6 +38,15 @@ Every error body is `{"detail": "<one line>"}`.
 """
 
 
+def limit_torch_threads(threads: int) -> None:
+    """Cap torch's intra-op threads for this process (0 = leave torch's default)."""
+    if threads <= 0:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def create_app(settings: Settings, services_factory: ServicesFactory = build_services) -> FastAPI:
     """The FastAPI app. `services_factory(settings)` runs once at start-up (model loading);
     the ingest worker thread starts and stops with the app, and first resumes the ingests
@@ -45,6 +54,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_torch_threads(settings.api_torch_threads)
         services = await run_in_threadpool(services_factory, settings)
         upload_root = settings.data_dir / "uploads"
         upload_root.mkdir(parents=True, exist_ok=True)

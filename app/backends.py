@@ -43,9 +43,9 @@ def as_backend_error(err: BaseException) -> BackendUnavailable | None:
     return None
 
 
-def _phrase(code: int) -> str:
+def _phrase(code: int | None) -> str:
     try:
-        return HTTPStatus(code).phrase
+        return HTTPStatus(code).phrase if code is not None else "(no status)"
     except ValueError:
         return "(non-standard status)"
 

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     open_api_docs: bool = False
     # Listen on a non-loopback host without api_key (see app/api_launch.py).
     allow_insecure: bool = False
+    # Intra-op threads of each model call in the API server (0 = torch's default, one per
+    # core). Concurrent requests already spread over the cores, and the threads of many
+    # small calls wait on each other when the CPU is busy: one MiniLM query took 1.9 s with
+    # 2 threads and 0.18 s with 1 on a loaded 2-core machine (bench/load.py).
+    api_torch_threads: int = Field(1, ge=0)
 
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
