@@ -10,6 +10,7 @@ changed, so an extractive answer built from these never contains text that is no
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -181,6 +182,12 @@ def split_sentences(text: str, max_words: int = 40) -> list[Sentence]:
     """`text` -> its sentences in order: wrapped lines joined, bullets, table rows and
     headings kept apart, sentences longer than `max_words` cut; pieces without a word
     character dropped."""
+    return list(_sentences(text, max_words))
+
+
+# Memoised: every answer splits the same retrieved units again (Sentence is immutable).
+@functools.lru_cache(maxsize=2048)
+def _sentences(text: str, max_words: int) -> tuple[Sentence, ...]:
     spans: list[tuple[int, int]] = []
     for block_start, block_end in _blocks(text):
         for s, e in _sentence_spans(text, block_start, block_end):
@@ -191,6 +198,6 @@ def split_sentences(text: str, max_words: int = 40) -> list[Sentence]:
                 spans.extend(_word_windows(text, s, e, max_words))
             else:
                 spans.append((s, e))
-    return [
+    return tuple(
         Sentence(clean_whitespace(text[s:e]), s, e, ordinal) for ordinal, (s, e) in enumerate(spans)
-    ]
+    )
