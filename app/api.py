@@ -1,5 +1,6 @@
-"""The REST API: `create_app(settings)` builds the FastAPI app; models load once, in the
-lifespan, through `services_factory` (tests inject their own).
+"""The REST API: `create_app(settings)` builds the FastAPI app; models load once, on a
+background thread started in the lifespan (app/api_loading.py), through
+`services_factory` (tests inject their own).
 
 Routes live in app/api_routes.py, wire models in app/api_schemas.py, the error shape in
 app/api_errors.py and authentication in app/api_auth.py; this module wires them together
@@ -15,10 +16,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from app import api_routes
+from app import api_conversations, api_routes, api_ui_support
 from app.api_auth import configured_key, install_auth
 from app.api_deps import ApiRuntime
 from app.api_errors import ErrorShapeMiddleware, install_error_handlers
+from app.api_loading import BackgroundLoader
 from app.api_openapi import install_openapi
 from app.api_worker import IngestWorker, recover_jobs
 from app.config import Settings
@@ -47,31 +49,46 @@ def limit_torch_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _start_runtime(settings: Settings, services_factory: ServicesFactory) -> ApiRuntime:
+    """Load the models (`services_factory`, then the lazy ones), start the worker and
+    queue again what a previous process left unfinished (api_worker.recover_jobs)."""
+    limit_torch_threads(settings.api_torch_threads)
+    services = services_factory(settings)
+    services.load_models()
+    upload_root = settings.data_dir / "uploads"
+    upload_root.mkdir(parents=True, exist_ok=True)
+    recovered = recover_jobs(services.registry, upload_root)
+    worker = IngestWorker(services.ingestor, services.registry)
+    worker.start()
+    for task in recovered:
+        worker.submit(task)
+    if recovered:
+        log.warning("resuming %d interrupted ingest job(s)", len(recovered))
+    return ApiRuntime(settings, services, worker, upload_root)
+
+
+def _stop_runtime(runtime: ApiRuntime) -> None:
+    runtime.worker.stop()
+    runtime.services.close()
+
+
 def create_app(settings: Settings, services_factory: ServicesFactory = build_services) -> FastAPI:
-    """The FastAPI app. `services_factory(settings)` runs once at start-up (model loading);
-    the ingest worker thread starts and stops with the app, and first resumes the ingests
-    a previous process left unfinished."""
+    """The FastAPI app. `services_factory(settings)` runs once, on a background thread
+    started with the server (model loading): `/health` answers at once, `/ready` says
+    "loading" until it is done, and routes that need the models answer 503 until then.
+    The ingest worker thread starts once loaded, first resuming the ingests a previous
+    process left unfinished, and stops with the app."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limit_torch_threads(settings.api_torch_threads)
-        services = await run_in_threadpool(services_factory, settings)
-        upload_root = settings.data_dir / "uploads"
-        upload_root.mkdir(parents=True, exist_ok=True)
-        recovered = await run_in_threadpool(recover_jobs, services.registry, upload_root)
-        worker = IngestWorker(services.ingestor, services.registry)
-        worker.start()
-        for task in recovered:
-            worker.submit(task)
-        if recovered:
-            log.warning("resuming %d interrupted ingest job(s)", len(recovered))
-        app.state.runtime = ApiRuntime(settings, services, worker, upload_root)
+        loader = BackgroundLoader(lambda: _start_runtime(settings, services_factory))
+        app.state.loader = loader
+        loader.start()
         try:
             yield
         finally:
-            worker.stop()
-            services.close()
-            app.state.runtime = None
+            # a download in progress cannot be interrupted: wait a while, then exit anyway
+            await run_in_threadpool(loader.stop, _stop_runtime, 30.0)
 
     app = FastAPI(
         title="mmrag",
@@ -81,7 +98,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.runtime = None
+    app.state.loader = None
     install_error_handlers(app)
     # Every byte of a body counts against its route's limit, with or without Content-Length.
     json_limit = settings.max_json_bytes
@@ -90,6 +107,8 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     app.include_router(api_routes.documents, max_body_size=json_limit)
     app.include_router(api_routes.search, max_body_size=json_limit)
     app.include_router(api_routes.media, max_body_size=json_limit)
+    app.include_router(api_conversations.conversations, max_body_size=json_limit)
+    app.include_router(api_ui_support.ui_support, max_body_size=json_limit)
     install_openapi(app, secured=configured_key(settings) is not None)
     app.add_middleware(ErrorShapeMiddleware)
     install_auth(app, settings)  # added last = outermost: the key is checked first

@@ -22,9 +22,9 @@ from pydantic import BaseModel
 
 from app import querying
 from app.api_convert import document_detail, document_out, job_out, query_response
-from app.api_deps import RuntimeDep, ServicesDep
+from app.api_deps import LoaderDep, RuntimeDep, ServicesDep
 from app.api_errors import domain_detail, status_of
-from app.api_health import check_readiness
+from app.api_health import readiness_of
 from app.api_ranges import RangedFileResponse
 from app.api_schemas import (
     DOC_ID_PATTERN,
@@ -102,9 +102,10 @@ def health() -> Health:
     summary="Readiness of each dependency",
     responses={503: {"model": Readiness, "description": "a dependency is down"}},
 )
-def ready(services: ServicesDep, response: Response) -> Readiness:
-    """Probe the registry, Qdrant and the generator; 503 names the part that is down."""
-    readiness = check_readiness(services)
+def ready(loader: LoaderDep, response: Response) -> Readiness:
+    """Probe the registry, Qdrant, each model and the generator; 503 names the part that
+    is down, or says "loading" while the models load."""
+    readiness = readiness_of(loader)
     if not readiness.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return readiness
@@ -236,6 +237,8 @@ def search_filter(registry: Registry, request: QueryRequest) -> SearchFilter | N
 
 
 _QUERY_ERRORS = errors(400, 404, 413, 422, 502, 503)
+# The statuses of the other JSON routes (conversations, UI support).
+ERRORS = errors(400, 404, 413, 422, 502, 503)
 
 
 @search.post("/query", response_model=QueryResponse, responses=_QUERY_ERRORS)
@@ -252,7 +255,24 @@ def sse(event: str, data: BaseModel) -> str:
     return f"event: {event}\ndata: {data.model_dump_json()}\n\n"
 
 
-def _sse_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
+class EventStreamResponse(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+def sse_answer_response(events: Iterator[AnswerEvent]) -> EventStreamResponse:
+    """An SSE response of answer events. The first event is computed before the response
+    starts, so errors up to then (retrieval, the first token) are plain HTTP errors."""
+    first = next(events, None)
+    if first is None:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
+    return EventStreamResponse(
+        sse_answer_events(chain([first], events)),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def sse_answer_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
+    """Answer events as SSE `token` / `final` events; a failure becomes an `error` event."""
     try:
         for event in events:
             if isinstance(event, TokenEvent):
@@ -269,10 +289,6 @@ def _sse_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
         yield sse(
             "error", StreamError(status=code if code >= 500 else 502, detail=domain_detail(domain))
         )
-
-
-class EventStreamResponse(StreamingResponse):
-    media_type = "text/event-stream"
 
 
 def _sse_event(name: str, model: str) -> dict[str, object]:
@@ -300,6 +316,15 @@ _SSE_EVENT = {
 }
 
 
+# OpenAPI 3.2's way to describe a stream: the events in order, and each event.
+SSE_CONTENT = {
+    "text/event-stream": {
+        "schema": {"type": "array", "minItems": 1, "items": _SSE_EVENT},
+        "itemSchema": _SSE_EVENT,
+    }
+}
+
+
 @search.post(
     "/query/stream",
     summary="Answer as server-sent events",
@@ -310,13 +335,7 @@ _SSE_EVENT = {
             "description": "Server-sent events: `token` events (data: TokenChunk), then one "
             "`final` event (data: QueryResponse, the same as POST /query); a failure after "
             "the stream started is one `error` event (data: StreamError) and the end.",
-            "content": {
-                "text/event-stream": {
-                    # OpenAPI 3.2's way to describe a stream: the events in order, and each.
-                    "schema": {"type": "array", "minItems": 1, "items": _SSE_EVENT},
-                    "itemSchema": _SSE_EVENT,
-                }
-            },
+            "content": SSE_CONTENT,
         },
     },
 )
@@ -326,13 +345,7 @@ def query_stream(request: QueryRequest, services: ServicesDep) -> EventStreamRes
     events = querying.ask_stream(
         services, request.question, search_filter(services.registry, request), request.top_k
     )
-    first = next(events, None)
-    if first is None:
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
-    return EventStreamResponse(
-        _sse_events(chain([first], events)),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_answer_response(events)
 
 
 # -- media --------------------------------------------------------------------------------

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from api_fakes import FAKE_MP4, fake_services, make_pdf
+from api_fakes import FAKE_MP4, fake_services, make_pdf, serving
 from api_harness import Harness, settings_for
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import CHECKS, load_all_checks
@@ -46,8 +45,9 @@ def running_app() -> Iterator[None]:
     """The app's lifespan (models, ingest worker) around the module, with a PDF and a
     video ingested so that lookups can succeed."""
     try:
-        with TestClient(APP, headers=AUTH) as client:
-            api = Harness(client, APP.state.runtime.services)
+        with serving(APP) as client:
+            client.headers.update(AUTH)
+            api = Harness(client, APP.state.loader.value.services)
             pdf = make_pdf(_DATA / "doc.pdf", ["Whales sing long songs.", "Bitcoin cash."])
             api.ingest("doc.pdf", pdf.read_bytes())
             api.ingest("talk.mp4", FAKE_MP4)

@@ -38,6 +38,7 @@ from api_fakes import (
     TinyPdfPages,
     fake_services,
     make_pdf,
+    serving,
 )
 from api_harness import Harness, settings_for
 from fastapi.testclient import TestClient
@@ -91,7 +92,7 @@ def pdf_bytes(tmp_path: Path) -> bytes:
 def api(tmp_path: Path) -> Iterator[Harness]:
     settings = settings_for(tmp_path, max_upload_bytes=200_000, max_json_bytes=20_000)
     services = fake_services(settings)
-    with TestClient(create_app(settings, lambda _s: services)) as client:
+    with serving(create_app(settings, lambda _s: services)) as client:
         yield Harness(client, services)
 
 
@@ -107,7 +108,7 @@ def test_gc_during_an_api_ingest_deletes_nothing_and_every_page_stays(
     settings = settings_for(tmp_path)
     gate = GatedPdfPages()
     services = fake_services(settings, pdf=gate)
-    with TestClient(create_app(settings, lambda _s: services)) as client:
+    with serving(create_app(settings, lambda _s: services)) as client:
         api = Harness(client, services)
         job = api.upload("whales.pdf", pdf_bytes)
         assert gate.paused.wait(20), "the ingest did not start"
@@ -177,7 +178,7 @@ def test_a_failing_qdrant_is_a_503_naming_it_and_nothing_is_deleted(tmp_path: Pa
         doc_id = "ab" * 32
         services.registry.begin_document(doc_id, "kept.pdf", DocKind.PDF, 10, "ab/kept.pdf")
         services.registry.complete_document(doc_id, [])
-        with TestClient(create_app(settings, lambda _s: services)) as client:
+        with serving(create_app(settings, lambda _s: services)) as client:
             question = {"question": "whales"}
             for mode in FAILURE_MODES:
                 stub.mode = mode
@@ -366,7 +367,7 @@ def _finished(job: dict[str, Any]) -> dict[str, Any] | None:
 @pytest.fixture
 def keyed(tmp_path: Path) -> Iterator[TestClient]:
     settings = settings_for(tmp_path, api_key=KEY)
-    with TestClient(create_app(settings, fake_services)) as client:
+    with serving(create_app(settings, fake_services)) as client:
         yield client
 
 
@@ -375,7 +376,7 @@ def test_schema_and_docs_need_the_key(keyed: TestClient, tmp_path: Path) -> None
         assert keyed.get(path).status_code == 401, path
         assert keyed.get(path, headers={"X-API-Key": KEY}).status_code == 200, path
     opened = settings_for(tmp_path / "open", api_key=KEY, open_api_docs=True)
-    with TestClient(create_app(opened, fake_services)) as client:
+    with serving(create_app(opened, fake_services)) as client:
         assert client.get("/openapi.json").status_code == 200
         assert client.get("/docs").status_code == 200
         assert client.get("/documents").status_code == 401
