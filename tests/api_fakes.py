@@ -69,23 +69,12 @@ class TinyPdfPages:
                 )
 
 
-class SlowPdfPages(TinyPdfPages):
-    """TinyPdfPages taking `delay_s` per page (to interrupt an ingest midway)."""
-
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s = delay_s
-
-    def pages(self, path: Path) -> Iterator[PageContent]:
-        for page in super().pages(path):
-            time.sleep(self.delay_s)
-            yield page
-
-
 class GatedPdfPages(TinyPdfPages):
     """TinyPdfPages that stops after the first page until `release` is set: `paused` is
     set while it waits, with page 1's image already in the blob store."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.paused = threading.Event()
         self.release = threading.Event()
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from api_fakes import SlowPdfPages, fake_services
+from api_fakes import TinyPdfPages, fake_services
 
 from app.api import create_app
 from app.config import Settings
@@ -18,7 +18,7 @@ def main(data_dir: str, port: str, delay_s: str) -> None:
     settings = Settings(data_dir=Path(data_dir), _env_file=None)  # type: ignore[call-arg]
 
     def services(s: Settings) -> Services:
-        return fake_services(s, pdf=SlowPdfPages(float(delay_s)))
+        return fake_services(s, pdf=TinyPdfPages(seconds_per_page=float(delay_s)))
 
     uvicorn.run(
         create_app(settings, services), host="127.0.0.1", port=int(port), log_level="warning"
