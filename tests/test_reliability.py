@@ -289,8 +289,8 @@ class ServerProcess:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "the server exited"
-            try:
-                if self.http.get("/health").status_code == 200:
+            try:  # /health answers at once; /ready once the models have loaded
+                if self.http.get("/ready").status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
