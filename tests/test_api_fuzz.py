@@ -37,7 +37,29 @@ _PDF = make_pdf(_DATA / "generated.pdf", ["Generated upload about whales."]).rea
 schemathesis.openapi.media_type("application/pdf", st.just(_PDF))
 schemathesis.openapi.media_type("video/mp4", st.just(FAKE_MP4))
 APP = create_app(settings_for(_DATA, api_key=KEY, max_upload_bytes=100_000), fake_services)
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP, headers=AUTH)
+
+
+class SharedLifespan:
+    """APP for schemathesis' own clients: their lifespan events are acknowledged without
+    starting the app again (it runs once, in `running_app`, models loaded)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", SharedLifespan(APP), headers=AUTH)
 
 
 @pytest.fixture(scope="module", autouse=True)
