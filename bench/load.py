@@ -118,6 +118,11 @@ class Server:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the API did not start")
             time.sleep(0.2)
+        # Models load in the background: /ready says when they are in.
+        while httpx.get(f"{self.url}/ready", timeout=30).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API's models did not load")
+            time.sleep(0.5)
         return self
 
     def __exit__(self, *_exc: object) -> None:
