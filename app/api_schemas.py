@@ -20,17 +20,26 @@ NON_BLANK_PATTERN = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u2
 DocIdPrefix = Annotated[str, StringConstraints(pattern=DOC_ID_PATTERN, max_length=64)]
 DocStatusName = Literal["pending", "ready", "failed"]
 JobStatusName = Literal["queued", "running", "done", "failed"]
+PhaseName = Literal["queued", "hashing", "extracting", "embedding", "indexing", "ready"]
 UnitKindName = Literal["page", "clip"]
 
 
 class JobOut(BaseModel):
-    """An ingestion job: `progress` in [0, 1]; `doc_id` once the file has been hashed."""
+    """An ingestion job: `progress` in [0, 1]; `doc_id` once the file has been hashed;
+    `phase` with `done` of `total` units says which stage of ingestion is running."""
 
     id: str
     source: str = Field(description="the uploaded file's (sanitised) name")
     status: JobStatusName
     progress: float
     message: str = ""
+    phase: PhaseName = Field(
+        "queued",
+        description="hashing, extracting (pages: render, text layer, OCR; clips: ASR, "
+        "frames, keyframe OCR), embedding (vectors, hidden upsert), indexing (publish), ready",
+    )
+    done: int = Field(0, description="pages/clips through `phase` so far")
+    total: int = Field(0, description="pages/clips of the file (0 until counted)")
     doc_id: str | None = None
     error: str | None = None
     created_at: float

@@ -17,18 +17,16 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from app.api_uploads import ReceivedUpload
+from ingest.stages import IngestProgress, Phase, ProgressFn
 from ingest.store import Registry
 from ingest.types import DocStatus, IngestResult, Job, JobStatus
 
 log = logging.getLogger(__name__)
-
-ProgressFn = Callable[[float, str], None]
 
 
 class FileIngestor(Protocol):
@@ -144,14 +142,23 @@ class IngestWorker:
         registry = self.registry
         registry.update_job(task.job_id, status=JobStatus.RUNNING, message="starting")
         last = 0.0
+        last_phase = Phase.QUEUED
 
-        def progress(fraction: float, message: str) -> None:
-            nonlocal last
+        def progress(report: IngestProgress) -> None:
+            nonlocal last, last_phase
             now = time.monotonic()
-            # Each update is a SQLite write; a few per second are plenty for a progress bar.
-            if now - last >= self.progress_interval_s:
-                last = now
-                registry.update_job(task.job_id, progress=fraction, message=message)
+            # Each update is a SQLite write; a few per second are plenty for a progress bar,
+            # but every change of phase is written so none goes unseen.
+            if now - last >= self.progress_interval_s or report.phase is not last_phase:
+                last, last_phase = now, report.phase
+                registry.update_job(
+                    task.job_id,
+                    progress=report.fraction,
+                    message=report.message,
+                    phase=report.phase.value,
+                    done=report.done,
+                    total=report.total,
+                )
 
         try:
             if task.resume_doc_id is not None:
@@ -183,6 +190,7 @@ class IngestWorker:
             task.job_id,
             status=JobStatus.DONE,
             progress=1.0,
+            phase=Phase.READY.value,
             doc_id=result.doc_id,
             message=f"{what}: {result.n_pages} pages, {result.n_clips} clips",
         )

@@ -72,14 +72,21 @@ def ingest(
     ] = None,
     profile: ProfileOpt = None,
     data_dir: DataDirOpt = None,
+    timings: Annotated[
+        bool, typer.Option("--timings", help="print where the time went, stage by stage")
+    ] = False,
 ) -> None:
     """Ingest PDFs and videos: render pages, cut clips, embed and index them.
 
-    Documents left pending by an interrupted run are resumed first."""
+    Documents left pending by an interrupted run are resumed first. The progress bar
+    shows each file's phase (hashing, extracting, embedding, indexing) with counts."""
+    import time
+
     from tqdm import tqdm
 
     from app.service import build_services
     from ingest.pipeline import iter_files
+    from ingest.stages import IngestProgress, StageTimes, stage_table
 
     settings = load_settings(profile, data_dir)
     files = list(iter_files(paths or []))
@@ -88,6 +95,8 @@ def ingest(
     services = build_services(settings, with_generator=False)
     counts = {"ingested": 0, "skipped": 0, "failed": 0}
     pages = clips = 0
+    stages = StageTimes()
+    started = time.perf_counter()
     try:
         resumed = services.ingestor.resume()
         for result in resumed:
@@ -96,10 +105,12 @@ def ingest(
             for path in files:
                 bar.set_description(path.name[:40])
 
-                def show(fraction: float, message: str, _bar: tqdm = bar) -> None:
-                    _bar.set_postfix_str(message)
+                def show(report: IngestProgress, _bar: tqdm = bar) -> None:
+                    _bar.set_postfix_str(report.message, refresh=False)
+                    _bar.refresh()
 
                 result = services.ingestor.ingest_file(path, show)
+                stages.merge(result.stages)
                 counts[result.status] += 1
                 pages += result.n_pages
                 clips += result.n_clips
@@ -112,6 +123,9 @@ def ingest(
         f"{len(files)} files: {counts['ingested']} ingested, {counts['skipped']} already "
         f"present, {counts['failed']} failed; {pages} pages, {clips} clips"
     )
+    if timings:
+        for line in stage_table(stages, time.perf_counter() - started):
+            typer.echo(line)
     if counts["failed"]:
         raise typer.Exit(1)
 

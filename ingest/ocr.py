@@ -51,13 +51,16 @@ def tesseract_version() -> str | None:
 
 
 @lru_cache(maxsize=4)
-def _languages_of(path: str) -> frozenset[str]:
+def _traineddata_of(path: str) -> frozenset[str]:
     out = subprocess.run(
         [path, "--list-langs"], capture_output=True, text=True, check=False, timeout=30
     )
-    # First line is 'List of available languages in "...":'; "osd" is not a language.
-    names = {line.strip() for line in out.stdout.splitlines()[1:] if line.strip()}
-    return frozenset(names - {"osd"})
+    # First line is 'List of available languages in "...":'.
+    return frozenset(line.strip() for line in out.stdout.splitlines()[1:] if line.strip())
+
+
+def _languages_of(path: str) -> frozenset[str]:
+    return _traineddata_of(path) - {"osd"}  # "osd" is script detection, not a language
 
 
 def tesseract_languages() -> set[str]:
@@ -99,14 +102,30 @@ def _as_pnm(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def has_osd() -> bool:
+    """Whether tesseract and its script detection data (osd.traineddata) are installed."""
+    path = shutil.which(TESSERACT)
+    return path is not None and "osd" in _traineddata_of(path)
+
+
+def run_tesseract_osd(image: Image.Image, dpi: int | None = None) -> str:
+    """tesseract's orientation and script detection (`--psm 0`) report for `image`.
+    Raises ModelUnavailable when tesseract fails (also: too few characters to tell)."""
+    resolution = ["--dpi", str(dpi)] if dpi else []
+    return _run([_binary(), "-", "-", "--psm", "0", *resolution], image)
+
+
 def run_tesseract(image: Image.Image, languages: str, *args: str) -> str:
     """tesseract's stdout for `image` with the `-l` languages given (the installed ones)
     and extra arguments (`--dpi 300`, `tsv`). Raises ModelUnavailable when tesseract is
     missing, times out or fails on the image."""
-    binary = _binary()
+    return _run([_binary(), "-", "-", "-l", usable_languages(languages), *args], image)
+
+
+def _run(command: list[str], image: Image.Image) -> str:
     try:
         out = subprocess.run(
-            [binary, "-", "-", "-l", usable_languages(languages), *args],
+            command,
             input=_as_pnm(image),
             capture_output=True,
             check=False,

@@ -31,6 +31,8 @@ from PIL import Image
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.ocr import ocr_image
+from ingest.ocr_languages import ScriptMemory, ocr_in_script
+from ingest.stages import Stage, StageTimes
 from ingest.textquality import TextQuality, is_garbage, text_quality
 from ingest.types import PageContent
 
@@ -183,33 +185,48 @@ class PageExtractor:
         if self.doc.needs_pass:
             self.doc.close()
             raise CorruptFile(path, "encrypted PDF: a password is needed to open it")
+        self._script = ScriptMemory()  # the script OSD found on an earlier page
 
     def close(self) -> None:
         """Release the document."""
         self.doc.close()
 
     def extract(self, index: int) -> PageContent:
-        """Page `index` (0-based) as a PNG plus its text. CorruptFile if MuPDF cannot read it."""
+        """Page `index` (0-based) as a PNG plus its text, with the seconds each step took.
+        CorruptFile if MuPDF cannot read it."""
         number = index + 1
+        timings = StageTimes()
         try:
             page = self.doc.load_page(index)
             if page.rect.is_empty:
                 raise CorruptFile(self.path, f"page {number} has an empty size")
-            pix = render(page, self.settings.render_dpi, self.settings.max_pixels)
-            png = pix.tobytes("png")
-            layer = page.get_text()
-            reason = needs_ocr(text_quality(layer), False, self.settings.min_text_chars)
-            if reason is None and is_scanned(page):
-                reason = OcrReason.SCANNED
-            ocr = (lambda: self._ocr(page)) if self.settings.ocr_enabled else None
-            chosen = choose_text(layer, reason, ocr)
+            with timings.measure(Stage.RENDER):
+                pix = render(page, self.settings.render_dpi, self.settings.max_pixels)
+                png = pix.tobytes("png")
+            with timings.measure(Stage.TEXT):
+                layer = page.get_text()
+                reason = needs_ocr(text_quality(layer), False, self.settings.min_text_chars)
+                if reason is None and is_scanned(page):
+                    reason = OcrReason.SCANNED
+
+            def ocr() -> str:
+                with timings.measure(Stage.OCR):
+                    return self._ocr(page, layer if reason is OcrReason.SCANNED else "")
+
+            chosen = choose_text(layer, reason, ocr if self.settings.ocr_enabled else None)
         except (RuntimeError, ValueError) as err:
             raise CorruptFile(self.path, f"page {number} cannot be read: {err}") from err
         if reason is not None:
             log.debug("%s p.%d: %s text layer -> %s", self.path.name, number, reason, chosen.source)
-        return PageContent(number, png, chosen.text, chosen.source, pix.width, pix.height)
+        return PageContent(
+            number, png, chosen.text, chosen.source, pix.width, pix.height, timings=timings
+        )
 
-    def _ocr(self, page: pymupdf.Page) -> str:
+    def _ocr(self, page: pymupdf.Page, layer_text: str = "") -> str:
+        """OCR of a page render; `layer_text` (a scanner's hidden layer) hints at the script."""
         pix = render(page, self.settings.ocr_dpi, self.settings.ocr_max_pixels, gray=True)
         dpi = round(pix.width * 72 / page.rect.width)  # lower than ocr_dpi on capped pages
-        return ocr_image(pixmap_image(pix), self.settings.ocr_languages, dpi=dpi)
+        image = pixmap_image(pix)
+        if not self.settings.ocr_script_detection:
+            return ocr_image(image, self.settings.ocr_languages, dpi=dpi)
+        return ocr_in_script(image, self.settings.ocr_languages, dpi, layer_text, self._script)

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from ingest.config import IngestSettings
 from ingest.errors import IngestError, MMRagError
 from ingest.sniff import detect_kind, is_candidate
+from ingest.stages import (
+    IngestProgress,
+    Phase,
+    ProgressFn,
+    Stage,
+    StageTimes,
+    ingest_fraction,
+    no_progress,
+)
 from ingest.store import (
     DEFAULT_GC_GRACE_S,
     BlobStore,
@@ -41,14 +50,20 @@ from ingest.types import (
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[float, str], None]
+__all__ = ["Ingestor", "IngestProgress", "ProgressFn", "UnitSink", "iter_files"]
+
+# Units embedded per sink call: a whole document of up to this many units is one encoder
+# call (long and short texts sorted together: less padding than page by page), and memory
+# stays bounded for a 1000-page PDF.
+EMBED_BATCH_UNITS = 256
 
 
 class UnitSink(Protocol):
     """Where finished units go (the vector index). Units added are invisible to search until
-    `publish`; `remove` deletes every point of a document."""
+    `publish`; `remove` deletes every point of a document. `add` may return the seconds
+    its stages took (embedding, indexing)."""
 
-    def add(self, doc: Document, units: Sequence[Unit]) -> None: ...
+    def add(self, doc: Document, units: Sequence[Unit]) -> StageTimes | None: ...
 
     def publish(self, doc_id: str) -> None: ...
 
@@ -67,10 +82,6 @@ class VideoExtractor(Protocol):
     def count_clips(self, duration_s: float) -> int: ...
 
     def clips(self, path: Path) -> Iterator[ClipContent]: ...
-
-
-def _noop(_fraction: float, _message: str) -> None:
-    return None
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -93,7 +104,7 @@ class Ingestor:
         pdf: PdfExtractor,
         video: VideoExtractor,
         sink: UnitSink | None = None,
-        batch_size: int = 32,
+        batch_size: int = EMBED_BATCH_UNITS,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -103,7 +114,7 @@ class Ingestor:
         self.sink = sink
         self.batch_size = batch_size
 
-    def ingest_file(self, path: Path, progress: ProgressFn = _noop) -> IngestResult:
+    def ingest_file(self, path: Path, progress: ProgressFn = no_progress) -> IngestResult:
         """Ingest one file. Never raises for bad input: the result says `failed` and why.
 
         Holds the blob store's lock (shared) throughout, so gc waits until the document is
@@ -121,7 +132,9 @@ class Ingestor:
                 raise IngestError(
                     path, f"file is {size} bytes, over the limit of {self.settings.max_file_bytes}"
                 )
-            progress(0.0, "hashing")
+            progress(IngestProgress(Phase.HASHING))
+            hashing = StageTimes()
+            hash_started = time.perf_counter()
             doc_id = sha256_file(path)
             existing = self.registry.get_document(doc_id)
             if existing is not None and existing.status is DocStatus.READY:
@@ -137,7 +150,9 @@ class Ingestor:
             total = self._count_units(kind, path)
             source_blob = self.blobs.put_file(path, path.suffix.lower() or f".{kind}", doc_id)
             doc = self.registry.begin_document(doc_id, path.name, kind, size, source_blob)
-            return self._run(doc, self.blobs.path(source_blob), total, progress, started, path)
+            hashing.add(Stage.HASH, time.perf_counter() - hash_started)
+            source = self.blobs.path(source_blob)
+            return self._run(doc, source, total, progress, started, path, hashing)
         except MMRagError as err:
             reason = err.reason if isinstance(err, IngestError) else str(err)
             return self._failed(path, doc_id, reason, started)
@@ -145,7 +160,7 @@ class Ingestor:
             log.exception("unexpected error ingesting %s", path)
             return self._failed(path, doc_id, f"{type(err).__name__}: {err}", started)
 
-    def resume(self, progress: ProgressFn = _noop) -> list[IngestResult]:
+    def resume(self, progress: ProgressFn = no_progress) -> list[IngestResult]:
         """Redo every document left `pending` (or `failed`) from its stored original."""
         return [
             self.resume_document(doc.id, progress)
@@ -153,7 +168,7 @@ class Ingestor:
             if doc.status is not DocStatus.READY
         ]
 
-    def resume_document(self, doc_id: str, progress: ProgressFn = _noop) -> IngestResult:
+    def resume_document(self, doc_id: str, progress: ProgressFn = no_progress) -> IngestResult:
         """Redo one document from its stored original (a no-op result when it is ready)."""
         with self.blobs.lock.shared():
             return self._resume_document(doc_id, progress)
@@ -218,26 +233,45 @@ class Ingestor:
         progress: ProgressFn,
         started: float,
         shown: Path,
+        stages: StageTimes | None = None,
     ) -> IngestResult:
+        stages = stages if stages is not None else StageTimes()
         if self.sink is not None:
             self.sink.remove(doc.id)  # points of an earlier, interrupted attempt
         units: list[Unit] = []
         batch: list[Unit] = []
         duration: float | None = None
         what = "pages" if doc.kind is DocKind.PDF else "clips"
-        for unit in self._units(doc, source):
+        embedded = 0
+
+        def report(phase: Phase, done: int, detail: str = "") -> None:
+            fraction = ingest_fraction(len(units), embedded, total)
+            progress(IngestProgress(phase, done, total, what, fraction, detail))
+
+        # A video's audio is transcribed before its first clip comes out.
+        first = "transcribing audio" if doc.kind is DocKind.VIDEO else ""
+        report(Phase.EXTRACTING, 0, first)
+        for unit in self._units(doc, source, stages):
             units.append(unit)
             batch.append(unit)
+            report(Phase.EXTRACTING, len(units))
             if len(batch) >= self.batch_size:
-                self._flush(doc, batch)
-            progress(min(len(units) / max(total, 1), 0.99), f"{len(units)}/{total} {what}")
-        self._flush(doc, batch)
+                report(Phase.EMBEDDING, embedded)
+                embedded += self._flush(doc, batch, stages)
+                report(Phase.EMBEDDING, embedded)
+        if batch:
+            report(Phase.EMBEDDING, embedded)
+            embedded += self._flush(doc, batch, stages)
+            report(Phase.EMBEDDING, embedded)
         if doc.kind is DocKind.VIDEO and units:
             duration = max(u.end_s or 0.0 for u in units)
+        report(Phase.INDEXING, len(units))
         if self.sink is not None:
-            self.sink.publish(doc.id)
-        done = self.registry.complete_document(doc.id, units, duration)
-        progress(1.0, f"ready: {len(units)} {what}")
+            with stages.measure(Stage.INDEX, 0):
+                self.sink.publish(doc.id)
+        with stages.measure(Stage.REGISTRY, len(units)):
+            done = self.registry.complete_document(doc.id, units, duration)
+        progress(IngestProgress(Phase.READY, len(units), total, what, 1.0))
         return IngestResult(
             shown,
             doc.id,
@@ -245,17 +279,25 @@ class Ingestor:
             done.n_pages,
             done.n_clips,
             seconds=time.perf_counter() - started,
+            stages=stages,
         )
 
-    def _flush(self, doc: Document, batch: list[Unit]) -> None:
+    def _flush(self, doc: Document, batch: list[Unit], stages: StageTimes) -> int:
+        """Hand the batch to the sink; returns how many units it took."""
+        n = len(batch)
         if batch and self.sink is not None:
-            self.sink.add(doc, batch)
+            timings = self.sink.add(doc, batch)
+            if timings is not None:
+                stages.merge(timings)
         batch.clear()
+        return n
 
-    def _units(self, doc: Document, source: Path) -> Iterator[Unit]:
+    def _units(self, doc: Document, source: Path, stages: StageTimes) -> Iterator[Unit]:
         if doc.kind is DocKind.PDF:
             for page in self.pdf.pages(source):
-                key = self.blobs.put_bytes(page.png, ".png")
+                stages.merge(page.timings)
+                with stages.measure(Stage.BLOBS):
+                    key = self.blobs.put_bytes(page.png, ".png")
                 yield Unit(
                     id=page_unit_id(doc.id, page.page),
                     doc_id=doc.id,
@@ -269,7 +311,9 @@ class Ingestor:
                 )
         else:
             for clip in self.video.clips(source):
-                keys = [self.blobs.put_bytes(frame, ".jpg") for frame in clip.frames]
+                stages.merge(clip.timings)
+                with stages.measure(Stage.BLOBS):
+                    keys = [self.blobs.put_bytes(frame, ".jpg") for frame in clip.frames]
                 yield Unit(
                     id=clip_unit_id(doc.id, clip.index),
                     doc_id=doc.id,

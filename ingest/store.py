@@ -229,9 +229,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     doc_id TEXT,
     error TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    phase TEXT NOT NULL DEFAULT 'queued',
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0
 );
 """
+# Columns added after the first release: (table, column, definition) for older registries.
+_ADDED_COLUMNS = (
+    ("jobs", "phase", "TEXT NOT NULL DEFAULT 'queued'"),
+    ("jobs", "done", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "total", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 # A document id is the hex sha256 of its bytes; a prefix of one is 1 to 64 hex digits.
@@ -255,6 +264,10 @@ class Registry:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
+            for table, column, definition in _ADDED_COLUMNS:
+                present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
         return sqlite_connection(self.path)
@@ -462,6 +475,9 @@ class Registry:
             error=row["error"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            phase=row["phase"],
+            done=row["done"],
+            total=row["total"],
         )
 
     def create_job(self, source: str) -> Job:
@@ -486,6 +502,9 @@ class Registry:
         message: str | None = None,
         doc_id: str | None = None,
         error: str | None = None,
+        phase: str | None = None,
+        done: int | None = None,
+        total: int | None = None,
     ) -> None:
         sets: list[str] = ["updated_at = ?"]
         args: list[object] = [time.time()]
@@ -495,6 +514,9 @@ class Registry:
             ("message", message),
             ("doc_id", doc_id),
             ("error", error),
+            ("phase", phase),
+            ("done", done),
+            ("total", total),
         ):
             if value is not None:
                 sets.append(f"{column} = ?")

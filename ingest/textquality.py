@@ -159,3 +159,16 @@ def text_quality(text: str) -> TextQuality:
 def is_garbage(quality: TextQuality, threshold: float) -> bool:
     """Whether a text layer is noise rather than text (a very short layer never counts)."""
     return quality.chars >= _MIN_SCORED_CHARS and quality.score < threshold
+
+
+def dominant_script(text: str, min_letters: int = 20) -> str | None:
+    """The Unicode script most of `text`'s letters are written in ("LATIN", "CYRILLIC",
+    "HANGUL", "CJK", ...), or None with fewer than `min_letters` letters. Pure."""
+    counts: dict[str, int] = {}
+    for char in text:
+        if char.isalpha():
+            script = _script(char)
+            counts[script] = counts.get(script, 0) + 1
+    if sum(counts.values()) < min_letters:
+        return None
+    return max(counts, key=lambda s: counts[s])

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from ingest.stages import StageTimes
+
 
 class DocKind(StrEnum):
     PDF = "pdf"
@@ -117,6 +119,9 @@ class Job:
     error: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    phase: str = "queued"  # ingest.stages.Phase value
+    done: int = 0  # units through `phase` so far, of `total`
+    total: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,7 @@ class IngestResult:
     error: str | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    stages: StageTimes = field(default_factory=StageTimes, compare=False)  # where time went
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,7 @@ class PageContent:
     text_source: str  # "layer", "ocr" or "empty"
     width: int
     height: int
+    timings: StageTimes = field(default_factory=StageTimes, compare=False)  # render, text, ocr
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +162,8 @@ class ClipContent:
     frames: tuple[bytes, ...]  # JPEG, evenly spaced over the clip, in time order
     transcript: str = ""
     ocr_text: str = ""
+    # frames and keyframe OCR of this clip; the first clip also carries the file's ASR.
+    timings: StageTimes = field(default_factory=StageTimes, compare=False)
 
     @property
     def text(self) -> str:

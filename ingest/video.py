@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +26,7 @@ from ingest.errors import CorruptFile
 from ingest.frame_ocr import confident_lines, ocr_words
 from ingest.frames import FrameReader, encode_jpeg, fit_to_pixels
 from ingest.probe import VideoInfo, probe_video
+from ingest.stages import Stage, StageTimes
 from ingest.types import ClipContent
 
 __all__ = [
@@ -137,7 +139,9 @@ class VideoClips:
         next clips decode; at most `workers + 1` clips wait, so memory stays bounded.
         """
         info = self.probe(path)
-        segments = self._transcribe(info)
+        asr = StageTimes()  # carried by the first clip
+        with asr.measure(Stage.ASR):
+            segments = self._transcribe(info)
         k = self.settings.frames_per_clip
         workers = self.settings.workers or os.cpu_count() or 1
         pool = ThreadPoolExecutor(workers, "keyframe-ocr") if self.settings.frame_ocr else None
@@ -145,14 +149,16 @@ class VideoClips:
         try:
             with FrameReader(path, size=(info.width, info.height)) as reader:
                 for window in self.windows(info.duration_s):
-                    images = reader.read(frame_times(window, k))
-                    frames = tuple(
-                        encode_jpeg(fit_to_pixels(im, self.settings.frame_max_pixels))
-                        for im in images
-                    )
+                    timings = asr if window.index == 0 else StageTimes()
+                    with timings.measure(Stage.FRAMES):
+                        images = reader.read(frame_times(window, k))
+                        frames = tuple(
+                            encode_jpeg(fit_to_pixels(im, self.settings.frame_max_pixels))
+                            for im in images
+                        )
                     keyframe = images[len(images) // 2]
-                    ocr = pool.submit(self._ocr, keyframe) if pool is not None else None
-                    pending.append(_PendingClip(window, frames, ocr))
+                    ocr = pool.submit(self._timed_ocr, keyframe) if pool is not None else None
+                    pending.append(_PendingClip(window, frames, ocr, timings))
                     if len(pending) > workers:
                         yield pending.popleft().finish(segments)
             while pending:
@@ -171,6 +177,11 @@ class VideoClips:
             log.warning("%s: ingesting without a transcript: %s", info.path.name, err.reason)
             return []
 
+    def _timed_ocr(self, keyframe: Image.Image) -> tuple[str, float]:
+        # Wall only: tesseract children of several threads cannot be told apart.
+        started = time.perf_counter()
+        return self._ocr(keyframe), time.perf_counter() - started
+
     def _ocr(self, keyframe: Image.Image) -> str:
         """OCR of a keyframe at full resolution (small text survives), noise removed."""
         words = ocr_words(fit_to_pixels(keyframe, self.settings.ocr_max_pixels), self.ocr_languages)
@@ -183,14 +194,20 @@ class _PendingClip:
 
     window: ClipWindow
     frames: tuple[bytes, ...]
-    ocr: Future[str] | None
+    ocr: Future[tuple[str, float]] | None  # text and seconds
+    timings: StageTimes
 
     def finish(self, segments: Sequence[Segment]) -> ClipContent:
+        ocr_text = ""
+        if self.ocr is not None:
+            ocr_text, seconds = self.ocr.result()
+            self.timings.add(Stage.KEYFRAME_OCR, seconds)
         return ClipContent(
             index=self.window.index,
             start_s=self.window.start_s,
             end_s=self.window.end_s,
             frames=self.frames,
             transcript=transcript_for(segments, self.window.start_s, self.window.end_s),
-            ocr_text=self.ocr.result() if self.ocr is not None else "",
+            ocr_text=ocr_text,
+            timings=self.timings,
         )

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from ingest.stages import Stage, StageTimes
 from ingest.types import Document, Unit
 from retrieval.embedders.base import Embedder, SparseEncoder
 from retrieval.index import SPARSE, TEXT, VISUAL, IndexedUnit, QdrantIndex, VectorLayout
@@ -62,14 +63,21 @@ class UnitIndexer:
         self.sparse = sparse
         self.warmers = tuple(warmers)
 
-    def embed(self, units: Sequence[Unit]) -> list[IndexedUnit]:
-        """Units -> their vectors from every configured encoder."""
+    def embed(self, units: Sequence[Unit], timings: StageTimes | None = None) -> list[IndexedUnit]:
+        """Units -> their vectors from every configured encoder (seconds into `timings`)."""
+        timings = timings if timings is not None else StageTimes()
+        n = len(units)
         dense = {}
         if self.visual is not None:
-            dense[VISUAL] = self.visual.embed_units(units)
+            with timings.measure(Stage.VISUAL_VECTORS, n):
+                dense[VISUAL] = self.visual.embed_units(units)
         if self.text is not None:
-            dense[TEXT] = self.text.embed_units(units)
-        sparse = self.sparse.encode_units(units) if self.sparse is not None else None
+            with timings.measure(Stage.TEXT_VECTORS, n):
+                dense[TEXT] = self.text.embed_units(units)
+        sparse = None
+        if self.sparse is not None:
+            with timings.measure(Stage.SPARSE, n):
+                sparse = self.sparse.encode_units(units)
         return [
             IndexedUnit(
                 unit=unit,
@@ -79,14 +87,20 @@ class UnitIndexer:
             for row, unit in enumerate(units)
         ]
 
-    def add(self, doc: Document, units: Sequence[Unit]) -> None:
-        """Embed and upsert units, invisible to search until `publish`."""
+    def add(self, doc: Document, units: Sequence[Unit]) -> StageTimes:
+        """Embed and upsert units, invisible to search until `publish`; returns the
+        seconds per stage (vectors, reranker windows, index)."""
+        timings = StageTimes()
         if not units:
-            return
-        self.index.upsert(self.embed(units), visible=False)
+            return timings
+        embedded = self.embed(units, timings)
+        with timings.measure(Stage.INDEX, len(units)):
+            self.index.upsert(embedded, visible=False)
         for warmer in self.warmers:
-            warmer.warm(units)
+            with timings.measure(Stage.WINDOWS, len(units)):
+                warmer.warm(units)
         log.debug("%s: indexed %d units", doc.file_name, len(units))
+        return timings
 
     def publish(self, doc_id: str) -> None:
         """Make every unit of the document searchable."""

@@ -16,7 +16,7 @@ from ingest.errors import ModelUnavailable
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
     ocr.usable_languages.cache_clear()
-    ocr._languages_of.cache_clear()
+    ocr._traineddata_of.cache_clear()
 
 
 @needs_tesseract

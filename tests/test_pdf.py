@@ -333,7 +333,7 @@ SCANNED_WORDS: dict[str, dict[int, list[str]]] = {
 @needs_corpus
 @needs_tesseract
 def test_scanned_corpus_pdfs_get_ocr_text_with_real_words() -> None:
-    pages = PdfPages(IngestSettings())  # product defaults: 300 dpi OCR, five languages
+    pages = PdfPages(IngestSettings())  # product defaults: 200 dpi OCR in the script's languages
     for name, expected in SCANNED_WORDS.items():
         path = CORPUS_PDF / name
         # tam-review's first and last pages have a good layer; the rest is a broken font.
