@@ -2,30 +2,29 @@
 background thread started in the lifespan (app/api_loading.py), through
 `services_factory` (tests inject their own).
 
-Routes live in app/api_routes.py, wire models in app/api_schemas.py; this module wires
-them together with auth and the mapping from domain errors to HTTP statuses.
+Routes live in app/api_routes.py, wire models in app/api_schemas.py, the error shape in
+app/api_errors.py and authentication in app/api_auth.py; this module wires them together
+with the body size limits and the ingest worker.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from app import api_conversations, api_routes, api_ui_support
-from app.api_deps import ApiRuntime, require_api_key
+from app.api_auth import configured_key, install_auth
+from app.api_deps import ApiRuntime
+from app.api_errors import ErrorShapeMiddleware, install_error_handlers
 from app.api_loading import BackgroundLoader
-from app.api_uploads import UploadRejected
-from app.api_worker import IngestWorker, fail_interrupted_jobs
+from app.api_openapi import install_openapi
+from app.api_worker import IngestWorker, recover_jobs
 from app.config import Settings
 from app.service import Services, build_services
-from generation.errors import GenerationError
-from ingest.errors import BackendUnavailable, IngestError, MMRagError, NotFound, UnsupportedFile
 
 log = logging.getLogger(__name__)
 
@@ -36,60 +35,35 @@ _DESCRIPTION = """Chat with your PDFs and videos.
 Upload with `POST /documents` (returns a job; poll `GET /jobs/{id}`), then ask with
 `POST /query` or `POST /query/stream` (server-sent events). When the server has an API key
 (`MMRAG_API_KEY`), send it as `X-API-Key: <key>` or `Authorization: Bearer <key>` on every
-route except `/health`.
+route except `/health` (this schema and the docs included, unless `MMRAG_OPEN_API_DOCS`).
+Every error body is `{"detail": "<one line>"}`.
 """
 
 
-def _error(status_code: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status_code)
+def limit_torch_threads(threads: int) -> None:
+    """Cap torch's intra-op threads for this process (0 = leave torch's default)."""
+    if threads <= 0:
+        return
+    import torch
 
-
-def _status_of(err: MMRagError) -> int:
-    """The HTTP status of a domain error (order matters: subclasses first)."""
-    if isinstance(err, NotFound):
-        return 404
-    if isinstance(err, BackendUnavailable):
-        return 503
-    if isinstance(err, UnsupportedFile):
-        return 415
-    if isinstance(err, IngestError):
-        return 400
-    if isinstance(err, GenerationError):
-        return 502
-    return 500
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    async def on_rejected(_request: Request, err: Exception) -> JSONResponse:
-        assert isinstance(err, UploadRejected)
-        return _error(err.status_code, err.detail)
-
-    async def on_domain_error(_request: Request, err: Exception) -> JSONResponse:
-        assert isinstance(err, MMRagError)
-        code = _status_of(err)
-        if code >= 500:
-            log.warning("%s: %s", type(err).__name__, err)
-        detail = f"service unavailable: {err}" if code == 503 else str(err)
-        return _error(code, detail)
-
-    app.add_exception_handler(UploadRejected, on_rejected)
-    app.add_exception_handler(MMRagError, on_domain_error)
+    torch.set_num_threads(threads)
 
 
 def _start_runtime(settings: Settings, services_factory: ServicesFactory) -> ApiRuntime:
-    """Load the models (`services_factory`, then the lazy ones), clear orphaned uploads,
-    start the worker."""
+    """Load the models (`services_factory`, then the lazy ones), start the worker and
+    queue again what a previous process left unfinished (api_worker.recover_jobs)."""
+    limit_torch_threads(settings.api_torch_threads)
     services = services_factory(settings)
     services.load_models()
     upload_root = settings.data_dir / "uploads"
-    # Uploads of a previous process are orphans: their jobs are failed just below.
-    shutil.rmtree(upload_root, ignore_errors=True)
     upload_root.mkdir(parents=True, exist_ok=True)
-    stale = fail_interrupted_jobs(services.registry)
-    if stale:
-        log.warning("marked %d interrupted ingest job(s) failed", stale)
+    recovered = recover_jobs(services.registry, upload_root)
     worker = IngestWorker(services.ingestor, services.registry)
     worker.start()
+    for task in recovered:
+        worker.submit(task)
+    if recovered:
+        log.warning("resuming %d interrupted ingest job(s)", len(recovered))
     return ApiRuntime(settings, services, worker, upload_root)
 
 
@@ -102,7 +76,8 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     """The FastAPI app. `services_factory(settings)` runs once, on a background thread
     started with the server (model loading): `/health` answers at once, `/ready` says
     "loading" until it is done, and routes that need the models answer 503 until then.
-    The ingest worker thread starts once loaded and stops with the app."""
+    The ingest worker thread starts once loaded, first resuming the ingests a previous
+    process left unfinished, and stops with the app."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,12 +99,17 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     )
     app.state.settings = settings
     app.state.loader = None
-    _install_error_handlers(app)
-    authed = [Depends(require_api_key)]
-    app.include_router(api_routes.system)  # /health is open; /ready carries its own auth
-    app.include_router(api_routes.documents, dependencies=authed)
-    app.include_router(api_routes.search, dependencies=authed)
-    app.include_router(api_routes.media, dependencies=authed)
-    app.include_router(api_conversations.conversations, dependencies=authed)
-    app.include_router(api_ui_support.ui_support, dependencies=authed)
+    install_error_handlers(app)
+    # Every byte of a body counts against its route's limit, with or without Content-Length.
+    json_limit = settings.max_json_bytes
+    app.include_router(api_routes.system, max_body_size=json_limit)
+    app.include_router(api_routes.uploads, max_body_size=settings.max_upload_bytes)
+    app.include_router(api_routes.documents, max_body_size=json_limit)
+    app.include_router(api_routes.search, max_body_size=json_limit)
+    app.include_router(api_routes.media, max_body_size=json_limit)
+    app.include_router(api_conversations.conversations, max_body_size=json_limit)
+    app.include_router(api_ui_support.ui_support, max_body_size=json_limit)
+    install_openapi(app, secured=configured_key(settings) is not None)
+    app.add_middleware(ErrorShapeMiddleware)
+    install_auth(app, settings)  # added last = outermost: the key is checked first
     return app

@@ -8,7 +8,6 @@ ingest/conversations.py. Included with the API key dependency in app/api.py.
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response, status
-from fastapi.responses import StreamingResponse
 
 from app.api_chat_schemas import (
     ConversationCreate,
@@ -20,7 +19,7 @@ from app.api_chat_schemas import (
     MessageOut,
 )
 from app.api_deps import ServicesDep
-from app.api_routes import ERRORS, sse_answer_response
+from app.api_routes import ERRORS, SSE_CONTENT, EventStreamResponse, sse_answer_response
 from app.api_schemas import QueryResponse
 from app.conversing import ask_and_save
 from generation.types import FinalEvent
@@ -130,19 +129,20 @@ def post_message(conversation_id: str, body: MessageCreate, services: ServicesDe
 @conversations.post(
     "/conversations/{conversation_id}/messages/stream",
     summary="Ask in a conversation, answered as server-sent events",
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
     responses={
         **ERRORS,
+        502: {"description": "the generator answered with something unusable"},
         200: {
             "description": "the same events as `POST /query/stream`; both turns are saved "
             "before the `final` event is sent",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": SSE_CONTENT,
         },
     },
 )
 def post_message_stream(
     conversation_id: str, body: MessageCreate, services: ServicesDep
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Like `POST /query/stream`, saving the question and the answer. An unknown
     conversation or document, or Qdrant/vLLM down, is a plain HTTP error."""
     return sse_answer_response(ask_and_save(services, conversation_id, body.as_query()))

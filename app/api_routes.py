@@ -1,7 +1,8 @@
 """REST routes: thin functions that parse input, call a use case, convert the result.
 
 Blocking work (SQLite, models) runs in sync routes, which FastAPI runs in its thread pool.
-Errors are domain exceptions mapped to HTTP statuses in app/api.py.
+Errors are domain exceptions mapped to HTTP statuses in app/api_errors.py; every status a
+route can answer is declared in its `responses` (the schema is checked by schemathesis).
 """
 
 from __future__ import annotations
@@ -14,19 +15,23 @@ from itertools import chain
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from app import querying
 from app.api_convert import document_detail, document_out, job_out, query_response
-from app.api_deps import LoaderDep, RuntimeDep, ServicesDep, require_api_key
+from app.api_deps import LoaderDep, RuntimeDep, ServicesDep
+from app.api_errors import domain_detail, status_of
 from app.api_health import readiness_of
+from app.api_ranges import RangedFileResponse
 from app.api_schemas import (
+    DOC_ID_PATTERN,
+    JOB_ID_PATTERN,
     DocStatusName,
     DocumentDetail,
     DocumentOut,
-    ErrorOut,
     Health,
     JobOut,
     QueryRequest,
@@ -35,22 +40,48 @@ from app.api_schemas import (
     StreamError,
     TokenChunk,
 )
-from app.api_uploads import FILE_FIELD, check_content_length, receive_upload
+from app.api_uploads import FILE_FIELD, receive_upload
+from app.api_worker import IngestTask
+from app.backends import as_backend_error, backend_guard
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
-from ingest.errors import BackendUnavailable, MMRagError, NotFound
+from ingest.errors import MMRagError, NotFound
 from ingest.store import Registry
 from ingest.types import DocStatus, JobStatus, Unit, UnitKind
 from retrieval.types import SearchFilter
 
 log = logging.getLogger(__name__)
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorOut, "description": "missing or wrong API key"},
-    404: {"model": ErrorOut, "description": "no such document, unit or job"},
-    503: {"model": ErrorOut, "description": "Qdrant or the generator is unreachable"},
+_ERROR_TEXT: dict[int, str] = {
+    400: "a body that cannot be read: not multipart with one non-empty `file` (uploads), "
+    "not UTF-8 (JSON)",
+    404: "no such document, unit or job (or an ambiguous id prefix)",
+    409: "the document is being ingested",
+    413: "the request body is over its size limit (uploads: MMRAG_MAX_UPLOAD_BYTES)",
+    415: "the file's content is not a PDF or a supported video",
+    416: "no requested byte range is within the file",
+    422: "invalid parameters or body; the message names the field",
+    502: "the generator answered with something unusable",
+    503: "a dependency (Qdrant, the generator, the registry) is unavailable; the message names it",
 }
 
+
+def errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses` entries for these error statuses (their content, `{"detail":
+    ...}` as JSON, is filled in by app/api_openapi.py)."""
+    return {code: {"description": _ERROR_TEXT[code]} for code in codes}
+
+
+DocId = Annotated[
+    str,
+    PathParam(
+        pattern=DOC_ID_PATTERN,
+        max_length=64,
+        description="a document id (sha256 hex) or a unique prefix of one",
+    ),
+]
+
 system = APIRouter(tags=["system"])
+uploads = APIRouter(tags=["documents"])
 documents = APIRouter(tags=["documents"])
 search = APIRouter(tags=["query"])
 media = APIRouter(tags=["media"])
@@ -69,8 +100,7 @@ def health() -> Health:
     "/ready",
     response_model=Readiness,
     summary="Readiness of each dependency",
-    dependencies=[Depends(require_api_key)],
-    responses={401: ERRORS[401], 503: {"model": Readiness, "description": "a dependency is down"}},
+    responses={503: {"model": Readiness, "description": "a dependency is down"}},
 )
 def ready(loader: LoaderDep, response: Response) -> Readiness:
     """Probe the registry, Qdrant, each model and the generator; 503 names the part that
@@ -83,6 +113,15 @@ def ready(loader: LoaderDep, response: Response) -> Readiness:
 
 # -- documents and jobs -------------------------------------------------------------------
 
+# What the server accepts (by content, whatever the part's declared type or file name).
+UPLOAD_MEDIA_TYPES = (
+    "application/pdf",
+    "video/mp4",
+    "video/quicktime",
+    "video/x-matroska",
+    "video/webm",
+    "video/x-msvideo",
+)
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -92,40 +131,36 @@ _UPLOAD_BODY = {
                     "type": "object",
                     "required": [FILE_FIELD],
                     "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
-                }
+                },
+                "encoding": {FILE_FIELD: {"contentType": ", ".join(UPLOAD_MEDIA_TYPES)}},
             }
         },
     }
 }
 
 
-@documents.post(
+@uploads.post(
     "/documents",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
     summary="Upload a PDF or video for ingestion",
     openapi_extra=_UPLOAD_BODY,
-    responses={
-        **ERRORS,
-        400: {"model": ErrorOut, "description": "not multipart, no file, empty file"},
-        413: {"model": ErrorOut, "description": "over the upload size limit"},
-        415: {"model": ErrorOut, "description": "content is not a PDF or a supported video"},
-    },
+    responses=errors(400, 413, 415, 503),
 )
 async def upload_document(request: Request, runtime: RuntimeDep, response: Response) -> JobOut:
     """Stream the multipart `file` field to disk, queue it, return the job (202).
 
     The type is decided by the file's first bytes, never by its name. Poll
-    `GET /jobs/{id}` for progress; the document id appears on the job once hashed.
+    `GET /jobs/{id}` for progress; the document id appears on the job once hashed. The
+    file is kept until its document is ready, so a restarted server resumes the job.
     """
-    limit = runtime.settings.max_upload_bytes
-    check_content_length(request.headers.get("content-length"), limit)
     upload = await receive_upload(
-        request.stream(), request.headers.get("content-type"), runtime.upload_root, limit
+        request.stream(), request.headers.get("content-type"), runtime.upload_root
     )
     try:
         job = runtime.services.registry.create_job(upload.file_name)
-        runtime.worker.submit(job.id, upload)
+        upload = upload.move_to(runtime.upload_root / job.id)
+        runtime.worker.submit(IngestTask(job.id, upload))
     except BaseException:
         shutil.rmtree(upload.folder, ignore_errors=True)
         raise
@@ -134,7 +169,7 @@ async def upload_document(request: Request, runtime: RuntimeDep, response: Respo
     return job_out(job)
 
 
-@documents.get("/documents", response_model=list[DocumentOut], responses=ERRORS)
+@documents.get("/documents", response_model=list[DocumentOut], responses=errors(422, 503))
 def list_documents(
     services: ServicesDep,
     status_filter: Annotated[DocStatusName | None, Query(alias="status")] = None,
@@ -144,15 +179,21 @@ def list_documents(
     return [document_out(d) for d in services.registry.list_documents(wanted)]
 
 
-@documents.get("/documents/{doc_id}", response_model=DocumentDetail, responses=ERRORS)
-def get_document(doc_id: str, services: ServicesDep) -> DocumentDetail:
+@documents.get(
+    "/documents/{doc_id}", response_model=DocumentDetail, responses=errors(404, 422, 503)
+)
+def get_document(doc_id: DocId, services: ServicesDep) -> DocumentDetail:
     """One document (full id or unique prefix) with a summary of each unit."""
     doc = services.registry.resolve_document(doc_id)
     return document_detail(doc, services.registry.units(doc.id))
 
 
-@documents.delete("/documents/{doc_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-def delete_document(doc_id: str, services: ServicesDep) -> Response:
+@documents.delete(
+    "/documents/{doc_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404, 409, 422, 503),
+)
+def delete_document(doc_id: DocId, services: ServicesDep) -> Response:
     """Remove a document: its index points, registry rows and unshared blobs. 409 while
     the document is being ingested (a pending document with a job running)."""
     doc = services.registry.resolve_document(doc_id)
@@ -161,13 +202,19 @@ def delete_document(doc_id: str, services: ServicesDep) -> Response:
             status.HTTP_409_CONFLICT,
             f"{doc.file_name} is being ingested; delete it when its job ends",
         )
-    services.ingestor.delete(doc.id)
+    with backend_guard():  # the index is deleted from first: a failure leaves all in place
+        services.ingestor.delete(doc.id)
     log.info("deleted %s (%s)", doc.file_name, doc.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@documents.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
-def get_job(job_id: str, services: ServicesDep) -> JobOut:
+@documents.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404, 422, 503))
+def get_job(
+    job_id: Annotated[
+        str, PathParam(pattern=JOB_ID_PATTERN, description="a job id (32 hex digits)")
+    ],
+    services: ServicesDep,
+) -> JobOut:
     """An ingestion job's status, progress in [0, 1] and message."""
     job = services.registry.get_job(job_id)
     if job is None:
@@ -189,7 +236,12 @@ def search_filter(registry: Registry, request: QueryRequest) -> SearchFilter | N
     return SearchFilter(doc_ids=doc_ids, kinds=kinds)
 
 
-@search.post("/query", response_model=QueryResponse, responses=ERRORS)
+_QUERY_ERRORS = errors(400, 404, 413, 422, 502, 503)
+# The statuses of the other JSON routes (conversations, UI support).
+ERRORS = errors(400, 404, 413, 422, 502, 503)
+
+
+@search.post("/query", response_model=QueryResponse, responses=_QUERY_ERRORS)
 def query(request: QueryRequest, services: ServicesDep) -> QueryResponse:
     """Retrieve, answer, and check the answer's citations against the hits."""
     answer = querying.ask(
@@ -203,15 +255,18 @@ def sse(event: str, data: BaseModel) -> str:
     return f"event: {event}\ndata: {data.model_dump_json()}\n\n"
 
 
-def sse_answer_response(events: Iterator[AnswerEvent]) -> StreamingResponse:
+class EventStreamResponse(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+def sse_answer_response(events: Iterator[AnswerEvent]) -> EventStreamResponse:
     """An SSE response of answer events. The first event is computed before the response
     starts, so errors up to then (retrieval, the first token) are plain HTTP errors."""
     first = next(events, None)
     if first is None:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
-    return StreamingResponse(
+    return EventStreamResponse(
         sse_answer_events(chain([first], events)),
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
@@ -224,30 +279,67 @@ def sse_answer_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
                 yield sse("token", TokenChunk(text=event.text))
             elif isinstance(event, FinalEvent):
                 yield sse("final", query_response(event.answer))
-    except BackendUnavailable as err:
-        yield sse("error", StreamError(status=503, detail=f"service unavailable: {err}"))
-    except MMRagError as err:
-        yield sse("error", StreamError(status=502, detail=str(err)))
-    except Exception:  # headers are sent: the client can only learn of it in the stream
-        log.exception("answer stream failed")
-        yield sse("error", StreamError(status=500, detail="internal error while answering"))
+    except Exception as err:  # headers are sent: the client can only learn of it in the stream
+        domain = err if isinstance(err, MMRagError) else as_backend_error(err)
+        if domain is None:
+            log.exception("answer stream failed")
+            yield sse("error", StreamError(status=500, detail="internal error while answering"))
+            return
+        code = status_of(domain)
+        yield sse(
+            "error", StreamError(status=code if code >= 500 else 502, detail=domain_detail(domain))
+        )
+
+
+def _sse_event(name: str, model: str) -> dict[str, object]:
+    """One event of the stream: its name and its `data`, a line of JSON of `model`."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{model}"},
+            },
+        },
+    }
+
+
+_SSE_EVENT = {
+    "oneOf": [
+        _sse_event("token", "TokenChunk"),
+        _sse_event("final", "QueryResponse"),
+        _sse_event("error", "StreamError"),
+    ]
+}
+
+
+# OpenAPI 3.2's way to describe a stream: the events in order, and each event.
+SSE_CONTENT = {
+    "text/event-stream": {
+        "schema": {"type": "array", "minItems": 1, "items": _SSE_EVENT},
+        "itemSchema": _SSE_EVENT,
+    }
+}
 
 
 @search.post(
     "/query/stream",
     summary="Answer as server-sent events",
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
     responses={
-        **ERRORS,
+        **_QUERY_ERRORS,
         200: {
-            "description": '`event: token` (data `{"text": ...}`) chunks, then one '
-            "`event: final` whose data is the /query response; `event: error` "
-            '(data `{"status", "detail"}`) ends a failed stream',
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Server-sent events: `token` events (data: TokenChunk), then one "
+            "`final` event (data: QueryResponse, the same as POST /query); a failure after "
+            "the stream started is one `error` event (data: StreamError) and the end.",
+            "content": SSE_CONTENT,
         },
     },
 )
-def query_stream(request: QueryRequest, services: ServicesDep) -> StreamingResponse:
+def query_stream(request: QueryRequest, services: ServicesDep) -> EventStreamResponse:
     """Like /query, streamed. Retrieval and the first token happen before the response
     starts, so an unreachable Qdrant or generator is still a plain 503."""
     events = querying.ask_stream(
@@ -280,14 +372,18 @@ def _media_type(path: Path, default: str) -> str:
 
 @media.get(
     "/units/{unit_id}/image",
-    response_class=FileResponse,
-    responses={**ERRORS, 200: {"content": {"image/png": {}, "image/jpeg": {}}}},
+    response_class=RangedFileResponse,
+    responses={
+        **errors(404, 416, 422, 503),
+        200: {"content": {"image/png": {}, "image/jpeg": {}}},
+        206: {"description": "partial content (HTTP Range request)"},
+    },
 )
 def unit_image(
     unit_id: str,
     services: ServicesDep,
     frame: Annotated[int | None, Query(ge=0, description="clip frame index")] = None,
-) -> FileResponse:
+) -> RangedFileResponse:
     """A page's PNG; for a clip its middle keyframe, or frame `frame`."""
     unit = _unit(services, unit_id)
     if not unit.images:
@@ -296,21 +392,21 @@ def unit_image(
     if index >= len(unit.images):
         raise NotFound(f"unit {unit_id} has {len(unit.images)} frames; no frame {index}")
     path = _existing(unit.images[index], f"image of {unit_id}")
-    return FileResponse(
+    return RangedFileResponse(
         path, media_type=_media_type(path, "image/png"), headers={"Cache-Control": _MEDIA_CACHE}
     )
 
 
 @media.get(
     "/units/{unit_id}/video",
-    response_class=FileResponse,
+    response_class=RangedFileResponse,
     responses={
-        **ERRORS,
+        **errors(404, 416, 503),
         200: {"content": {"video/mp4": {}}},
         206: {"description": "partial content (HTTP Range request)"},
     },
 )
-def unit_video(unit_id: str, services: ServicesDep) -> FileResponse:
+def unit_video(unit_id: str, services: ServicesDep) -> RangedFileResponse:
     """The clip's source video, with HTTP Range support so players can seek to `start_s`."""
     unit = _unit(services, unit_id)
     if unit.kind is not UnitKind.CLIP:
@@ -319,7 +415,7 @@ def unit_video(unit_id: str, services: ServicesDep) -> FileResponse:
     if doc is None:
         raise NotFound(f"document of unit {unit_id} is gone")
     path = _existing(services.storage.blobs.path(doc.source_blob), f"video of {unit_id}")
-    return FileResponse(
+    return RangedFileResponse(
         path,
         media_type=_media_type(path, "video/mp4"),
         filename=doc.file_name,

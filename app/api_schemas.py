@@ -6,10 +6,18 @@ responses into the same models, so both sides agree on one schema (the one /docs
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
+# A document id or a prefix of one: 1-64 hex digits (matched literally, not as a pattern).
+DOC_ID_PATTERN = r"^[0-9a-fA-F]{1,64}$"
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+# At least one character that is not whitespace (the set of str.isspace, spelled out so the
+# Rust regex pydantic runs and a client's JSON Schema engine agree on it).
+NON_BLANK_PATTERN = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+DocIdPrefix = Annotated[str, StringConstraints(pattern=DOC_ID_PATTERN, max_length=64)]
 DocStatusName = Literal["pending", "ready", "failed"]
 JobStatusName = Literal["queued", "running", "done", "failed"]
 PhaseName = Literal["queued", "hashing", "extracting", "embedding", "indexing", "ready"]
@@ -83,10 +91,19 @@ class DocumentDetail(DocumentOut):
 class QueryRequest(BaseModel):
     """A question, optionally restricted to some documents (ids or unique prefixes) and kinds."""
 
-    question: str = Field(min_length=1, max_length=4000)
-    doc_ids: list[str] | None = Field(default=None, description="restrict to these documents")
+    question: str = Field(
+        min_length=1,
+        max_length=4000,
+        pattern=NON_BLANK_PATTERN,
+        description="the question; must contain a non-whitespace character",
+    )
+    doc_ids: list[DocIdPrefix] | None = Field(
+        default=None,
+        max_length=1000,
+        description="restrict to these documents (ids or unique prefixes)",
+    )
     kinds: list[UnitKindName] | None = Field(
-        default=None, description="restrict to pages and/or clips"
+        default=None, max_length=2, description="restrict to pages and/or clips"
     )
     top_k: int | None = Field(
         default=None, ge=1, le=50, description="sources to retrieve; default from config"

@@ -1,9 +1,10 @@
 """Receive one uploaded file from a multipart body, streamed to disk in chunks.
 
 The body is parsed as it arrives (python-multipart's push parser), so neither the whole
-file nor the whole body is ever held in memory, an oversize upload is cut off as soon as it
-passes the limit, and a file whose first bytes are not a PDF or a video is refused before
-the rest is received. Whatever fails, the partial file is removed.
+file nor the whole body is ever held in memory, and a file whose first bytes are not a PDF
+or a video is refused before the rest is received. The size limit is the route's body limit
+(every byte of the body counts: file, other fields, framing; see app/api.py), which stops
+the stream as soon as it passes. Whatever fails, the partial file is removed.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from ingest.types import DocKind
 
 FILE_FIELD = "file"
 SNIFF_BYTES = 1024
-# Multipart framing (boundaries, part headers) on top of the file's own bytes.
-MULTIPART_SLACK = 64 * 1024
 MAX_NAME_CHARS = 180
+MAX_PART_HEADER_BYTES = 16 * 1024  # part headers are held in memory: bound them
 
 
 class UploadRejected(Exception):
@@ -51,6 +51,23 @@ class ReceivedUpload:
     def folder(self) -> Path:
         return self.path.parent
 
+    def move_to(self, folder: Path) -> ReceivedUpload:
+        """The same upload after renaming its folder to `folder` (same file system)."""
+        self.folder.rename(folder)
+        return ReceivedUpload(folder / self.file_name, self.file_name, self.size_bytes, self.kind)
+
+    @classmethod
+    def find(cls, folder: Path) -> ReceivedUpload | None:
+        """The upload kept in `folder` (by an earlier server process), if it is intact."""
+        files = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+        if len(files) != 1:
+            return None
+        with files[0].open("rb") as fh:
+            kind = sniff_kind(fh.read(SNIFF_BYTES))
+        if kind is None:
+            return None
+        return cls(files[0], files[0].name, files[0].stat().st_size, kind)
+
 
 def safe_file_name(raw: str) -> str:
     """A client-supplied file name reduced to a harmless single path component.
@@ -70,22 +87,6 @@ def safe_file_name(raw: str) -> str:
     return name or "upload"
 
 
-def check_content_length(header: str | None, max_bytes: int) -> None:
-    """Refuse early (413) when the declared body size cannot fit under the limit."""
-    if header is None:
-        return
-    try:
-        declared = int(header)
-    except ValueError as err:
-        raise UploadRejected(400, "invalid Content-Length header") from err
-    if declared > max_bytes + MULTIPART_SLACK:
-        raise UploadRejected(413, _too_large(max_bytes))
-
-
-def _too_large(max_bytes: int) -> str:
-    return f"file is larger than the upload limit of {max_bytes} bytes"
-
-
 def _unsupported(name: str) -> str:
     return (
         f"{name}: unsupported file type (by content, not name): expected a PDF or an "
@@ -96,9 +97,8 @@ def _unsupported(name: str) -> str:
 class _FileWriter:
     """Multipart parser callbacks that stream the `file` field into a file on disk."""
 
-    def __init__(self, folder: Path, max_bytes: int) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.max_bytes = max_bytes
         self.path: Path | None = None
         self.size = 0
         self.kind: DocKind | None = None
@@ -117,9 +117,17 @@ class _FileWriter:
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
+        self._check_header_size()
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        self._check_header_size()
+
+    def _check_header_size(self) -> None:
+        if len(self._header_field) + len(self._header_value) > MAX_PART_HEADER_BYTES:
+            raise UploadRejected(
+                400, f"a multipart part header is over {MAX_PART_HEADER_BYTES} bytes"
+            )
 
     def on_header_end(self) -> None:
         self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)
@@ -145,8 +153,6 @@ class _FileWriter:
             return
         chunk = data[start:end]
         self.size += len(chunk)
-        if self.size > self.max_bytes:
-            raise UploadRejected(413, _too_large(self.max_bytes))
         if self.kind is None and len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
@@ -202,18 +208,17 @@ async def receive_upload(
     body: AsyncIterator[bytes],
     content_type: str | None,
     upload_root: Path,
-    max_bytes: int,
 ) -> ReceivedUpload:
     """Stream the `file` field of a multipart body to `<upload_root>/<random>/<name>`.
 
-    Raises UploadRejected: 400 (not multipart, no file, empty, two files), 413 (over
-    `max_bytes`), 415 (content is not a PDF or a supported video). Nothing is left on disk
-    when it raises.
+    Raises UploadRejected: 400 (not multipart, no file, empty, two files), 415 (content is
+    not a PDF or a supported video); whatever `body` raises (the body limit's 413) passes
+    through. Nothing is left on disk when it raises.
     """
     boundary = multipart_boundary(content_type)
     folder = upload_root / uuid.uuid4().hex
     folder.mkdir(parents=True)
-    writer = _FileWriter(folder, max_bytes)
+    writer = _FileWriter(folder)
     parser = MultipartParser(boundary, writer.callbacks())  # type: ignore[arg-type]
     try:
         # Small synchronous writes per network chunk: cheaper than a thread hop each time.

@@ -178,15 +178,23 @@ def remove(
 
 @cli.command()
 def gc(
-    grace: Annotated[float, typer.Option(help="spare blobs younger than this many seconds")] = 0,
+    grace: Annotated[
+        float, typer.Option(help="spare blobs younger than this many seconds")
+    ] = 3600.0,
+    wait: Annotated[
+        float, typer.Option(help="seconds to wait for running ingests to finish")
+    ] = 10.0,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Remove orphan blobs (left by interrupted or deleted ingests)."""
+    """Remove orphan blobs (left by interrupted or deleted ingests).
+
+    Never runs during an ingest (of the API server or `mmrag ingest`): it waits up to
+    --wait seconds for them, then gives up without deleting anything."""
     from app.service import open_storage
     from ingest.store import collect_garbage
 
     storage = open_storage(load_settings(None, data_dir))
-    report = collect_garbage(storage.registry, storage.blobs, grace_s=grace)
+    report = collect_garbage(storage.registry, storage.blobs, grace_s=grace, wait_s=wait)
     typer.echo(
         f"removed {report.removed_blobs} orphan blobs ({report.removed_bytes / 1e6:.1f} MB), "
         f"{report.removed_temp} temp files"
@@ -424,8 +432,18 @@ def up(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a domain error (data dir in use, Qdrant unreachable,
+    model missing) is one line on stderr and exit code 1, not a traceback."""
+    from ingest.errors import MMRagError
+
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+    except MMRagError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Empty = embedded Qdrant under data_dir; otherwise a server or cluster URL.
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
+    # Per request to a Qdrant server: a hung server is a 503 after this long, not a hang.
+    qdrant_timeout_s: float = Field(10.0, gt=0)
 
     # REST API and UI.
     host: str = "127.0.0.1"
@@ -40,9 +42,19 @@ class Settings(BaseSettings):
     ui_port: int = 8501
     api_url: str = Field("", description="where the UI finds the API; empty = http://host:port")
     api_key: SecretStr | None = None
-    max_upload_bytes: int = 1024**3
+    # Whole request body of an upload (file, form fields, multipart framing), and of any
+    # other request (JSON): every byte counts, chunked or not.
+    max_upload_bytes: int = Field(1024**3, ge=0)
+    max_json_bytes: int = Field(1024**2, ge=0)
+    # Serve /openapi.json, /docs and /redoc without the API key (they are guarded by default).
+    open_api_docs: bool = False
     # Listen on a non-loopback host without api_key (see app/api_launch.py).
     allow_insecure: bool = False
+    # Intra-op threads of each model call in the API server (0 = torch's default, one per
+    # core). Concurrent requests already spread over the cores, and the threads of many
+    # small calls wait on each other when the CPU is busy: one MiniLM query took 1.9 s with
+    # 2 threads and 0.18 s with 1 on a loaded 2-core machine (bench/load.py).
+    api_torch_threads: int = Field(1, ge=0)
 
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from app.backends import backend_guard
 from app.service import Services
 from generation.answer import stream_answer
 from generation.types import Answer, AnswerEvent, FinalEvent
@@ -13,8 +14,9 @@ from retrieval.types import Hit, SearchFilter
 def search(
     services: Services, question: str, filter: SearchFilter | None = None, top_k: int | None = None
 ) -> list[Hit]:
-    """Two-stage retrieval for one question."""
-    return services.retriever.search(question, filter, top_k)
+    """Two-stage retrieval for one question; a failing index is a BackendUnavailable."""
+    with backend_guard():
+        return services.retriever.search(question, filter, top_k)
 
 
 def ask_stream(

@@ -16,6 +16,7 @@ from generation.base import Generator
 from ingest.conversations import ConversationStore
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
+from retrieval.batching import batch_queries
 from retrieval.index import QdrantIndex, open_qdrant_client
 from retrieval.indexer import UnitIndexer, UnitWarmer, layout_for
 from retrieval.retriever import Retriever
@@ -84,6 +85,7 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
         path=settings.qdrant_path,
+        timeout_s=settings.qdrant_timeout_s,
     )
     index = QdrantIndex(client, settings.retrieval, layout_for(visual, text, sparse))
     reranker = factory.build_reranker(settings, text)
@@ -98,8 +100,14 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         video=factory.build_video_extractor(settings),
         sink=indexer,
     )
+    # Concurrent queries share encoder calls (see retrieval/batching.py).
     retriever = Retriever(
-        index, settings.retrieval, visual=visual, text=text, sparse=sparse, reranker=reranker
+        index,
+        settings.retrieval,
+        visual=batch_queries(visual),
+        text=batch_queries(text),
+        sparse=sparse,
+        reranker=reranker,
     )
     generator = (
         factory.build_generator(settings, reranker, storage.registry) if with_generator else None

@@ -12,6 +12,7 @@ text that is not there, nor a piece of a sentence.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -223,6 +224,12 @@ def split_sentences(text: str, rows: Sequence[Sequence[str]] = ()) -> list[Sente
     headings kept apart, never cut; pieces without a word character dropped. `rows` are the
     page's visual rows (generation.rows): a row whose cells the text lists on consecutive
     lines becomes one sentence, whole (`Sentence.cells`)."""
+    return list(_sentences(text, tuple(tuple(row) for row in rows)))
+
+
+# Memoised: every answer splits the same retrieved units again (Sentence is immutable).
+@functools.lru_cache(maxsize=2048)
+def _sentences(text: str, rows: tuple[tuple[str, ...], ...]) -> tuple[Sentence, ...]:
     spans: list[tuple[int, int, int]] = []
     for block_start, block_end, cells in _blocks(text, rows):
         if cells:
@@ -232,7 +239,7 @@ def split_sentences(text: str, rows: Sequence[Sequence[str]] = ()) -> list[Sente
             s, e = _trim(text, s, e)
             if e > s and _HAS_WORD.search(text, s, e):
                 spans.append((s, e, 0))
-    return [
+    return tuple(
         Sentence(
             clean_span(text, s, e),
             s,
@@ -242,4 +249,4 @@ def split_sentences(text: str, rows: Sequence[Sequence[str]] = ()) -> list[Sente
             adjacent=ordinal > 0 and not text[spans[ordinal - 1][1] : s].strip(),
         )
         for ordinal, (s, e, cells) in enumerate(spans)
-    ]
+    )

@@ -41,3 +41,8 @@ class BackendUnavailable(MMRagError):
 
 class NotFound(MMRagError):
     """A document, unit or job id does not exist (or a prefix is ambiguous)."""
+
+
+class StoreBusy(MMRagError):
+    """The data dir is in use by an operation that excludes this one (e.g. gc during an
+    ingest)."""

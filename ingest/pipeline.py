@@ -27,7 +27,14 @@ from ingest.stages import (
     ingest_fraction,
     no_progress,
 )
-from ingest.store import BlobStore, GcReport, Registry, collect_garbage, sha256_file
+from ingest.store import (
+    DEFAULT_GC_GRACE_S,
+    BlobStore,
+    GcReport,
+    Registry,
+    collect_garbage,
+    sha256_file,
+)
 from ingest.types import (
     ClipContent,
     DocKind,
@@ -108,7 +115,14 @@ class Ingestor:
         self.batch_size = batch_size
 
     def ingest_file(self, path: Path, progress: ProgressFn = no_progress) -> IngestResult:
-        """Ingest one file. Never raises for bad input: the result says `failed` and why."""
+        """Ingest one file. Never raises for bad input: the result says `failed` and why.
+
+        Holds the blob store's lock (shared) throughout, so gc waits until the document is
+        ready and its blobs are referenced."""
+        with self.blobs.lock.shared():
+            return self._ingest_file(path, progress)
+
+    def _ingest_file(self, path: Path, progress: ProgressFn) -> IngestResult:
         started = time.perf_counter()
         doc_id: str | None = None
         try:
@@ -148,38 +162,40 @@ class Ingestor:
 
     def resume(self, progress: ProgressFn = no_progress) -> list[IngestResult]:
         """Redo every document left `pending` (or `failed`) from its stored original."""
-        results = []
-        for doc in self.registry.list_documents():
-            if doc.status is DocStatus.READY:
-                continue
-            source = self.blobs.path(doc.source_blob)
-            started = time.perf_counter()
-            if not source.is_file():
-                results.append(
-                    self._failed(
-                        Path(doc.file_name),
-                        doc.id,
-                        "original file missing from the blob store",
-                        started,
-                    )
-                )
-                continue
-            try:
-                total = self._count_units(doc.kind, source)
-                doc = self.registry.begin_document(
-                    doc.id, doc.file_name, doc.kind, doc.size_bytes, doc.source_blob
-                )
-                results.append(
-                    self._run(doc, source, total, progress, started, Path(doc.file_name))
-                )
-            except MMRagError as err:
-                reason = err.reason if isinstance(err, IngestError) else str(err)
-                results.append(self._failed(Path(doc.file_name), doc.id, reason, started))
-            except Exception as err:  # as in ingest_file: one bad document must not stop the rest
-                log.exception("unexpected error resuming %s", doc.file_name)
-                reason = f"{type(err).__name__}: {err}"
-                results.append(self._failed(Path(doc.file_name), doc.id, reason, started))
-        return results
+        return [
+            self.resume_document(doc.id, progress)
+            for doc in self.registry.list_documents()
+            if doc.status is not DocStatus.READY
+        ]
+
+    def resume_document(self, doc_id: str, progress: ProgressFn = no_progress) -> IngestResult:
+        """Redo one document from its stored original (a no-op result when it is ready)."""
+        with self.blobs.lock.shared():
+            return self._resume_document(doc_id, progress)
+
+    def _resume_document(self, doc_id: str, progress: ProgressFn) -> IngestResult:
+        started = time.perf_counter()
+        doc = self.registry.get_document(doc_id)
+        if doc is None:
+            return IngestResult(Path(doc_id), doc_id, "failed", error="no such document")
+        if doc.status is DocStatus.READY:
+            return IngestResult(Path(doc.file_name), doc.id, "skipped", doc.n_pages, doc.n_clips)
+        source = self.blobs.path(doc.source_blob)
+        shown = Path(doc.file_name)
+        if not source.is_file():
+            return self._failed(shown, doc.id, "original file missing from the blob store", started)
+        try:
+            total = self._count_units(doc.kind, source)
+            doc = self.registry.begin_document(
+                doc.id, doc.file_name, doc.kind, doc.size_bytes, doc.source_blob
+            )
+            return self._run(doc, source, total, progress, started, shown)
+        except MMRagError as err:
+            reason = err.reason if isinstance(err, IngestError) else str(err)
+            return self._failed(shown, doc.id, reason, started)
+        except Exception as err:  # as in ingest_file: one bad document must not stop the rest
+            log.exception("unexpected error resuming %s", doc.file_name)
+            return self._failed(shown, doc.id, f"{type(err).__name__}: {err}", started)
 
     def delete(self, doc_id: str) -> None:
         """Remove a document's points, rows and the blobs no other document shares."""
@@ -188,9 +204,9 @@ class Ingestor:
         for key in self.registry.delete_document(doc_id):
             self.blobs.delete(key)
 
-    def gc(self, grace_s: float | None = 3600.0) -> GcReport:
+    def gc(self, grace_s: float | None = DEFAULT_GC_GRACE_S, wait_s: float = 0.0) -> GcReport:
         """Delete orphan blobs (see `collect_garbage`)."""
-        return collect_garbage(self.registry, self.blobs, grace_s)
+        return collect_garbage(self.registry, self.blobs, grace_s, wait_s)
 
     # -- internals -------------------------------------------------------------------------
 

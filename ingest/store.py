@@ -4,13 +4,20 @@ Crash safety: a document's unit rows are written in the same transaction that ma
 `ready`, so a reader never sees a half-ingested document. Blobs are written atomically
 (temp file + rename) under their content hash, so rewriting one is harmless; blobs that no
 row references are orphans, removed by `gc`.
+
+A page image is unreferenced from the moment it is written until its document is ready, so
+gc must never run while an ingest does: every ingest (CLI or API worker, any process)
+holds the store's lock shared, and gc takes it exclusively (`StoreLock`).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -21,7 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import NotFound
+from ingest.errors import NotFound, StoreBusy
 from ingest.types import (
     DocKind,
     DocStatus,
@@ -44,12 +51,64 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class StoreLock:
+    """An advisory lock (flock) on a file, shared between processes.
+
+    Ingests take it shared (any number at once); gc takes it exclusive, so it never sees a
+    blob written by an ingest that has not registered it yet. flock locks belong to an open
+    file, so two holders in one process exclude each other just like two processes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the lock shared (blocks while a gc runs; gc is short)."""
+        fd = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # closing the file releases the lock
+
+    @contextmanager
+    def exclusive(self, wait_s: float = 0.0) -> Iterator[None]:
+        """Hold the lock alone; StoreBusy when others still hold it after `wait_s` seconds."""
+        fd = self._open()
+        try:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as err:
+                    if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise StoreBusy(
+                            f"{self.path.parent}: an ingest is running (the API server or "
+                            "`mmrag ingest`); try again when it has finished"
+                        ) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)
+
+    def _open(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
 class BlobStore:
-    """Files named by the sha256 of their bytes: `<root>/ab/cdef...<suffix>`."""
+    """Files named by the sha256 of their bytes: `<root>/ab/cdef...<suffix>`.
+
+    `lock` guards the store against gc while blobs are being written (see StoreLock)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self.lock = StoreLock(root / ".lock")
 
     def path(self, key: str) -> Path:
         """Absolute path of a blob key."""
@@ -184,6 +243,14 @@ _ADDED_COLUMNS = (
 )
 
 
+# A document id is the hex sha256 of its bytes; a prefix of one is 1 to 64 hex digits.
+DOC_ID_PREFIX = re.compile(r"[0-9a-f]{1,64}")
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class Registry:
     """SQLite registry (one file, WAL mode, safe for several processes).
 
@@ -232,13 +299,19 @@ class Registry:
         return self._document(row) if row else None
 
     def resolve_document(self, id_or_prefix: str) -> Document:
-        """A document by full id or unique id prefix; NotFound otherwise."""
+        """A document by full id or unique id prefix (hex, compared literally: no
+        wildcards); NotFound otherwise."""
         prefix = id_or_prefix.strip().lower()
         if not prefix:
             raise NotFound("empty document id")
+        if not DOC_ID_PREFIX.fullmatch(prefix):
+            raise NotFound(
+                f"{_shorten(id_or_prefix)!r} is not a document id: ids are 1 to 64 hex digits"
+            )
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM documents WHERE id LIKE ? || '%' LIMIT 2", (prefix,)
+                "SELECT * FROM documents WHERE substr(id, 1, ?) = ? LIMIT 2",
+                (len(prefix), prefix),
             ).fetchall()
         if not rows:
             raise NotFound(f"no document with id {id_or_prefix!r}")
@@ -473,12 +546,28 @@ class GcReport:
     removed_temp: int
 
 
-def collect_garbage(registry: Registry, blobs: BlobStore, grace_s: float | None) -> GcReport:
+DEFAULT_GC_GRACE_S = 3600.0
+
+
+def collect_garbage(
+    registry: Registry,
+    blobs: BlobStore,
+    grace_s: float | None = DEFAULT_GC_GRACE_S,
+    wait_s: float = 0.0,
+) -> GcReport:
     """Delete blobs no registry row references, and temp files of interrupted writes.
 
-    `grace_s` spares files younger than that many seconds: they may belong to an ingest
-    still running in another process. None = no grace (use when nothing else is running).
+    Runs holding the store's lock exclusively, so never while an ingest (of any process on
+    this data dir) is writing blobs it has not registered yet; raises StoreBusy when the
+    lock is still held after `wait_s` seconds. `grace_s` also spares files younger than
+    that many seconds (a second line of defence for writers that cannot take the lock,
+    e.g. another host on a shared file system). None = no grace.
     """
+    with blobs.lock.exclusive(wait_s):
+        return _collect(registry, blobs, grace_s)
+
+
+def _collect(registry: Registry, blobs: BlobStore, grace_s: float | None) -> GcReport:
     keep = registry.referenced_blobs()
     now = time.time()
     removed = removed_bytes = 0

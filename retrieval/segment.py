@@ -3,6 +3,7 @@ passages that fit a small encoder's input window."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 # A sentence ends at . ! ? after a word of 3+ characters, so "1. Intro", "e.g. x" and
@@ -26,6 +27,12 @@ def _window(words: list[str], size: int, overlap: int) -> list[str]:
 def split_sentences(text: str, max_words: int = 60) -> list[str]:
     """Text -> sentences/lines in order, whitespace-collapsed; wrapped prose lines are
     joined, overlong sentences cut into `max_words` windows, wordless fragments dropped."""
+    return list(_sentences(text, max_words))
+
+
+# Memoised: the reranker cuts the same candidate units into windows on every query.
+@functools.lru_cache(maxsize=4096)
+def _sentences(text: str, max_words: int) -> tuple[str, ...]:
     lines: list[str] = []
     for raw in text.splitlines():
         line = " ".join(raw.split())
@@ -47,7 +54,7 @@ def split_sentences(text: str, max_words: int = 60) -> list[str]:
                 sentences.extend(_window(words, max_words, 0))
             else:
                 sentences.append(" ".join(words))
-    return sentences
+    return tuple(sentences)
 
 
 def split_passages(text: str, max_words: int = 160, overlap: int = 20) -> list[str]:

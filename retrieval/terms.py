@@ -7,6 +7,7 @@ has to be kept in sync between the writer and the reader of an index.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -54,12 +55,19 @@ def light_stem(token: str) -> str:
 
 def tokenize(text: str, *, stem: bool = True, drop_stopwords: bool = True) -> list[str]:
     """Text -> lowercase word tokens (in order, repeats kept)."""
+    return list(_tokens(text, stem, drop_stopwords))
+
+
+# Every query tokenises the same candidate units again (BM25 evidence, citations): memoised
+# per text, a query's Python work (which holds the GIL) shrinks and concurrent queries scale.
+@functools.lru_cache(maxsize=4096)
+def _tokens(text: str, stem: bool, drop_stopwords: bool) -> tuple[str, ...]:
     tokens = _WORD.findall(normalize(text))
     if drop_stopwords:
         tokens = [t for t in tokens if t not in STOPWORDS]
     if stem:
         tokens = [light_stem(t) for t in tokens]
-    return tokens
+    return tuple(tokens)
 
 
 def term_id(term: str) -> int:

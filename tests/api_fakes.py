@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from app.config import Settings
 from app.service import Services, open_storage
 from generation.errors import GeneratorUnavailable
 from ingest.errors import BackendUnavailable
-from ingest.pipeline import Ingestor
+from ingest.pipeline import Ingestor, PdfExtractor
 from ingest.types import ClipContent, Document, PageContent, Unit
 from retrieval.types import Hit, SearchFilter
 
@@ -66,6 +67,24 @@ class TinyPdfPages:
                 yield PageContent(
                     number, pix.tobytes("png"), page.get_text(), "layer", pix.width, pix.height
                 )
+
+
+class GatedPdfPages(TinyPdfPages):
+    """TinyPdfPages that stops after the first page until `release` is set: `paused` is
+    set while it waits, with page 1's image already in the blob store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = threading.Event()
+        self.release = threading.Event()
+
+    def pages(self, path: Path) -> Iterator[PageContent]:
+        for number, page in enumerate(super().pages(path), start=1):
+            yield page
+            if number == 1:
+                self.paused.set()
+                if not self.release.wait(60):
+                    raise TimeoutError("the test never released the ingest")
 
 
 class FixedClips:
@@ -188,15 +207,16 @@ class QuotingGenerator:
             yield word if count == 0 else " " + word
 
 
-def fake_services(settings: Settings) -> Services:
-    """A Services container with the fakes above over the real registry and blob store."""
+def fake_services(settings: Settings, pdf: PdfExtractor | None = None) -> Services:
+    """A Services container with the fakes above over the real registry and blob store
+    (`pdf` replaces the PDF extractor)."""
     storage = open_storage(settings)
     index = MemoryIndex()
     ingestor = Ingestor(
         settings.ingest,
         storage.registry,
         storage.blobs,
-        pdf=TinyPdfPages(),
+        pdf=pdf or TinyPdfPages(),
         video=FixedClips(),
         sink=index,
     )

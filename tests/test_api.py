@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from api_fakes import (
     FAKE_MP4,
-    MemoryIndex,
-    QuotingGenerator,
     fake_services,
     make_pdf,
     serving,
 )
+from api_harness import Harness, settings_for
 from fastapi.testclient import TestClient
 
 from app.api import create_app
@@ -31,50 +28,9 @@ KEY = "s3cret-key"
 PDF_PAGES = ["Bitcoin is a peer-to-peer electronic cash system.", "Whales sing long songs."]
 
 
-class Harness:
-    """A TestClient plus the fake services behind it."""
-
-    def __init__(self, client: TestClient, services: Services) -> None:
-        self.client = client
-        self.services = services
-
-    @property
-    def index(self) -> MemoryIndex:
-        assert isinstance(self.services.index, MemoryIndex)
-        return self.services.index
-
-    @property
-    def generator(self) -> QuotingGenerator:
-        assert isinstance(self.services.generator, QuotingGenerator)
-        return self.services.generator
-
-    def upload(self, name: str, data: bytes) -> dict[str, object]:
-        response = self.client.post("/documents", files={"file": (name, data)})
-        assert response.status_code == 202, response.text
-        return response.json()
-
-    def wait_job(self, job_id: str, timeout_s: float = 10.0) -> dict[str, object]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            job = self.client.get(f"/jobs/{job_id}").json()
-            if job["status"] in ("done", "failed"):
-                return job
-            time.sleep(0.02)
-        raise AssertionError(f"job {job_id} did not finish")
-
-    def ingest(self, name: str, data: bytes) -> str:
-        job = self.wait_job(str(self.upload(name, data)["id"]))
-        assert job["status"] == "done", job
-        return str(job["doc_id"])
-
-
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(data_dir=tmp_path / "data", _env_file=None, **overrides)  # type: ignore[call-arg]
-
-
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Harness]:
-    settings = _settings(tmp_path, max_upload_bytes=200_000)
+    settings = settings_for(tmp_path, max_upload_bytes=200_000)
     built: list[Services] = []
 
     def factory(s: Settings) -> Services:
@@ -131,7 +87,7 @@ def test_document_detail_accepts_a_prefix_and_lists_units(api: Harness, pdf_byte
 
 
 def test_unknown_ids_are_404(api: Harness) -> None:
-    for path in ("/documents/ffff", "/jobs/nope", "/units/ab:p00001/image"):
+    for path in ("/documents/ffff", "/jobs/" + "0" * 32, "/units/ab:p00001/image"):
         response = api.client.get(path)
         assert response.status_code == 404, path
         assert response.json()["detail"]
@@ -386,7 +342,7 @@ def test_ready_names_the_part_that_is_down(api: Harness) -> None:
 
 
 def test_api_key_guards_every_route_but_health(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, api_key=KEY)
+    settings = settings_for(tmp_path, api_key=KEY)
     with serving(create_app(settings, fake_services)) as client:
         assert client.get("/health").status_code == 200
         for method, path in (("GET", "/documents"), ("GET", "/ready"), ("POST", "/query")):
@@ -424,11 +380,20 @@ def test_openapi_documents_every_route_with_typed_models(api: Harness) -> None:
     assert {"202", "413", "415"} <= upload["responses"].keys()
     schemas = spec["components"]["schemas"]
     assert {"QueryRequest", "QueryResponse", "HitOut", "JobOut", "DocumentDetail"} <= schemas.keys()
+    assert "securitySchemes" not in spec["components"]  # no key configured: nothing to send
+
+
+def test_openapi_declares_the_key_when_one_is_configured(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, api_key=KEY)
+    with serving(create_app(settings, fake_services)) as client:
+        spec = client.get("/openapi.json", headers={"X-API-Key": KEY}).json()
     assert {"APIKeyHeader", "HTTPBearer"} <= spec["components"]["securitySchemes"].keys()
+    assert spec["paths"]["/health"]["get"]["security"] == []
+    assert "401" in spec["paths"]["/query"]["post"]["responses"]
 
 
 def test_restart_fails_interrupted_jobs(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+    settings = settings_for(tmp_path)
     services = fake_services(settings)
     stale = services.registry.create_job("lost.pdf")
     with serving(create_app(settings, lambda _s: services)) as client:
@@ -438,7 +403,7 @@ def test_restart_fails_interrupted_jobs(tmp_path: Path) -> None:
 
 
 def test_health_answers_while_the_models_load_and_ready_says_loading(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+    settings = settings_for(tmp_path)
     release = threading.Event()
 
     def slow_factory(s: Settings) -> Services:
@@ -471,7 +436,7 @@ def test_a_failed_model_load_is_reported_by_ready(tmp_path: Path) -> None:
     def broken(_s: Settings) -> Services:
         raise ModelUnavailable("Qwen/Qwen3-VL-Embedding-2B: no such model in the cache")
 
-    app = create_app(_settings(tmp_path), broken)
+    app = create_app(settings_for(tmp_path), broken)
     with TestClient(app) as client:
         assert app.state.loader.wait(30) == "failed"
         assert client.get("/health").status_code == 200

@@ -57,8 +57,11 @@ def test_errors_carry_status_and_detail(client: MmragClient) -> None:
         client.upload("x.pdf", b"plain text, not a pdf")
     assert refused.value.status == 415 and "x.pdf" in refused.value.detail
     with pytest.raises(ApiError) as missing:
-        client.job("nope")
+        client.job("0" * 32)
     assert missing.value.status == 404
+    with pytest.raises(ApiError) as malformed:
+        client.job("nope")
+    assert malformed.value.status == 422 and "job_id" in malformed.value.detail
 
 
 def test_without_the_key_the_server_refuses(tmp_path: Path) -> None:

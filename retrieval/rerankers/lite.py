@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ingest.types import Unit
+from retrieval.batching import MicroBatcher
 from retrieval.embedders.base import Embedder, Matrix
 from retrieval.embedders.minilm import MiniLMEmbedder, embedding_dim, load_sentence_transformer
 from retrieval.lexical import bm25_scores, caption_match, coverage
@@ -61,7 +62,12 @@ class LiteWeights:
 
 class SentenceVectors:
     """MiniLM vectors of short texts with an LRU cache keyed by the text's digest, backed
-    by an optional persistent cache (so a new process does not re-embed known units)."""
+    by an optional persistent cache (so a new process does not re-embed known units).
+
+    Thread-safe without serialising: the lock guards only the cache, never the model. Texts
+    of concurrent queries (`encode`) are micro-batched into shared model calls; ingestion's
+    `warm` encodes its own (large) batches directly, so a query never waits behind one.
+    """
 
     def __init__(
         self,
@@ -77,45 +83,50 @@ class SentenceVectors:
         self.persistent = persistent
         self._cache: OrderedDict[bytes, Matrix] = OrderedDict()
         self._lock = threading.Lock()
+        self.batcher: MicroBatcher[str] = MicroBatcher(self._model_encode, max_items=512)
 
     @staticmethod
     def _key(text: str) -> bytes:
         return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
-    def encode(self, texts: Sequence[str]) -> Matrix:
-        """(n, dim) unit vectors, computing only the texts not in the cache (in one batch)."""
-        # The API queries while its ingest worker warms: one encode at a time keeps the
-        # LRU consistent.
+    def _model_encode(self, texts: list[str]) -> Matrix:
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode(self, texts: Sequence[str], *, batched: bool = True) -> Matrix:
+        """(n, dim) unit vectors, computing only the texts not in the cache (in one model
+        call, shared with concurrent callers when `batched`)."""
+        keys = [self._key(t) for t in texts]
         with self._lock:
-            keys = [self._key(t) for t in texts]
-            missing = list(
-                {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items()
-            )
-            if missing and self.persistent is not None:
-                stored = self.persistent.get_many(k for k, _ in missing)
-                self._cache.update(stored)
-                missing = [(k, t) for k, t in missing if k not in stored]
-            if missing:
-                vectors = self.model.encode(
-                    [t for _, t in missing],
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
-                fresh = dict(
-                    zip((k for k, _ in missing), np.asarray(vectors, dtype=np.float32), strict=True)
-                )
-                self._cache.update(fresh)
-                if self.persistent is not None:
-                    self.persistent.put_many(fresh)
-            out = np.empty((len(texts), self.dim), dtype=np.float32)
-            for row, key in enumerate(keys):
+            found = {k: self._cache[k] for k in keys if k in self._cache}
+        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
+        if missing and self.persistent is not None:
+            found.update(self.persistent.get_many(k for k, _ in missing))
+            missing = [(k, t) for k, t in missing if k not in found]
+        fresh: dict[bytes, Matrix] = {}
+        if missing:
+            encode = self.batcher if batched else self._model_encode
+            vectors = encode([t for _, t in missing])
+            fresh = dict(zip((k for k, _ in missing), vectors, strict=True))
+            if self.persistent is not None:
+                self.persistent.put_many(fresh)
+        found.update(fresh)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for row, key in enumerate(keys):
+            out[row] = found[key]
+        with self._lock:
+            self._cache.update(found)
+            for key in keys:
                 self._cache.move_to_end(key)
-                out[row] = self._cache[key]
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
-            return out
+        return out
 
 
 def _rescaled_cosine(similarity: Matrix) -> Matrix:
@@ -187,7 +198,8 @@ class LiteReranker:
 
     def warm(self, units: Sequence[Unit]) -> None:
         """Embed the units' windows now (at ingest), so the first query finds them cached."""
-        self.vectors.encode([text for unit in units for text in self.unit_windows(unit)])
+        windows = [text for unit in units for text in self.unit_windows(unit)]
+        self.vectors.encode(windows, batched=False)
 
     def unit_windows(self, unit: Unit) -> list[str]:
         """What the query is matched against: windows of `window` sentences (stride
