@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,7 @@ FORMAT = 1
 # matches: visibility is stored as 1/0.
 VISIBLE = "visible"
 _SHOWN, _HIDDEN = 1, 0
+FLUSH_EVERY_S = 30.0
 
 
 def _bug(err: Exception) -> bool:
@@ -185,6 +187,7 @@ class EdgeIndex:
             ch for ch in layout.dense if channel_quantization(ch, settings) != "none"
         }
         self.shard = self._open()
+        self._flushed_at = time.monotonic()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -267,11 +270,15 @@ class EdgeIndex:
             self.shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id)))
 
     def optimize(self) -> bool:
-        """Build HNSW (and quantized) segments where a segment passed the threshold, then
-        flush; searches go on meanwhile. Returns whether anything was rebuilt."""
+        """Build HNSW (and quantized) segments where a segment passed the threshold;
+        searches go on meanwhile. Flushes after a rebuild, or when the last flush is
+        `FLUSH_EVERY_S` old: the WAL already makes every update durable, flushing only
+        bounds the log a restart replays. Returns whether anything was rebuilt."""
         with self._gate.writing(), self._engine("optimize"):
             changed = bool(self.shard.optimize())
-            self.shard.flush()
+            if changed or time.monotonic() - self._flushed_at > FLUSH_EVERY_S:
+                self.shard.flush()
+                self._flushed_at = time.monotonic()
         return changed
 
     # -- reads -----------------------------------------------------------------------------
@@ -301,7 +308,10 @@ class EdgeIndex:
                 )
             )
         visible = {str(h.value): int(h.count) for h in shown}
-        return {str(h.value): (int(h.count), visible.get(str(h.value), 0)) for h in every}
+        # The keyword index keeps a deleted document's value with a count of 0: skip it.
+        return {
+            str(h.value): (int(h.count), visible.get(str(h.value), 0)) for h in every if h.count
+        }
 
     def get_units(self, unit_ids: Sequence[str]) -> list[Unit]:
         """The stored units with these ids (missing ids are skipped), in the given order."""

@@ -3,7 +3,9 @@ qdrant-client's local mode (a path or ":memory:", brute force in Python; it stan
 the server in tests because it speaks the same API).
 
 Points carry a boolean `visible` flag (as every collection made before Qdrant Edge did).
-Thread safety: the same gate as the embedded index (retrieval/index_gate.py).
+Thread safety: the same gate as the embedded index (retrieval/index_gate.py), except that
+in local mode every write holds the gate exclusive (its arrays are not safe to grow while
+another thread searches them).
 """
 
 from __future__ import annotations
@@ -285,7 +287,10 @@ class QdrantClientIndex:
 
     def upsert(self, items: Sequence[IndexedUnit], visible: bool = False) -> None:
         """Insert or overwrite the points of `items` (id = uuid5 of the unit id), in batches."""
-        gate = self._gate.visible_change if visible else self._gate.writing
+        # Local mode's arrays are not safe to grow while another thread searches them
+        # (IndexError mid-search): there every write holds the gate exclusive.
+        hidden_ok = self.server and not visible
+        gate = self._gate.writing if hidden_ok else self._gate.visible_change
         for start in range(0, len(items), self.batch_size):
             batch = [self._point(i, visible) for i in items[start : start + self.batch_size]]
             with gate(), _backend("upsert"):

@@ -1,0 +1,30 @@
+"""The registry, blob store and Edge index of the crash test (child and parent alike)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.store import BlobStore, Registry
+from retrieval.config import RetrievalSettings
+from retrieval.embedders.bm25 import BM25Encoder
+from retrieval.embedders.fake import FakeEmbedder
+from retrieval.index_edge import EdgeIndex
+from retrieval.indexer import UnitIndexer, layout_for
+
+
+@dataclass
+class CrashStack:
+    registry: Registry
+    blobs: BlobStore
+    index: EdgeIndex
+    indexer: UnitIndexer
+
+
+def open_crash_stack(data_dir: Path) -> CrashStack:
+    """Everything under `data_dir`, with a fake text embedder and BM25."""
+    blobs = BlobStore(data_dir / "blobs")
+    registry = Registry(data_dir / "registry.sqlite3", blobs)
+    text, sparse = FakeEmbedder(32), BM25Encoder()
+    index = EdgeIndex(data_dir / "edge", RetrievalSettings(), layout_for(None, text, sparse))
+    return CrashStack(registry, blobs, index, UnitIndexer(index, text=text, sparse=sparse))
