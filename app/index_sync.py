@@ -52,7 +52,10 @@ def reconcile(registry: Registry, index: VectorIndex) -> SyncReport:
             index.set_visible(doc_id, True)
             report.published.append(doc_id)
     for doc in docs.values():
-        if doc.status is DocStatus.READY and counts.get(doc.id, (0, 0))[0] < doc.n_pages + doc.n_clips:
+        if (
+            doc.status is DocStatus.READY
+            and counts.get(doc.id, (0, 0))[0] < doc.n_pages + doc.n_clips
+        ):
             report.missing.append(doc.id)
     if report.missing:
         log.warning(
@@ -89,7 +92,7 @@ def rebuild(
     text = factory.build_text_embedder(settings)
     sparse = factory.build_sparse_encoder(settings)
     reranker = factory.build_reranker(settings, text)
-    warmers = [reranker] if isinstance(reranker, UnitWarmer) else []
+    warmers: list[UnitWarmer] = [reranker] if isinstance(reranker, UnitWarmer) else []
     layout = layout_for(visual, text, sparse)
     collection = settings.retrieval.collection
     final_dir = settings.index_dir / collection
@@ -101,7 +104,9 @@ def rebuild(
         client.delete_collection(collection)
         client.close()
     else:
-        build_settings = settings.retrieval.model_copy(update={"collection": collection + ".rebuild"})
+        build_settings = settings.retrieval.model_copy(
+            update={"collection": collection + ".rebuild"}
+        )
         shutil.rmtree(settings.index_dir / build_settings.collection, ignore_errors=True)
     index = open_index(
         build_settings,

@@ -73,7 +73,9 @@ class RetrievalSettings(BaseModel):
     upsert_batch: int = Field(64, ge=1)
     # Exact search below this many units, HNSW above (bench.index: exact stays under the
     # 15 ms stage-1 budget up to here on 2 cores; see docs/figures.md).
-    hnsw_threshold: int = Field(20_000, ge=1, description="units; smaller indexes are searched exactly")
+    hnsw_threshold: int = Field(
+        20_000, ge=1, description="units; smaller indexes are searched exactly"
+    )
     hnsw_m: int = Field(16, ge=4)
     hnsw_ef_construct: int = Field(128, ge=8)
     hnsw_ef: int = Field(128, ge=8, description="HNSW search beam; recall vs latency")

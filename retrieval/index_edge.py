@@ -83,7 +83,7 @@ def _quantization(kind: str) -> Any:
 
 
 def channel_quantization(channel: str, settings: RetrievalSettings) -> str:
-    """"none", "int8" or "binary" for a dense channel."""
+    """ "none", "int8" or "binary" for a dense channel."""
     return settings.visual_quantization if channel == VISUAL else settings.text_quantization
 
 
@@ -105,7 +105,9 @@ def edge_config(layout: VectorLayout, settings: RetrievalSettings) -> qe.EdgeCon
                 full_scan_threshold=threshold_kb(settings.hnsw_threshold, dim),
             ),
         )
-    sparse = {SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)} if layout.sparse else None
+    sparse = (
+        {SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)} if layout.sparse else None
+    )
     # A segment is indexed once ANY of its vectors passes the threshold: the widest decides.
     widest = max(layout.dense.values(), default=1)
     return qe.EdgeConfig(
@@ -261,7 +263,9 @@ class EdgeIndex:
         """Show (or hide) a document in one operation; then index and flush if due."""
         payload = {VISIBLE: _SHOWN if visible else _HIDDEN}
         with self._gate.visible_change(), self._engine("publish"):
-            self.shard.update(qe.UpdateOperation.set_payload_by_filter(_doc_filter(doc_id), payload))
+            self.shard.update(
+                qe.UpdateOperation.set_payload_by_filter(_doc_filter(doc_id), payload)
+            )
         self.optimize()
 
     def delete_document(self, doc_id: str) -> None:

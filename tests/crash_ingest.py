@@ -53,10 +53,10 @@ class StopAt:
 def main(data_dir: Path, stop: str, pdfs: list[Path]) -> None:
     stack = open_crash_stack(data_dir)
     sink = StopAt(stack.indexer, stop, pdfs[-1].name, data_dir / "stopped")
+    from api_fakes import FixedClips
+
     from ingest.config import IngestSettings
     from ingest.pipeline import Ingestor
-
-    from api_fakes import FixedClips
 
     ingestor = Ingestor(
         IngestSettings(),

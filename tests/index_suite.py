@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_retrieval import corpus_units, document, fake_stack, index_corpus, open_test_index, page
+from fixtures_retrieval import (
+    document,
+    fake_stack,
+    index_corpus,
+    open_test_index,
+    page,
+)
 
 from ingest.errors import BackendUnavailable
 from ingest.types import UnitKind
@@ -203,7 +209,9 @@ class IndexSuite:
         index.close()
         settings = RetrievalSettings()
         bigger = VectorLayout(text_dim=128, sparse=True, models={"text": "fake", "sparse": "bm25"})
-        with pytest.raises(IndexMismatch, match=r"holds text\(64, fake\).*produce text\(128, fake\)"):
+        with pytest.raises(
+            IndexMismatch, match=r"holds text\(64, fake\).*produce text\(128, fake\)"
+        ):
             open_test_index(self.backend, tmp_path, settings, bigger)
         renamed = VectorLayout(
             text_dim=64, sparse=True, models={"text": "other-model", "sparse": "bm25"}

@@ -15,7 +15,18 @@ from index_suite import query_of
 from ingest.errors import BackendUnavailable
 from retrieval.index_gate import AccessGate
 
-WORDS = "tomatoes compost mulch pasta basil network chain proof cash garden".split()
+WORDS = [
+    "tomatoes",
+    "compost",
+    "mulch",
+    "pasta",
+    "basil",
+    "network",
+    "chain",
+    "proof",
+    "cash",
+    "garden",
+]
 
 
 def _units(doc_id: str, n: int) -> list:  # type: ignore[type-arg]
@@ -106,9 +117,8 @@ def test_close_waits_for_readers_and_then_refuses() -> None:
     reader.join(10)
     closer.join(10)
     assert closed.is_set()
-    with pytest.raises(BackendUnavailable, match="test index is closed"):
-        with gate.shared():
-            pass
+    with pytest.raises(BackendUnavailable, match="test index is closed"), gate.shared():
+        pass
 
 
 def test_a_waiting_publish_is_not_starved_by_readers() -> None:

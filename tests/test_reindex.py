@@ -85,7 +85,9 @@ def test_reindex_replaces_a_lost_index_and_reconcile_reports_it(ingested: Settin
     assert (done.documents, done.units, done.removed_legacy) == (1, 2, False)
     services = build_services(ingested, with_generator=False)
     assert services.index.doc_counts() == {doc.id: (2, 2)}
-    assert not list(ingested.index_dir.glob("*.rebuild")) and not list(ingested.index_dir.glob("*.old"))
+    assert not list(ingested.index_dir.glob("*.rebuild")) and not list(
+        ingested.index_dir.glob("*.old")
+    )
     services.close()
 
 
@@ -104,5 +106,7 @@ def test_reconcile_drops_points_of_unknown_documents(ingested: Settings) -> None
 
 def test_layout_helper_matches_the_services(ingested: Settings) -> None:
     services = build_services(ingested, with_generator=False)
-    assert services.index.layout == layout_for(None, services.retriever.text, services.retriever.sparse)
+    assert services.index.layout == layout_for(
+        None, services.retriever.text, services.retriever.sparse
+    )
     services.close()
