@@ -13,7 +13,7 @@ registry, and a visibility flag that hides a document until all its units are in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -187,6 +187,25 @@ def wanted_queries(
     return {
         ch: q for ch, q in queries.items() if not (isinstance(q, SparseVector) and not q.indices)
     }
+
+
+class ScoredPayload(Protocol):
+    """A search result point of either backend."""
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
+
+
+def scored_units(points: Iterable[ScoredPayload]) -> list[ScoredUnit]:
+    """Search result points -> units with their raw scores, in order."""
+    return [
+        ScoredUnit(unit_from_payload(p.payload), float(p.score))
+        for p in points
+        if p.payload is not None
+    ]
 
 
 def matches_nothing(search_filter: SearchFilter | None) -> bool:

@@ -44,6 +44,7 @@ from retrieval.index import (
     check_vectors,
     matches_nothing,
     point_id,
+    scored_units,
     unit_from_payload,
     unit_payload,
     wanted_queries,
@@ -367,11 +368,7 @@ class EdgeIndex:
         with self._gate.shared(), self._engine("query"):
             responses = self.shard.query_batch(batch)
         for channel, points in zip(channels, responses, strict=True):
-            results[channel] = [
-                ScoredUnit(unit_from_payload(p.payload), float(p.score))
-                for p in points
-                if p.payload is not None
-            ]
+            results[channel] = scored_units(points)
         return results
 
     def stored_bytes(self) -> int:

@@ -35,6 +35,7 @@ from retrieval.index import (
     check_vectors,
     matches_nothing,
     point_id,
+    scored_units,
     unit_from_payload,
     unit_payload,
     wanted_queries,
@@ -402,9 +403,5 @@ class QdrantClientIndex:
             requests = [self._request(ch, wanted[ch], query_filter, limit) for ch in channels]
             responses = self.client.query_batch_points(self.collection, requests=requests)
         for channel, response in zip(channels, responses, strict=True):
-            results[channel] = [
-                ScoredUnit(unit_from_payload(p.payload), float(p.score))
-                for p in response.points
-                if p.payload is not None
-            ]
+            results[channel] = scored_units(response.points)
         return results

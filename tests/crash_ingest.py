@@ -15,8 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from api_fakes import TinyPdfPages
-from crash_stack import open_crash_stack
+from crash_stack import crash_ingestor, open_crash_stack
 
 from ingest.types import Document, Unit
 
@@ -53,20 +52,8 @@ class StopAt:
 def main(data_dir: Path, stop: str, pdfs: list[Path]) -> None:
     stack = open_crash_stack(data_dir)
     sink = StopAt(stack.indexer, stop, pdfs[-1].name, data_dir / "stopped")
-    from api_fakes import FixedClips
 
-    from ingest.config import IngestSettings
-    from ingest.pipeline import Ingestor
-
-    ingestor = Ingestor(
-        IngestSettings(),
-        stack.registry,
-        stack.blobs,
-        pdf=TinyPdfPages(),
-        video=FixedClips(),
-        sink=sink,
-        batch_size=1,
-    )
+    ingestor = crash_ingestor(stack, sink)  # type: ignore[arg-type]
     for pdf in pdfs:
         sink.current = pdf.name
         result = ingestor.ingest_file(pdf)

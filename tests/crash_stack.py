@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from api_fakes import FixedClips, TinyPdfPages
+
+from ingest.config import IngestSettings
+from ingest.pipeline import Ingestor, UnitSink
 from ingest.store import BlobStore, Registry
 from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
@@ -19,6 +23,19 @@ class CrashStack:
     blobs: BlobStore
     index: EdgeIndex
     indexer: UnitIndexer
+
+
+def crash_ingestor(stack: CrashStack, sink: UnitSink) -> Ingestor:
+    """The real Ingestor over the stack, with tiny fake extractors, one unit per batch."""
+    return Ingestor(
+        IngestSettings(),
+        stack.registry,
+        stack.blobs,
+        pdf=TinyPdfPages(),
+        video=FixedClips(),
+        sink=sink,
+        batch_size=1,
+    )
 
 
 def open_crash_stack(data_dir: Path) -> CrashStack:

@@ -12,13 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from api_fakes import FixedClips, TinyPdfPages, make_pdf
-from crash_stack import open_crash_stack
+from api_fakes import make_pdf
+from crash_stack import crash_ingestor, open_crash_stack
 from index_suite import found_docs, query_of
 
 from app.index_sync import reconcile
-from ingest.config import IngestSettings
-from ingest.pipeline import Ingestor
 from ingest.types import DocStatus
 
 HERE = Path(__file__).parent
@@ -76,14 +74,7 @@ def test_sigkill_leaves_nothing_half_visible_and_resume_completes(
     ready = {d.id: d.n_pages for d in stack.registry.list_documents(DocStatus.READY)}
     assert {d: v for d, (_, v) in stack.index.doc_counts().items() if v} == ready
 
-    ingestor = Ingestor(
-        IngestSettings(),
-        stack.registry,
-        stack.blobs,
-        pdf=TinyPdfPages(),
-        video=FixedClips(),
-        sink=stack.indexer,
-    )
+    ingestor = crash_ingestor(stack, stack.indexer)
     [result] = ingestor.resume()
     assert result.status == "ingested" and result.n_pages == 3
     assert stack.index.doc_counts()[crashed] == (3, 3)
