@@ -11,8 +11,11 @@ ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS builder
 ARG TORCH_VERSION=2.13.0
-# cu128 = CUDA 12.8 wheels (driver >= 570); cu130 for CUDA 13; cpu for a CPU-only image.
-ARG TORCH_VARIANT=cu128
+# torch 2.12+ is published for CUDA 12.6 and 13.0 (and 13.2), no longer 12.8:
+# cu130 = CUDA 13.0 wheels (driver >= 580; Turing and newer, incl. Blackwell);
+# cu126 = CUDA 12.6 wheels (driver >= 525 with CUDA minor-version compatibility; also
+# Volta/Pascal); cpu for a CPU-only image. See docs/deploy.md.
+ARG TORCH_VARIANT=cu130
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential git \
@@ -56,7 +59,9 @@ USER mmrag
 WORKDIR /home/mmrag
 VOLUME ["/data", "/models"]
 EXPOSE 8000 8501
-HEALTHCHECK --interval=15s --timeout=5s --start-period=300s --retries=5 \
+# /health answers as soon as the server listens (models load in the background; /ready
+# says when they are in), so a short start period is enough even on a first start.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('MMRAG_PORT', '8000')}/health\", timeout=4)"]
 ENTRYPOINT ["tini", "--"]
 CMD ["mmrag", "serve"]

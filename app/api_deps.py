@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api_loading import BackgroundLoader
 from app.api_worker import IngestWorker
 from app.config import Settings
 from app.service import Services
@@ -32,11 +33,28 @@ class ApiRuntime:
     upload_root: Path
 
 
+def get_loader(request: Request) -> BackgroundLoader[ApiRuntime] | None:
+    """The model loader of the running app (None outside the lifespan)."""
+    loader: BackgroundLoader[ApiRuntime] | None = getattr(request.app.state, "loader", None)
+    return loader
+
+
 def get_runtime(request: Request) -> ApiRuntime:
-    runtime: ApiRuntime | None = getattr(request.app.state, "runtime", None)
-    if runtime is None:  # only when a route runs outside the lifespan
+    """The loaded runtime; 503 while the models load or when loading failed."""
+    loader = get_loader(request)
+    if loader is None:  # only when a route runs outside the lifespan
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the service is starting")
-    return runtime
+    if loader.status == "failed":
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"loading the models failed: {loader.error}"
+        )
+    if loader.value is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the models are still loading: GET /ready says when they are in",
+            headers={"Retry-After": "10"},
+        )
+    return loader.value
 
 
 def get_services(runtime: Annotated[ApiRuntime, Depends(get_runtime)]) -> Services:
@@ -75,3 +93,4 @@ def require_api_key(
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 RuntimeDep = Annotated[ApiRuntime, Depends(get_runtime)]
+LoaderDep = Annotated[BackgroundLoader[ApiRuntime] | None, Depends(get_loader)]

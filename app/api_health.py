@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol, runtime_checkable
 
+from app.api_deps import ApiRuntime
+from app.api_loading import BackgroundLoader
 from app.api_schemas import ComponentState, Readiness
 from app.service import Services
 
@@ -36,8 +39,25 @@ def _ping(component: object, in_process: str) -> str:
     return in_process
 
 
+def _model(component: object | None) -> str:
+    if component is None:
+        return "off"
+    name = getattr(component, "name", type(component).__name__)
+    return f"{name}: " + _ping(component, "loaded")
+
+
+def readiness_of(loader: BackgroundLoader[ApiRuntime] | None) -> Readiness:
+    """ "loading" while the models load, "failed" if that failed, else every component's
+    probe (`check_readiness`)."""
+    if loader is None or loader.status == "loading":
+        return Readiness(ready=False, status="loading", detail="loading the models")
+    if loader.value is None:
+        return Readiness(ready=False, status="failed", detail=loader.error)
+    return check_readiness(loader.value.services)
+
+
 def check_readiness(services: Services) -> Readiness:
-    """Probe the registry, the vector index and the generator."""
+    """Probe the registry, the vector index, each retrieval model and the generator."""
 
     def registry() -> str:
         services.registry.get_document("")  # one cheap query proves the file opens
@@ -52,9 +72,12 @@ def check_readiness(services: Services) -> Readiness:
             raise RuntimeError("no generator was built")
         return f"{services.generator.name}: " + _ping(services.generator, "no health probe")
 
+    parts = services.retriever.parts()
     components = [
         _probe("registry", registry),
         _probe("qdrant", index),
+        *(_probe(role, partial(_model, component)) for role, component in parts),
         _probe("generator", generator),
     ]
-    return Readiness(ready=all(c.ok for c in components), components=components)
+    ok = all(c.ok for c in components)
+    return Readiness(ready=ok, status="ready" if ok else "down", components=components)

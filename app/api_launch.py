@@ -139,7 +139,27 @@ def run_ui(
     port = port or settings.ui_port
     url = api_url or settings.effective_api_url
     log.info("UI on %s, talking to the API at %s", client_url(host, port), url)
-    return subprocess.call(ui_command(host, port), env=ui_env(settings, url))
+    with _sigterm_as_interrupt():
+        ui = subprocess.Popen(ui_command(host, port), env=ui_env(settings, url))
+        try:
+            return ui.wait()
+        except KeyboardInterrupt:  # Ctrl-C, SIGINT or SIGTERM: stop the child with us
+            return 0
+        finally:
+            stop_child(ui)
+
+
+def stop_child(child: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Terminate `child` if it still runs (SIGTERM, then SIGKILL after `timeout_s`), so no
+    `streamlit run` is left holding its port. A second Ctrl-C while waiting kills it."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout_s)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        child.kill()
+        child.wait()
 
 
 def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout_s: float) -> None:
@@ -154,7 +174,8 @@ def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout_s: f
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so `kill` also stops the UI child process cleanly."""
+    """Treat SIGTERM like Ctrl-C (KeyboardInterrupt), so `kill` (or `docker stop`) also
+    stops the UI child process cleanly instead of leaving it running."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -210,7 +231,9 @@ def run_stack(
     with _sigterm_as_interrupt():
         api_thread.start()
         try:
-            announce(f"loading models and starting the API on {client_url(host, port)} ...")
+            announce(
+                f"starting the API on {client_url(host, port)} (models load in the background) ..."
+            )
             _wait_started(server, api_thread, startup_timeout_s)
             api_url = client_url(host, port)
             ui = subprocess.Popen(ui_command(host, ui_port), env=ui_env(settings, api_url))
@@ -225,12 +248,8 @@ def run_stack(
         except KeyboardInterrupt:
             code = 0
         finally:
-            if ui is not None and ui.poll() is None:
-                ui.terminate()
-                try:
-                    ui.wait(10)
-                except subprocess.TimeoutExpired:
-                    ui.kill()
+            if ui is not None:
+                stop_child(ui)
             server.should_exit = True
             api_thread.join(30)
     return code

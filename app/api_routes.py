@@ -20,8 +20,8 @@ from pydantic import BaseModel
 
 from app import querying
 from app.api_convert import document_detail, document_out, job_out, query_response
-from app.api_deps import RuntimeDep, ServicesDep, require_api_key
-from app.api_health import check_readiness
+from app.api_deps import LoaderDep, RuntimeDep, ServicesDep, require_api_key
+from app.api_health import readiness_of
 from app.api_schemas import (
     DocStatusName,
     DocumentDetail,
@@ -72,9 +72,10 @@ def health() -> Health:
     dependencies=[Depends(require_api_key)],
     responses={401: ERRORS[401], 503: {"model": Readiness, "description": "a dependency is down"}},
 )
-def ready(services: ServicesDep, response: Response) -> Readiness:
-    """Probe the registry, Qdrant and the generator; 503 names the part that is down."""
-    readiness = check_readiness(services)
+def ready(loader: LoaderDep, response: Response) -> Readiness:
+    """Probe the registry, Qdrant, each model and the generator; 503 names the part that
+    is down, or says "loading" while the models load."""
+    readiness = readiness_of(loader)
     if not readiness.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return readiness
@@ -202,7 +203,21 @@ def sse(event: str, data: BaseModel) -> str:
     return f"event: {event}\ndata: {data.model_dump_json()}\n\n"
 
 
-def _sse_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
+def sse_answer_response(events: Iterator[AnswerEvent]) -> StreamingResponse:
+    """An SSE response of answer events. The first event is computed before the response
+    starts, so errors up to then (retrieval, the first token) are plain HTTP errors."""
+    first = next(events, None)
+    if first is None:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
+    return StreamingResponse(
+        sse_answer_events(chain([first], events)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def sse_answer_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
+    """Answer events as SSE `token` / `final` events; a failure becomes an `error` event."""
     try:
         for event in events:
             if isinstance(event, TokenEvent):
@@ -238,14 +253,7 @@ def query_stream(request: QueryRequest, services: ServicesDep) -> StreamingRespo
     events = querying.ask_stream(
         services, request.question, search_filter(services.registry, request), request.top_k
     )
-    first = next(events, None)
-    if first is None:
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
-    return StreamingResponse(
-        _sse_events(chain([first], events)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_answer_response(events)
 
 
 # -- media --------------------------------------------------------------------------------

@@ -154,10 +154,14 @@ class ComponentState(BaseModel):
 
 
 class Readiness(BaseModel):
-    """Whether every dependency answers; `components` says which one is down."""
+    """Whether every dependency answers; `components` says which one is down. `status`:
+    "loading" while the models load (components then empty), "failed" when loading
+    failed (`detail` says why), "down" when a component is down, else "ready"."""
 
     ready: bool
-    components: list[ComponentState]
+    status: Literal["loading", "failed", "down", "ready"] = "ready"
+    detail: str = ""
+    components: list[ComponentState] = []
 
 
 class ErrorOut(BaseModel):

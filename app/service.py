@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from app import factory
 from app.config import Settings
 from app.index_sync import reconcile
 from generation.base import Generator
+from ingest.conversations import ConversationStore
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
 from retrieval.index import VectorIndex
@@ -25,16 +27,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    """What needs no model: the registry and the blob store."""
+    """What needs no model: the registry, the blob store and the saved conversations."""
 
     registry: Registry
     blobs: BlobStore
+    conversations: ConversationStore
 
 
 def open_storage(settings: Settings) -> Storage:
-    """Open (creating if needed) the registry and blob store under the data dir."""
+    """Open (creating if needed) the registry, blob store and conversations under the data dir."""
     blobs = BlobStore(settings.blob_dir)
-    return Storage(Registry(settings.registry_path, blobs), blobs)
+    registry = Registry(settings.registry_path, blobs)
+    return Storage(registry, blobs, ConversationStore(settings.registry_path))
+
+
+@runtime_checkable
+class Loadable(Protocol):
+    """A model that loads its weights lazily and can be told to load them now."""
+
+    def load(self) -> object: ...
 
 
 @dataclass
@@ -52,6 +63,14 @@ class Services:
     @property
     def registry(self) -> Registry:
         return self.storage.registry
+
+    def load_models(self) -> None:
+        """Load every lazily loaded retrieval model now (the API does this in the
+        background at start-up, so the first query does not pay for it)."""
+        for role, part in self.retriever.parts():
+            if isinstance(part, Loadable):
+                log.info("loading the %s", role)
+                part.load()
 
     def close(self) -> None:
         self.index.close()

@@ -2,6 +2,11 @@
 
 Only the requested frames are decoded (decord `get_batch`, PyAV seeks), so memory stays at
 a few frames whatever the length of the video.
+
+Any failure of a backend (an exception of any class at open or at read, or frames that are
+not the stream's size) moves on to the next backend: decoders fail in CPU- and
+build-specific ways (decord2 3.4.0 cannot copy the frames of some sizes on some CPUs, and
+its DECORDError is a bare `Exception`), and PyAV can read what decord cannot.
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ import bisect
 import io
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Protocol
 
 import av
-import av.error
 import numpy as np
 from PIL import Image
 
@@ -25,13 +30,9 @@ from ingest.probe import time_base, video_stream
 
 log = logging.getLogger(__name__)
 
-BackendName = Literal["decord", "pyav"]
-
 
 class FrameBackend(Protocol):
-    """One decoder: the frames shown at `times_s` (seconds from the first frame), RGB."""
-
-    name: BackendName
+    """One open decoder: the frames shown at `times_s` (seconds from the first frame), RGB."""
 
     def read(self, times_s: Sequence[float]) -> list[Image.Image]: ...
 
@@ -40,8 +41,6 @@ class FrameBackend(Protocol):
 
 class DecordBackend:
     """decord (package decord2): an index of frame timestamps, then `get_batch`."""
-
-    name: BackendName = "decord"
 
     def __init__(self, path: Path) -> None:
         import decord  # a native extension: imported only when a video is read
@@ -68,8 +67,6 @@ class DecordBackend:
 
 class PyAVBackend:
     """PyAV (FFmpeg): decode forward, seeking only when a keyframe lies before the target."""
-
-    name: BackendName = "pyav"
 
     def __init__(self, path: Path) -> None:
         self._keyframes = self._index_keyframes(path)
@@ -141,40 +138,65 @@ class PyAVBackend:
         return self._current
 
 
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """A decoder by name: `open(path)` gives a FrameBackend or raises."""
+
+    name: str
+    open: Callable[[Path], FrameBackend]
+
+
+DECORD = Backend("decord", DecordBackend)
+PYAV = Backend("pyav", PyAVBackend)
+DEFAULT_BACKENDS: tuple[Backend, ...] = (DECORD, PYAV)
+
+
 class FrameReader:
     """Frames of one video at chosen times. Tries the backends in order and stays on the
-    first that works; a failure while reading moves on to the next one."""
+    first that works; a failure while reading moves on to the next one.
 
-    def __init__(self, path: Path, backends: Sequence[BackendName] = ("decord", "pyav")) -> None:
+    `size` is the stream's (width, height) as probed; a backend whose frames have another
+    size has failed (a decoder that copies rows with the wrong stride gives such frames).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        backends: Sequence[Backend] = DEFAULT_BACKENDS,
+        size: tuple[int, int] | None = None,
+    ) -> None:
         self.path = path
+        self.size = size
         self._pending = list(backends)
         self._backend: FrameBackend | None = None
+        self._name: str | None = None
         self._errors: list[str] = []
 
     @property
-    def backend(self) -> BackendName | None:
-        """The backend in use, once a read has happened."""
-        return self._backend.name if self._backend else None
+    def backend(self) -> str | None:
+        """The name of the backend in use, once a read has happened."""
+        return self._name if self._backend is not None else None
 
     def read(self, times_s: Sequence[float]) -> list[Image.Image]:
         """RGB frames shown at `times_s` (seconds from the first frame), in the given order.
-        Raises CorruptFile naming the file when no backend can decode them."""
+        Raises CorruptFile naming the file and every backend's failure when none can
+        decode them."""
         while True:
             if self._backend is None:
-                self._backend = self._open_next()
+                self._backend, self._name = self._open_next()
             try:
-                return self._backend.read(times_s)
-            except (RuntimeError, av.error.FFmpegError, MemoryError) as err:
-                # decord raises DECORDError, a RuntimeError subclass
-                self._fail(self._backend.name, err)
-                self._backend.close()
-                self._backend = None
+                frames = self._backend.read(times_s)
+                self._check(frames, len(times_s))
+                return frames
+            # Any exception: decoders raise their own classes (DECORDError is an Exception,
+            # not a RuntimeError), and the next backend may succeed where this one failed.
+            except Exception as err:
+                self._fail(self._name or "?", err)
+                self._close_backend()
 
     def close(self) -> None:
         """Release the decoder in use."""
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+        self._close_backend()
 
     def __enter__(self) -> FrameReader:
         return self
@@ -187,19 +209,35 @@ class FrameReader:
     ) -> None:
         self.close()
 
-    def _open_next(self) -> FrameBackend:
+    def _check(self, frames: Sequence[Image.Image], expected: int) -> None:
+        if len(frames) != expected:
+            raise ValueError(f"{len(frames)} frames for {expected} times")
+        wrong = [f.size for f in frames if self.size is not None and f.size != self.size]
+        if wrong:
+            raise ValueError(f"frame size {wrong[0]} is not the stream's {self.size}")
+
+    def _open_next(self) -> tuple[FrameBackend, str]:
         while self._pending:
-            name = self._pending.pop(0)
+            backend = self._pending.pop(0)
             try:
-                return DecordBackend(self.path) if name == "decord" else PyAVBackend(self.path)
-            except (RuntimeError, av.error.FFmpegError, OSError) as err:
-                self._fail(name, err)
+                return backend.open(self.path), backend.name
+            except Exception as err:  # as in read(): any failure tries the next
+                self._fail(backend.name, err)
         raise CorruptFile(self.path, "cannot decode frames: " + "; ".join(self._errors))
 
+    def _close_backend(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            try:
+                backend.close()
+            except Exception as err:  # a failed decoder may fail to close too
+                log.debug("%s: closing %s failed (%s)", self.path.name, self._name, err)
+
     def _fail(self, name: str, err: BaseException) -> None:
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[-1]
-        self._errors.append(f"{name}: {first_line[:200]}")
-        log.warning("%s: %s could not read frames (%s)", self.path.name, name, first_line[:200])
+        lines = str(err).strip().splitlines()
+        reason = f"{type(err).__name__}: {lines[-1]}" if lines else type(err).__name__
+        self._errors.append(f"{name}: {reason[:200]}")
+        log.warning("%s: %s could not read frames (%s)", self.path.name, name, reason[:200])
 
 
 def fit_to_pixels(image: Image.Image, max_pixels: int) -> Image.Image:

@@ -143,7 +143,7 @@ class VideoClips:
         pool = ThreadPoolExecutor(workers, "keyframe-ocr") if self.settings.frame_ocr else None
         pending: deque[_PendingClip] = deque()
         try:
-            with FrameReader(path) as reader:
+            with FrameReader(path, size=(info.width, info.height)) as reader:
                 for window in self.windows(info.duration_s):
                     images = reader.read(frame_times(window, k))
                     frames = tuple(

@@ -247,6 +247,10 @@ class VectorIndex(Protocol):
         """The stored units with these ids (missing ids are skipped), in the given order."""
         ...
 
+    def vector_names(self, unit_ids: Sequence[str]) -> dict[str, set[str]]:
+        """unit id -> the named vectors stored for it (units without a point are skipped)."""
+        ...
+
     def search_channels(
         self,
         queries: Mapping[str, QueryVector],

@@ -325,6 +325,16 @@ class EdgeIndex:
         by_id = {r.payload["unit_id"]: unit_from_payload(r.payload) for r in records if r.payload}
         return [by_id[u] for u in unit_ids if u in by_id]
 
+    def vector_names(self, unit_ids: Sequence[str]) -> dict[str, set[str]]:
+        """unit id -> the named vectors stored for it."""
+        with self._gate.shared(), self._engine("retrieve"):
+            records = self.shard.retrieve([point_id(u) for u in unit_ids], True, True)
+        return {
+            r.payload["unit_id"]: {n for n, v in r.vector.items() if v is not None}
+            for r in records
+            if r.payload and isinstance(r.vector, dict)
+        }
+
     def _request(
         self, channel: str, query: QueryVector, query_filter: qe.Filter | None, limit: int
     ) -> qe.QueryRequest:

@@ -360,6 +360,18 @@ class QdrantClientIndex:
         by_id = {r.payload["unit_id"]: unit_from_payload(r.payload) for r in records if r.payload}
         return [by_id[u] for u in unit_ids if u in by_id]
 
+    def vector_names(self, unit_ids: Sequence[str]) -> dict[str, set[str]]:
+        """unit id -> the named vectors stored for it."""
+        with self._gate.shared(), _backend("retrieve"):
+            records = self.client.retrieve(
+                self.collection, ids=[point_id(u) for u in unit_ids], with_vectors=True
+            )
+        return {
+            r.payload["unit_id"]: {n for n, v in r.vector.items() if v is not None}
+            for r in records
+            if r.payload and isinstance(r.vector, dict)
+        }
+
     def _request(
         self, channel: str, query: QueryVector, query_filter: models.Filter | None, limit: int
     ) -> models.QueryRequest:

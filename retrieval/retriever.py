@@ -70,6 +70,15 @@ class Retriever:
         self.sparse = sparse
         self.reranker = reranker
 
+    def parts(self) -> list[tuple[str, object | None]]:
+        """(role, component or None when off) of every model the retriever uses."""
+        return [
+            ("visual embedder", self.visual),
+            ("text embedder", self.text),
+            ("sparse encoder", self.sparse),
+            ("reranker", self.reranker),
+        ]
+
     def query_vectors(self, query: str) -> dict[str, QueryVector]:
         """The query embedded for every configured channel."""
         vectors: dict[str, QueryVector] = {}

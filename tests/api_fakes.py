@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pymupdf
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.config import Settings
@@ -43,7 +47,12 @@ def _jpeg(shade: int) -> bytes:
 
 
 class TinyPdfPages:
-    """PdfExtractor over pymupdf at a very low resolution (text layer only, no OCR)."""
+    """PdfExtractor over pymupdf at a very low resolution (text layer only, no OCR);
+    `seconds_per_page` slows it down to watch an ingestion in progress."""
+
+    def __init__(self, dpi: int = 24, seconds_per_page: float = 0.0) -> None:
+        self.dpi = dpi
+        self.seconds_per_page = seconds_per_page
 
     def count_pages(self, path: Path) -> int:
         with pymupdf.open(path) as doc:
@@ -52,7 +61,8 @@ class TinyPdfPages:
     def pages(self, path: Path) -> Iterator[PageContent]:
         with pymupdf.open(path) as doc:
             for number, page in enumerate(doc, start=1):
-                pix = page.get_pixmap(dpi=24)
+                time.sleep(self.seconds_per_page)
+                pix = page.get_pixmap(dpi=self.dpi)
                 yield PageContent(
                     number, pix.tobytes("png"), page.get_text(), "layer", pix.width, pix.height
                 )
@@ -123,8 +133,14 @@ def _words(text: str) -> set[str]:
 class OverlapRetriever:
     """Scores units by the share of question words they contain."""
 
+    name = "word-overlap"
+
     def __init__(self, index: MemoryIndex) -> None:
         self.index = index
+
+    def parts(self) -> list[tuple[str, object | None]]:
+        """retrieval.retriever.Retriever.parts: this fake is its only model."""
+        return [("retriever", self)]
 
     def search(
         self,
@@ -193,3 +209,12 @@ def fake_services(settings: Settings) -> Services:
         generator=QuotingGenerator(),
         **fakes,
     )
+
+
+@contextmanager
+def serving(app: FastAPI, base_url: str = "http://testserver") -> Iterator[TestClient]:
+    """A TestClient over `app` once its models have loaded (they load on a background
+    thread; a real client waits for /ready to leave "loading")."""
+    with TestClient(app, base_url=base_url) as client:
+        assert app.state.loader.wait(60) == "ready", app.state.loader.error
+        yield client

@@ -35,6 +35,7 @@ class FakeVLLMEmbedServer:
         self.mode = mode
         self.dim = dim
         self.hang_s = hang_s
+        self.model = "served-embedder"  # what GET /v1/models lists
         self.fail_first = 0
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -75,6 +76,13 @@ class FakeVLLMEmbedServer:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") == "/v1/models":
+                    models = {"object": "list", "data": [{"id": server.model, "object": "model"}]}
+                    self._send(200, json.dumps(models).encode())
+                else:
+                    self._send(404, b'{"error": {"message": "not found"}}')
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))

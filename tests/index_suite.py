@@ -75,6 +75,12 @@ class IndexSuite:
             assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         index.close()
 
+    def test_vector_names_are_the_channels_a_unit_has(self, tmp_path: Path) -> None:
+        index, indexer = self.stack(tmp_path)
+        indexer.add(document("d", "d.pdf"), [page("d", "d.pdf", 1, "tomatoes")])
+        assert index.vector_names(["d:p00001", "nope"]) == {"d:p00001": {"text", "sparse"}}
+        index.close()
+
     def test_channel_scores_are_the_raw_similarities(self, tmp_path: Path) -> None:
         index, indexer = self.stack(tmp_path)
         docs = index_corpus(indexer)

@@ -4,18 +4,27 @@ limits, sniffing, names), jobs, documents, query + SSE, media with Range, auth, 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fakes import FAKE_MP4, MemoryIndex, QuotingGenerator, fake_services, make_pdf
+from api_fakes import (
+    FAKE_MP4,
+    MemoryIndex,
+    QuotingGenerator,
+    fake_services,
+    make_pdf,
+    serving,
+)
 from fastapi.testclient import TestClient
 
 from app.api import create_app
 from app.config import Settings
 from app.service import Services
+from ingest.errors import ModelUnavailable
 from ingest.types import JobStatus
 
 KEY = "s3cret-key"
@@ -72,7 +81,7 @@ def api(tmp_path: Path) -> Iterator[Harness]:
         built.append(fake_services(s))
         return built[0]
 
-    with TestClient(create_app(settings, factory)) as client:
+    with serving(create_app(settings, factory)) as client:
         yield Harness(client, built[0])
 
 
@@ -368,7 +377,7 @@ def test_ready_names_the_part_that_is_down(api: Harness) -> None:
     down = api.client.get("/ready")
     assert down.status_code == 503
     states = {c["name"]: c["ok"] for c in down.json()["components"]}
-    assert states == {"registry": True, "qdrant": False, "generator": True}
+    assert states == {"registry": True, "qdrant": False, "retriever": True, "generator": True}
     api.index.up = True
     api.generator.up = False
     down = api.client.get("/ready").json()
@@ -378,7 +387,7 @@ def test_ready_names_the_part_that_is_down(api: Harness) -> None:
 
 def test_api_key_guards_every_route_but_health(tmp_path: Path) -> None:
     settings = _settings(tmp_path, api_key=KEY)
-    with TestClient(create_app(settings, fake_services)) as client:
+    with serving(create_app(settings, fake_services)) as client:
         assert client.get("/health").status_code == 200
         for method, path in (("GET", "/documents"), ("GET", "/ready"), ("POST", "/query")):
             response = client.request(method, path, json={"question": "x"})
@@ -403,6 +412,12 @@ def test_openapi_documents_every_route_with_typed_models(api: Harness) -> None:
         "/query/stream",
         "/units/{unit_id}/image",
         "/units/{unit_id}/video",
+        "/units/{unit_id}/boxes",
+        "/limits",
+        "/conversations",
+        "/conversations/{conversation_id}",
+        "/conversations/{conversation_id}/messages",
+        "/conversations/{conversation_id}/messages/stream",
     }
     upload = spec["paths"]["/documents"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
@@ -416,7 +431,51 @@ def test_restart_fails_interrupted_jobs(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     services = fake_services(settings)
     stale = services.registry.create_job("lost.pdf")
-    with TestClient(create_app(settings, lambda _s: services)) as client:
+    with serving(create_app(settings, lambda _s: services)) as client:
         job = client.get(f"/jobs/{stale.id}").json()
     assert job["status"] == "failed" and "interrupted" in job["error"]
     assert services.index.closed  # type: ignore[attr-defined]
+
+
+def test_health_answers_while_the_models_load_and_ready_says_loading(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    release = threading.Event()
+
+    def slow_factory(s: Settings) -> Services:
+        release.wait(30)  # a model download
+        return fake_services(s)
+
+    app = create_app(settings, slow_factory)
+    with TestClient(app) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        loading = client.get("/ready")
+        assert loading.status_code == 503
+        assert loading.json()["status"] == "loading" and not loading.json()["ready"]
+        waiting = client.get("/documents")
+        assert waiting.status_code == 503 and "loading" in waiting.json()["detail"]
+        assert waiting.headers["Retry-After"] == "10"
+        release.set()
+        assert app.state.loader.wait(30) == "ready"
+        ready = client.get("/ready").json()
+        assert ready["status"] == "ready" and ready["ready"]
+        assert [c["name"] for c in ready["components"]] == [
+            "registry",
+            "qdrant",
+            "retriever",
+            "generator",
+        ]
+        assert client.get("/documents").status_code == 200
+
+
+def test_a_failed_model_load_is_reported_by_ready(tmp_path: Path) -> None:
+    def broken(_s: Settings) -> Services:
+        raise ModelUnavailable("Qwen/Qwen3-VL-Embedding-2B: no such model in the cache")
+
+    app = create_app(_settings(tmp_path), broken)
+    with TestClient(app) as client:
+        assert app.state.loader.wait(30) == "failed"
+        assert client.get("/health").status_code == 200
+        body = client.get("/ready").json()
+        assert body["status"] == "failed" and "no such model" in body["detail"]
+        failed = client.get("/documents")
+        assert failed.status_code == 503 and "ModelUnavailable" in failed.json()["detail"]

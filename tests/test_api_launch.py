@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +88,74 @@ def test_ui_modules_do_not_shadow_project_packages() -> None:
 def test_ui_env_carries_the_api_url_and_key() -> None:
     env = ui_env(_settings(api_key="k"), "http://api:8000")
     assert env["MMRAG_API_URL"] == "http://api:8000" and env["MMRAG_API_KEY"] == "k"
+
+
+# A parent process running run_ui / run_stack with the UI command replaced by a sleeper that
+# writes its pid (and, for `up`, the fake services behind the API): the test signals the
+# parent and checks that the child is gone with it.
+_SLEEPER = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
+_PARENT = """
+import socket, sys
+from pathlib import Path
+
+from app import api_launch
+from app.config import Settings
+
+mode, pid_file, data_dir = sys.argv[1:4]
+api_launch.ui_command = lambda host, port: [sys.executable, "-c", SLEEPER, pid_file]
+settings = Settings(_env_file=None, data_dir=Path(data_dir))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if mode == "ui":
+    sys.exit(api_launch.run_ui(settings, "127.0.0.1", free_port()))
+import api_fakes
+import app.api
+
+real = app.api.create_app
+app.api.create_app = lambda s: real(s, api_fakes.fake_services)
+sys.exit(api_launch.run_stack(settings, "127.0.0.1", free_port(), free_port()))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("mode", ["ui", "up"])
+def test_ui_and_up_stop_their_child_on_a_signal(tmp_path: Path, mode: str, sig: int) -> None:
+    pid_file = tmp_path / "child.pid"
+    tests = Path(__file__).parent
+    env = dict(os.environ, PYTHONPATH=f"{tests.parent}{os.pathsep}{tests}")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"SLEEPER = {_SLEEPER!r}\n{_PARENT}", mode, str(pid_file)]
+        + [str(tmp_path / "data")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert parent.poll() is None, parent.communicate()[0].decode()
+            assert time.monotonic() < deadline, "the UI child did not start"
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        assert _alive(child)
+        parent.send_signal(sig)  # only the parent: as `kill` or `docker stop` would
+        output = parent.communicate(timeout=60)[0].decode()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert parent.returncode == 0, output
+    assert not _alive(child), f"{mode}: the UI child outlived the parent"

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fakes import FAKE_MP4, fake_services, make_pdf
-from fastapi.testclient import TestClient
+from api_fakes import FAKE_MP4, fake_services, make_pdf, serving
 
 from app.api import create_app
+from app.api_chat_schemas import MessageCreate
 from app.api_schemas import QueryRequest, QueryResponse, StreamError, TokenChunk
 from app.config import Settings
 from ui.client import ApiError, MmragClient, parse_sse, stream_event
@@ -21,7 +21,7 @@ KEY = "k3y"
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[MmragClient]:
     settings = Settings(data_dir=tmp_path / "data", api_key=KEY, _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings, fake_services), base_url="http://api") as http:
+    with serving(create_app(settings, fake_services), base_url="http://api") as http:
         yield MmragClient("http://api", api_key=KEY, http=http)
 
 
@@ -63,7 +63,7 @@ def test_errors_carry_status_and_detail(client: MmragClient) -> None:
 
 def test_without_the_key_the_server_refuses(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", api_key=KEY, _env_file=None)  # type: ignore[call-arg]
-    with TestClient(create_app(settings, fake_services), base_url="http://api") as http:
+    with serving(create_app(settings, fake_services), base_url="http://api") as http:
         anonymous = MmragClient("http://api", http=http)
         assert anonymous.health()  # /health is open
         with pytest.raises(ApiError) as err:
@@ -88,3 +88,27 @@ def test_stream_events_are_decoded_by_name() -> None:
     event = stream_event("error", '{"status": 503, "detail": "down"}')
     assert event == StreamError(status=503, detail="down")
     assert stream_event("ping", "{}") is None
+
+
+def test_conversations_limits_and_boxes_round_trip(client: MmragClient, tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "a.pdf", ["Bitcoin is peer-to-peer electronic cash."])
+    doc_id = _ingest(client, "a.pdf", pdf.read_bytes())
+    assert client.limits().max_upload_bytes == 1024**3
+    conversation = client.create_conversation()
+    message = MessageCreate(question="peer-to-peer cash", doc_ids=[doc_id[:6]])
+    events = list(client.ask_stream(conversation.id, message))
+    final = events[-1]
+    assert isinstance(final, QueryResponse)
+    saved = client.conversation(conversation.id)
+    assert [m.role for m in saved.messages] == ["user", "assistant"]
+    assert saved.messages[0].filter is not None
+    assert saved.messages[0].filter.file_names == ["a.pdf"]
+    assert saved.messages[1].answer == final
+    renamed = client.rename_conversation(conversation.id, "Cash")
+    assert [c.title for c in client.list_conversations()] == [renamed.title] == ["Cash"]
+    boxes = client.passage_boxes(f"{doc_id}:p00001", "peer-to-peer electronic cash")
+    assert boxes.source == "layer" and len(boxes.boxes) == 1
+    client.delete_conversation(conversation.id)
+    with pytest.raises(ApiError) as gone:
+        client.conversation(conversation.id)
+    assert gone.value.status == 404

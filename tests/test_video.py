@@ -12,7 +12,9 @@ import pytest
 from fixtures_pdf import RecordingSink
 from fixtures_video import (
     CORPUS_VIDEO,
+    ODD_SIZES,
     RAMP_FPS,
+    RAMP_SIZE,
     audio_only,
     audio_with_cover,
     faststart,
@@ -33,9 +35,10 @@ from ingest.clip_text import clean_frame_text, is_word_like, transcript_for
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.frame_ocr import OcrWord, confident_lines, parse_tsv
-from ingest.frames import FrameReader, fit_to_pixels
+from ingest.frames import DECORD, PYAV, Backend, FrameReader, fit_to_pixels
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
+from ingest.types import Unit
 from ingest.video import ClipWindow, VideoClips, frame_times, plan_clips, probe_video
 
 TESSERACT = shutil.which("tesseract")
@@ -149,7 +152,7 @@ def test_probe_reads_every_container(videos: Path, name: str) -> None:
     assert info.duration_s == pytest.approx(12.0, abs=0.05)
     assert info.fps == pytest.approx(RAMP_FPS)
     assert info.n_frames == 60
-    assert (info.width, info.height) == (96, 64)
+    assert (info.width, info.height) == RAMP_SIZE
     assert info.has_audio
 
 
@@ -199,26 +202,79 @@ def test_overlap_not_shorter_than_the_clip_is_refused() -> None:
 
 
 @requires_ffmpeg
-@pytest.mark.parametrize("backend", ["decord", "pyav"])
+@pytest.mark.parametrize("backend", [DECORD, PYAV], ids=["decord", "pyav"])
 @pytest.mark.parametrize("name", ["ramp.mp4", "ramp.mkv", "ramp.webm", "ramp.mov"])
-def test_reader_returns_the_frame_shown_at_each_time(videos: Path, name: str, backend: str) -> None:
+def test_reader_returns_the_frame_shown_at_each_time(
+    videos: Path, name: str, backend: Backend
+) -> None:
     # Out of order and across keyframes (every 2 s), so both seeking and decoding forward run.
+    # The ramp's size is one every decoder copies on every CPU (see RAMP_SIZE): this tests
+    # the backend's timing, not a CPU's decoder bugs (odd sizes are tested below).
     times = [0.1, 1.1, 5.3, 11.9, 3.0, 3.1, 7.65]
-    with FrameReader(videos / name, (backend,)) as reader:  # type: ignore[arg-type]
+    with FrameReader(videos / name, (backend,), size=RAMP_SIZE) as reader:
         frames = reader.read(times)
-        assert reader.backend == backend
-    assert [f.size for f in frames] == [(96, 64)] * len(times)
+        assert reader.backend == backend.name
+    assert [f.size for f in frames] == [RAMP_SIZE] * len(times)
     expected = [ramp_grey(_frame_index(t)) for t in times]
     assert [_grey(f) for f in frames] == pytest.approx(expected, abs=1.5)
 
 
+class DecoderCrash(Exception):
+    """Not a RuntimeError, as decord's DECORDError is not."""
+
+
+class BrokenBackend:
+    """A decoder that opens, then fails at read in the way `how` says."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        self.closed = False
+
+    def read(self, times_s: list[float]) -> list[Image.Image]:
+        if self.how == "raises":
+            raise DecoderCrash("Check failed: from_size == to_size (24576 vs. 18432)")
+        if self.how == "wrong-size":  # rows copied with a padded stride
+            return [Image.new("RGB", (RAMP_SIZE[0] + 32, RAMP_SIZE[1])) for _ in times_s]
+        return []  # "too-few"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _cannot_open(path: Path) -> BrokenBackend:
+    raise DecoderCrash(f"cannot open {path.name}")
+
+
+@requires_ffmpeg
+@pytest.mark.parametrize("how", ["open", "raises", "wrong-size", "too-few"])
+def test_any_failure_of_a_backend_moves_on_to_the_next(videos: Path, how: str) -> None:
+    opened: list[BrokenBackend] = []
+
+    def open_broken(path: Path) -> BrokenBackend:
+        if how == "open":
+            return _cannot_open(path)
+        opened.append(BrokenBackend(how))
+        return opened[-1]
+
+    with FrameReader(videos / "ramp.mkv", (Backend("broken", open_broken), PYAV), RAMP_SIZE) as r:
+        frames = r.read([2.1, 0.1])
+        assert r.backend == "pyav"
+        assert [_grey(f) for f in r.read([4.1])] == pytest.approx([ramp_grey(20)], abs=1.5)
+    assert [_grey(f) for f in frames] == pytest.approx([ramp_grey(10), ramp_grey(0)], abs=1.5)
+    assert all(b.closed for b in opened)  # the failed decoder was released
+
+
 @requires_ffmpeg
 @pytest.mark.parametrize("where", ["__init__", "read"])
-def test_reader_falls_back_to_pyav_when_decord_fails(
+def test_a_real_decord_error_falls_back_to_pyav(
     videos: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
+    from decord._ffi.base import DECORDError
+
+    assert not issubclass(DECORDError, RuntimeError)  # why FrameReader catches any Exception
+
     def broken(*_args: object) -> None:
-        raise RuntimeError("DECORDError: cannot decode")
+        raise DECORDError("Check failed: from_size == to_size (24576 vs. 18432)")
 
     monkeypatch.setattr(frames_module.DecordBackend, where, broken)
     with FrameReader(videos / "ramp.mkv") as reader:
@@ -228,12 +284,100 @@ def test_reader_falls_back_to_pyav_when_decord_fails(
 
 
 @requires_ffmpeg
+def test_the_file_fails_only_when_every_backend_fails_naming_each(videos: Path) -> None:
+    backends = (
+        Backend("first", _cannot_open),
+        Backend("second", lambda _p: BrokenBackend("wrong-size")),
+        Backend("third", lambda _p: BrokenBackend("raises")),
+    )
+    with FrameReader(videos / "ramp.mp4", backends, RAMP_SIZE) as reader:
+        with pytest.raises(CorruptFile) as err:
+            reader.read([1.0])
+        assert reader.backend is None
+    assert str(err.value).startswith("ramp.mp4: cannot decode frames: ")
+    reason = err.value.reason
+    assert "first: DecoderCrash: cannot open ramp.mp4" in reason
+    assert "second: ValueError: frame size (160, 64) is not the stream's (128, 64)" in reason
+    assert "third: DecoderCrash: Check failed" in reason
+
+
+@requires_ffmpeg
 def test_reader_names_every_backend_when_none_can_decode(videos: Path, tmp_path: Path) -> None:
     broken = truncate(videos / "ramp.mp4", tmp_path / "broken.mp4", 0.3)  # index lost
     with FrameReader(broken) as reader, pytest.raises(CorruptFile) as err:
         reader.read([1.0])
     assert str(err.value).startswith("broken.mp4: ")
     assert "decord" in err.value.reason and "pyav" in err.value.reason
+
+
+@pytest.fixture(scope="session")
+def odd_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, int], Path]:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    root = tmp_path_factory.mktemp("odd-videos")
+    return {
+        size: make_ramp_video(root / f"ramp-{size[0]}x{size[1]}.mp4", seconds=4.0, size=size)
+        for size in ODD_SIZES
+    }
+
+
+@requires_ffmpeg
+@pytest.mark.parametrize("size", ODD_SIZES, ids=[f"{w}x{h}" for w, h in ODD_SIZES])
+def test_reader_reads_odd_sizes_with_whichever_backend_can(
+    odd_videos: dict[tuple[int, int], Path], size: tuple[int, int]
+) -> None:
+    times = [0.1, 2.5, 1.3]
+    with FrameReader(odd_videos[size], size=size) as reader:
+        frames = reader.read(times)
+        assert reader.backend in ("decord", "pyav")
+    assert [f.size for f in frames] == [size] * len(times)
+    expected = [ramp_grey(_frame_index(t)) for t in times]
+    assert [_grey(f) for f in frames] == pytest.approx(expected, abs=2.5)
+
+
+@requires_ffmpeg
+@pytest.mark.parametrize("size", ODD_SIZES, ids=[f"{w}x{h}" for w, h in ODD_SIZES])
+def test_odd_sized_videos_ingest_as_clips(
+    odd_videos: dict[tuple[int, int], Path], tmp_path: Path, size: tuple[int, int]
+) -> None:
+    units = _ingest_clips(odd_videos[size], tmp_path)
+    assert [(u.start_s, u.end_s) for u in units] == [(0.0, 4.0)]
+    stored = [Image.open(p) for p in units[0].images]
+    assert [im.size for im in stored] == [size, size]
+    expected = [ramp_grey(_frame_index(t)) for t in (1.0, 3.0)]
+    assert [_grey(im) for im in stored] == pytest.approx(expected, abs=4)
+
+
+@requires_ffmpeg
+def test_a_video_whose_frames_decord_cannot_copy_ingests_through_pyav(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What decord2 3.4.0 does on some CPUs: frames come back, but not of the stream's size.
+    def padded_rows(_self: object, times_s: list[float]) -> list[Image.Image]:
+        return [Image.new("RGB", (RAMP_SIZE[0] + 32, RAMP_SIZE[1])) for _ in times_s]
+
+    monkeypatch.setattr(frames_module.DecordBackend, "read", padded_rows)
+    units = _ingest_clips(videos / "silent.mp4", tmp_path)
+    assert len(units) == 3
+    for unit in units:
+        assert [Image.open(p).size for p in unit.images] == [RAMP_SIZE, RAMP_SIZE]
+    times = frame_times(ClipWindow(0, 0.0, 4.0), 2)
+    first = [_grey(Image.open(p)) for p in units[0].images]
+    assert first == pytest.approx([ramp_grey(_frame_index(t)) for t in times], abs=3)
+
+
+def _ingest_clips(path: Path, tmp_path: Path) -> list[Unit]:
+    """Ingest one video in 4 s clips of 2 frames each; the stored units."""
+    settings = _settings()
+    blobs = BlobStore(tmp_path / "blobs")
+    registry = Registry(tmp_path / "registry.sqlite3", blobs)
+    ingestor = Ingestor(
+        settings, registry, blobs, pdf=None, video=VideoClips(settings), sink=RecordingSink()
+    )  # type: ignore[arg-type]
+    result = ingestor.ingest_file(path)
+    assert result.status == "ingested", result.error
+    assert result.doc_id is not None
+    return registry.units(result.doc_id)
 
 
 @pytest.mark.parametrize(

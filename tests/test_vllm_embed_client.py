@@ -52,6 +52,8 @@ def test_qwen3_requests_and_vectors(units: list[Unit]) -> None:
         query_body = next(b for b in server.bodies if "whales" in str(b["messages"]))
         assert query_body["model"] == "served-embedder"
         assert query_body["add_generation_prompt"] is True
+        # the server's default is false; the reference tokenises with special tokens
+        assert all(b["add_special_tokens"] is True for b in server.bodies)
         assert query_body["messages"][0] == {
             "role": "system",
             "content": "Find a page or video clip that answers the question.",
@@ -82,6 +84,7 @@ def test_dse_format_and_mrl(units: list[Unit]) -> None:
         assert q.shape == (1, 32) and np.isclose(np.linalg.norm(q), 1.0)
         body = server.bodies[0]
         assert body["add_generation_prompt"] is False
+        assert body["add_special_tokens"] is True
         assert [m["role"] for m in body["messages"]] == [
             "user"
         ]  # the server adds the default system turn
@@ -153,3 +156,15 @@ def test_vector_size_must_match_settings() -> None:
             emb.embed_queries(["x"])
         with pytest.raises(ValueError, match="mrl_dim"):
             VLLMEmbedder(settings_for(server, dim=48, mrl_dim=64))
+
+
+def test_ping_checks_the_server_serves_the_model() -> None:
+    with FakeVLLMEmbedServer() as server:
+        emb = VLLMEmbedder(settings_for(server), retry_backoff_s=0)
+        emb.ping()  # lists served-embedder
+        server.model = "another/model"
+        with pytest.raises(BackendUnavailable, match="not served-embedder"):
+            emb.ping()
+        assert server.bodies == []  # a probe embeds nothing
+    with pytest.raises(BackendUnavailable, match="not reachable"):
+        emb.ping()

@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tiny_vlm import make_page_unit, tiny_qwen2_vl, tiny_qwen3_vl
+from tiny_vlm import make_page_unit, tiny_qwen2_vl, tiny_qwen3_vl, tiny_qwen3_vl_bos
 from vlm_reference import (
     RefQwen2VLProcessor,
     RefQwen3VLProcessor,
@@ -38,8 +38,9 @@ from retrieval.embedders.vlm import VLMEmbedder
 from retrieval.qwen_vl import chat_templates
 from retrieval.qwen_vl.formats import query_prompt, unit_prompt
 from retrieval.qwen_vl.prompts import render_prompt
+from retrieval.qwen_vl.synthetic import BOS_TOKEN
 
-__all__ = ["tiny_qwen2_vl", "tiny_qwen3_vl"]  # fixtures used below
+__all__ = ["tiny_qwen2_vl", "tiny_qwen3_vl", "tiny_qwen3_vl_bos"]  # fixtures used below
 
 QUERY = "Where do whales sing?"
 
@@ -112,13 +113,19 @@ def ids_of(batch: Any, row: int) -> list[int]:
     return [int(t) for t in batch["input_ids"][row][mask]]
 
 
-def test_qwen3_vl_embedding_parity(tiny_qwen3_vl: Path, page: Unit) -> None:
+# The "bos" checkpoint's tokenizer adds a token when asked for special tokens: the reference
+# tokenises with the processor's default (add them), so ours must too.
+@pytest.mark.parametrize("checkpoint", ["tiny_qwen3_vl", "tiny_qwen3_vl_bos"])
+def test_qwen3_vl_embedding_parity(
+    checkpoint: str, page: Unit, request: pytest.FixtureRequest
+) -> None:
+    tiny: Path = request.getfixturevalue(checkpoint)
     settings = VLMSettings(
-        model=str(tiny_qwen3_vl), device="cpu", query_instruction="Find the page that answers"
+        model=str(tiny), device="cpu", query_instruction="Find the page that answers"
     )
     ours = VLMEmbedder(settings)
     encoder = ours.load()
-    processor = reference_processor(tiny_qwen3_vl, RefQwen3VLProcessor, chat_templates.QWEN3_VL)
+    processor = reference_processor(tiny, RefQwen3VLProcessor, chat_templates.QWEN3_VL)
     ref_batch, ref_vectors = ref_qwen3_embed(
         processor,
         encoder.backbone,
@@ -129,8 +136,13 @@ def test_qwen3_vl_embedding_parity(tiny_qwen3_vl: Path, page: Unit) -> None:
         max_pixels=settings.max_pixels,
     )
     specs = [query_prompt(QUERY, settings), unit_prompt(page, settings)]
+    bos = (
+        processor.tokenizer.convert_tokens_to_ids(BOS_TOKEN) if checkpoint.endswith("bos") else None
+    )
     for row, spec in enumerate(specs):
-        assert list(encoder.prepare(spec).token_ids) == ids_of(ref_batch, row)
+        ids = list(encoder.prepare(spec).token_ids)
+        assert ids == ids_of(ref_batch, row)
+        assert (ids[0] == bos) == (bos is not None)
     vectors = np.vstack([ours.embed_queries([QUERY]), ours.embed_units([page])])
     np.testing.assert_allclose(vectors, ref_vectors.numpy(), atol=1e-5)
 

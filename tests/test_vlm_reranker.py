@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen3_vl
+from tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen3_vl, tiny_qwen3_vl_bos
 from vlm_reference import RefQwen3VLProcessor, ref_process_vision_info, reference_processor
 
 from ingest.errors import ModelUnavailable
@@ -20,10 +20,11 @@ from ingest.types import Unit
 from retrieval.config import VLMSettings
 from retrieval.qwen_vl import chat_templates
 from retrieval.qwen_vl.formats import rerank_prompt
+from retrieval.qwen_vl.synthetic import BOS_TOKEN
 from retrieval.rerankers.base import Reranker
 from retrieval.rerankers.vlm import VLMReranker, answer_token_id
 
-__all__ = ["tiny_qwen3_vl"]  # fixture used below
+__all__ = ["tiny_qwen3_vl", "tiny_qwen3_vl_bos"]  # fixtures used below
 
 QUERY = "Where do whales sing?"
 INSTRUCTION = "Retrieve pages relevant to the user's query."
@@ -131,6 +132,28 @@ def test_matches_reference_reranker(
         ref = torch.sigmoid(last.float() @ scorer.direction).item()  # score_linear = w_yes - w_no
         assert score == pytest.approx(ref, abs=1e-5)
     assert np.isfinite(ours).all()
+
+
+def test_special_tokens_are_added_as_the_reference_adds_them(
+    units: list[Unit], tiny_qwen3_vl_bos: Path
+) -> None:
+    # This tokenizer prepends a BOS when asked to add special tokens; the reference's
+    # processor call asks (its default), so our prompt must start with it too.
+    settings = VLMSettings(
+        model=str(tiny_qwen3_vl_bos), device="cpu", query_instruction=INSTRUCTION
+    )
+    scorer = VLMReranker(settings)._load()
+    processor = reference_processor(tiny_qwen3_vl_bos, RefQwen3VLProcessor, chat_templates.QWEN3_VL)
+    page = units[0]
+    pair = ref_format_mm_instruction(
+        QUERY, page.text, Image.open(page.images[0]), INSTRUCTION, settings.max_pixels
+    )
+    text = processor.apply_chat_template([pair], tokenize=False, add_generation_prompt=True)
+    images = ref_process_vision_info([pair], image_patch_size=16)
+    inputs = processor(text=text, images=images, do_resize=False, return_tensors="pt")
+    ours = list(scorer.encoder.prepare(rerank_prompt(QUERY, page, settings)).token_ids)
+    assert ours == inputs["input_ids"][0].tolist()
+    assert ours[0] == processor.tokenizer.convert_tokens_to_ids(BOS_TOKEN)
 
 
 def test_tokenizer_without_single_yes_token_is_rejected() -> None:

@@ -35,6 +35,14 @@ def tiny_qwen3_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen3_vl_bos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Qwen3-VL checkpoint whose tokenizer prepends a BOS token when asked to add
+    special tokens (real Qwen tokenizers do not): shows whether special tokens are added
+    as the reference adds them."""
+    return write_checkpoint(tmp_path_factory.mktemp("tiny-qwen3_vl-bos"), "qwen3_vl", add_bos=True)
+
+
+@pytest.fixture(scope="session")
 def tiny_qwen2_5_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Directory of a tiny random Qwen2.5-VL checkpoint (windowed vision attention)."""
     return _checkpoint(tmp_path_factory, "qwen2_5_vl")

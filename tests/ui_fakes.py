@@ -9,6 +9,16 @@ from typing import IO
 
 from PIL import Image
 
+from app.api_chat_schemas import (
+    ConversationDetail,
+    ConversationOut,
+    MessageCreate,
+    MessageFilter,
+    MessageOut,
+    PassageBox,
+    PassageBoxes,
+    UploadLimits,
+)
 from app.api_schemas import (
     CitationOut,
     DocumentOut,
@@ -43,6 +53,9 @@ class FakeApi:
         self.image_requests: list[str] = []
         self.video_requests: list[str] = []
         self.stream_error: str | None = None
+        self.conversations: dict[str, ConversationDetail] = {}
+        self.box_requests: list[tuple[str, str]] = []
+        self.max_upload_bytes = 1024**3
 
     # -- library ---------------------------------------------------------------------------
 
@@ -62,10 +75,19 @@ class FakeApi:
         )
         return doc_id
 
+    def _check_up(self) -> None:
+        if not self.up:
+            raise ApiError(0, f"cannot reach the API at {self.base_url}")
+
     def health(self) -> bool:
         return self.up
 
+    def limits(self) -> UploadLimits:
+        self._check_up()
+        return UploadLimits(max_upload_bytes=self.max_upload_bytes, extensions=[".mp4", ".pdf"])
+
     def list_documents(self) -> list[DocumentOut]:
+        self._check_up()
         return list(self.docs.values())
 
     def delete_document(self, doc_id: str) -> None:
@@ -159,3 +181,77 @@ class FakeApi:
     def unit_video(self, unit_id: str) -> bytes:
         self.video_requests.append(unit_id)
         return b"\x00\x00\x00\x18ftypmp42" + bytes(64)
+
+    def passage_boxes(self, unit_id: str, passage: str) -> PassageBoxes:
+        self.box_requests.append((unit_id, passage))
+        box = PassageBox(x0=0.1, y0=0.2, x1=0.8, y1=0.3)
+        return PassageBoxes(
+            unit_id=unit_id, source="layer", matched_words=3, passage_words=3, boxes=[box]
+        )
+
+    # -- conversations ---------------------------------------------------------------------
+
+    def list_conversations(self) -> list[ConversationOut]:
+        self._check_up()
+        return [
+            ConversationOut(**c.model_dump(exclude={"messages"}))
+            for c in self.conversations.values()
+        ]
+
+    def create_conversation(self, title: str | None = None) -> ConversationOut:
+        self._check_up()
+        now = time.time()
+        conv = ConversationDetail(
+            id=f"conv{len(self.conversations)}",
+            title=title or "New conversation",
+            n_messages=0,
+            created_at=now,
+            updated_at=now,
+            messages=[],
+        )
+        self.conversations[conv.id] = conv
+        return ConversationOut(**conv.model_dump(exclude={"messages"}))
+
+    def conversation(self, conversation_id: str) -> ConversationDetail:
+        self._check_up()
+        if conversation_id not in self.conversations:
+            raise ApiError(404, f"no conversation with id {conversation_id!r}")
+        return self.conversations[conversation_id]
+
+    def rename_conversation(self, conversation_id: str, title: str) -> ConversationOut:
+        conv = self.conversation(conversation_id)
+        conv.title = title
+        return ConversationOut(**conv.model_dump(exclude={"messages"}))
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self.conversation(conversation_id)
+        del self.conversations[conversation_id]
+
+    def ask_stream(self, conversation_id: str, message: MessageCreate) -> Iterator[StreamEvent]:
+        conv = self.conversation(conversation_id)
+        request = message.as_query()
+        events = list(self.query_stream(request))
+        final = next((e for e in events if isinstance(e, QueryResponse)), None)
+        error = next((e for e in events if isinstance(e, StreamError)), None)
+        now = time.time()
+        names = [self.docs[d].file_name for d in request.doc_ids or []]
+        question = MessageOut(
+            id=f"m{len(conv.messages)}",
+            role="user",
+            text=request.question,
+            filter=MessageFilter(doc_ids=request.doc_ids, file_names=names) if names else None,
+            created_at=now,
+        )
+        answer = MessageOut(
+            id=f"m{len(conv.messages) + 1}",
+            role="assistant",
+            text=final.answer if final else "",
+            answer=final,
+            error=error.detail if error else None,
+            created_at=now,
+        )
+        if not conv.messages and conv.title == "New conversation":
+            conv.title = request.question
+        conv.messages.extend([question, answer])
+        conv.n_messages = len(conv.messages)
+        yield from events

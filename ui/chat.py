@@ -1,131 +1,197 @@
-"""The chat: streamed answers, and under each one the sources it cites (page images, and
-video players that start at the clip)."""
+"""The conversation: saved messages with clickable citation chips, the viewer of the
+source a chip opens, every retrieved hit behind a list (scores behind "Details"), and a new
+question streamed into the open conversation (saved on the server with its answer)."""
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import streamlit as st
 
-from app.api_schemas import HitOut, QueryRequest, QueryResponse, StreamError, TokenChunk
-from ui.client import ApiError, MmragApi
-from ui.state import ChatTurn, MediaCache, media_cache
+from app.api_chat_schemas import MessageCreate, MessageOut
+from app.api_schemas import HitOut, QueryResponse, StreamError, TokenChunk
+from ui.citations import answer_html, cited_passages, hits_in_order
+from ui.client import ApiError, MmragApi, StreamEvent
+from ui.state import UiState, UnsentTurn, open_conversation
+from ui.viewer import render_source
 
-MAX_SOURCES = 4
-SOURCE_COLUMNS = 2
-
-
-def sources_to_show(response: QueryResponse, limit: int = MAX_SOURCES) -> list[HitOut]:
-    """The hits the answer validly cites, in citation order; when it cites none (a refusal),
-    the closest hits, so the user sees what was found."""
-    by_rank = {hit.rank: hit for hit in response.hits}
-    cited: list[HitOut] = []
-    for citation in response.citations:
-        hit = by_rank.get(citation.source_index or 0)
-        if citation.valid and hit is not None and hit not in cited:
-            cited.append(hit)
-    return (cited or response.hits)[:limit]
-
-
-def _score_line(hit: HitOut) -> str:
-    rerank = f", rerank {hit.rerank_score:.2f}" if hit.rerank_score is not None else ""
-    return f"**[S{hit.rank}] {hit.label}** · score {hit.score:.2f} (stage 1 {hit.stage1_score:.2f}{rerank})"
-
-
-def _image(api: MmragApi, cache: MediaCache, unit_id: str) -> bytes:
-    key = (unit_id, None)
-    if key not in cache.images:
-        cache.images[key] = api.unit_image(unit_id)
-    return cache.images[key]
-
-
-def _video(api: MmragApi, cache: MediaCache, hit: HitOut) -> bytes:
-    # Every clip of a document shares its source video: fetch it once per document.
-    if hit.doc_id not in cache.videos:
-        cache.videos[hit.doc_id] = api.unit_video(hit.unit_id)
-    return cache.videos[hit.doc_id]
-
-
-def render_source(api: MmragApi, hit: HitOut) -> None:
-    """One source: its scores, then the page image or the video at the clip's start."""
-    st.markdown(_score_line(hit))
-    cache = media_cache()
-    try:
-        if hit.kind == "page":
-            st.image(_image(api, cache, hit.unit_id), caption=hit.label, width="stretch")
-        else:
-            video_format = mimetypes.guess_type(hit.file_name)[0] or "video/mp4"
-            st.video(
-                _video(api, cache, hit),
-                format=video_format,
-                start_time=int(hit.start_s or 0),
-            )
-            st.caption(hit.text)
-    except ApiError as err:
-        st.warning(f"{hit.label}: media unavailable ({err.detail})")
+_CHIP_JS = """
+export default function(component) {
+  const { data, setTriggerValue, parentElement } = component;
+  let root = parentElement.querySelector(".mmrag-answer");
+  if (!root) {
+    root = document.createElement("div");
+    root.className = "mmrag-answer";
+    parentElement.appendChild(root);
+  }
+  root.innerHTML = data;
+  root.querySelectorAll("a.mmrag-chip").forEach((chip) => {
+    chip.onclick = (event) => {
+      event.preventDefault();
+      setTriggerValue("clicked", chip.dataset.rank);
+    };
+  });
+}
+"""
+_CHIP_CSS = """
+.mmrag-answer p { margin: 0 0 0.6em 0; line-height: 1.6; }
+.mmrag-chip {
+  display: inline-block; padding: 0 0.5em; margin: 0 0.15em; border-radius: 0.8em;
+  font-size: 0.85em; line-height: 1.5; text-decoration: none; cursor: pointer;
+  color: var(--st-primary-color); border: 1px solid var(--st-primary-color);
+  background: var(--st-secondary-background-color);
+}
+.mmrag-chip:hover, .mmrag-chip-open { color: white; background: var(--st-primary-color); }
+"""
+answer_with_chips = st.components.v2.component(
+    "mmrag_answer", css=_CHIP_CSS, js=_CHIP_JS, isolate_styles=False
+)
 
 
-def render_sources(api: MmragApi, response: QueryResponse) -> None:
-    """The sources panel of one answer (expanded unless the answer is a refusal)."""
-    shown = sources_to_show(response)
-    if not shown:
+def _ignore() -> None:
+    """Chip clicks are read from the component's result; the callback only registers them."""
+
+
+def _scores(hit: HitOut) -> str:
+    rerank = f" · rerank {hit.rerank_score:.2f}" if hit.rerank_score is not None else ""
+    matched = f" · found by {', '.join(hit.matched)}" if hit.matched else ""
+    return f"score {hit.score:.2f} · stage 1 {hit.stage1_score:.2f}{rerank}{matched}"
+
+
+def _sources(ui: UiState, message: MessageOut, response: QueryResponse) -> None:
+    """Every retrieved hit, cited first; each opens in the viewer; scores behind a toggle."""
+    ordered = hits_in_order(response)
+    if not ordered:
         return
-    title = "Closest sources" if response.refused else "Sources"
-    with st.expander(f"{title} ({len(shown)})", expanded=not response.refused):
-        columns = st.columns(SOURCE_COLUMNS)
-        for position, hit in enumerate(shown):
-            with columns[position % SOURCE_COLUMNS]:
-                render_source(api, hit)
+    title = "Closest passages (not an answer)" if response.refused else "Sources"
+    with st.expander(f"{title} ({len(ordered)})", expanded=False):
+        details = st.toggle("Details", key=f"details-{message.id}", help="retrieval scores")
+        for hit, cited in ordered:
+            text_col, button_col = st.columns([6, 1], vertical_alignment="center")
+            tag = " · cited" if cited else ""
+            text_col.markdown(f"**{hit.label}**{tag}  \n{hit.text[:160]}")
+            if details:
+                text_col.caption(_scores(hit))
+            if button_col.button("Open", key=f"source-{message.id}-{hit.rank}"):
+                ui.opened[message.id] = hit.rank
+                st.rerun()
 
 
-def render_turn(api: MmragApi, turn: ChatTurn) -> None:
-    """A past message, as it was shown when it arrived."""
-    with st.chat_message(turn.role):
-        if turn.response is not None:
-            st.markdown(turn.response.answer_display)
-        elif turn.text:
-            st.markdown(turn.text)
-        if turn.error:
+def _viewer(api: MmragApi, ui: UiState, message: MessageOut, response: QueryResponse) -> None:
+    rank = ui.opened.get(message.id)
+    hit = next((h for h in response.hits if h.rank == rank), None)
+    if hit is None:
+        return
+    with st.container(border=True, key=f"viewer-{message.id}"):
+        title_col, close_col = st.columns([8, 1], vertical_alignment="center")
+        title_col.markdown(f"**{hit.label}**")
+        if close_col.button("Close", key=f"close-{message.id}", icon=":material/close:"):
+            ui.opened.pop(message.id, None)
+            st.rerun()
+        passages = cited_passages(response.answer).get(hit.rank, [])
+        render_source(api, ui.media, hit, passages)
+
+
+def render_question(message: MessageOut) -> None:
+    with st.chat_message("user"):
+        st.text(message.text)
+        names = message.filter.file_names if message.filter else None
+        if names:
+            st.caption("Searched only in " + ", ".join(names))
+
+
+def render_answer(api: MmragApi, ui: UiState, message: MessageOut) -> None:
+    """A saved answer: its text with citation chips (a refusal as plain text), the open
+    source, the list of sources; or the error that stopped it."""
+    with st.chat_message("assistant"):
+        response = message.answer
+        if response is None:
+            if message.text:
+                st.text(message.text)
+            st.error(f"No answer: {message.error or 'unknown error'}")
+            return
+        if response.refused or not response.citations:
+            st.markdown(response.answer_display)
+        else:
+            html = answer_html(response.answer, response.hits, ui.opened.get(message.id))
+            result = answer_with_chips(
+                data=html, key=f"answer-{message.id}", on_clicked_change=_ignore
+            )
+            clicked = getattr(result, "clicked", None)
+            if clicked:
+                ui.opened[message.id] = int(clicked)
+        _viewer(api, ui, message, response)
+        _sources(ui, message, response)
+
+
+def render_history(api: MmragApi, ui: UiState, messages: list[MessageOut]) -> None:
+    for message in messages:
+        if message.role == "user":
+            render_question(message)
+        else:
+            render_answer(api, ui, message)
+
+
+def render_unsent(turns: list[UnsentTurn]) -> None:
+    """Questions that never reached the server, with why."""
+    for turn in turns:
+        with st.chat_message("user"):
+            st.text(turn.question)
+        with st.chat_message("assistant"):
             st.error(turn.error)
-        if turn.response is not None:
-            render_sources(api, turn.response)
 
 
 @dataclass
 class _Outcome:
     response: QueryResponse | None = None
-    error: str | None = None
+    error: ApiError | None = None
 
 
-def _tokens(api: MmragApi, request: QueryRequest, outcome: _Outcome) -> Iterator[str]:
+def _tokens(events: Iterator[StreamEvent], outcome: _Outcome) -> Iterator[str]:
     try:
-        for event in api.query_stream(request):
+        for event in events:
             if isinstance(event, TokenChunk):
                 yield event.text
             elif isinstance(event, QueryResponse):
                 outcome.response = event
             elif isinstance(event, StreamError):
-                outcome.error = event.detail
+                outcome.error = ApiError(event.status, event.detail)
     except ApiError as err:
-        outcome.error = err.detail
+        outcome.error = err
 
 
-def answer(api: MmragApi, request: QueryRequest) -> ChatTurn:
-    """Stream the answer into an assistant message, then show it with readable citations
-    and its sources; returns the turn for the history."""
-    with st.chat_message("assistant"):
-        outcome = _Outcome()
-        placeholder = st.empty()
-        with placeholder.container():
-            streamed = st.write_stream(_tokens(api, request, outcome))
-        text = streamed if isinstance(streamed, str) else ""
-        if outcome.response is not None:
-            # Swap the raw `[S1]` markers for labels such as `[paper.pdf p.3]`.
-            placeholder.markdown(outcome.response.answer_display)
-        if outcome.error:
-            st.error(outcome.error)
-        if outcome.response is not None:
-            render_sources(api, outcome.response)
-    return ChatTurn("assistant", text, outcome.response, outcome.error)
+def ask(
+    api: MmragApi,
+    ui: UiState,
+    conversation_id: str | None,
+    question: str,
+    doc_ids: list[str],
+) -> None:
+    """Stream the answer to a new question; the server saves both turns. Then reload the
+    conversation and rerun, so the answer shows with its chips. When the API cannot be
+    reached, the question is kept here with the reason."""
+    with st.chat_message("user"):
+        st.text(question)
+    outcome = _Outcome()
+    try:
+        if conversation_id is None:
+            conversation_id = api.create_conversation().id
+            open_conversation(conversation_id)
+        message = MessageCreate(question=question, doc_ids=doc_ids or None)
+        with st.chat_message("assistant"):
+            st.write_stream(_tokens(api.ask_stream(conversation_id, message), outcome))
+    except ApiError as err:
+        outcome.error = err
+    if outcome.error is not None and outcome.error.status == 0:
+        ui.api_up = False
+        reason = (
+            f"Not sent: the API at {api.base_url} cannot be reached. Ask again when it is back."
+        )
+        ui.unsent.setdefault(conversation_id or "", []).append(UnsentTurn(question, reason))
+    elif conversation_id is not None:
+        try:
+            ui.messages[conversation_id] = api.conversation(conversation_id).messages
+        except ApiError as err:
+            ui.unsent.setdefault(conversation_id, []).append(UnsentTurn(question, err.detail))
+    st.rerun()

@@ -13,6 +13,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from app.api_chat_schemas import (
+    ConversationDetail,
+    ConversationOut,
+    MessageCreate,
+    PassageBoxes,
+    UploadLimits,
+)
 from app.api_schemas import (
     DocumentOut,
     JobOut,
@@ -26,6 +33,7 @@ from app.api_schemas import (
 StreamEvent = TokenChunk | QueryResponse | StreamError
 
 _DOCUMENTS = TypeAdapter(list[DocumentOut])
+_CONVERSATIONS = TypeAdapter(list[ConversationOut])
 
 
 class ApiError(Exception):
@@ -57,6 +65,22 @@ class MmragApi(Protocol):
     def unit_image(self, unit_id: str, frame: int | None = None) -> bytes: ...
 
     def unit_video(self, unit_id: str) -> bytes: ...
+
+    def limits(self) -> UploadLimits: ...
+
+    def passage_boxes(self, unit_id: str, passage: str) -> PassageBoxes: ...
+
+    def list_conversations(self) -> list[ConversationOut]: ...
+
+    def create_conversation(self, title: str | None = None) -> ConversationOut: ...
+
+    def conversation(self, conversation_id: str) -> ConversationDetail: ...
+
+    def rename_conversation(self, conversation_id: str, title: str) -> ConversationOut: ...
+
+    def delete_conversation(self, conversation_id: str) -> None: ...
+
+    def ask_stream(self, conversation_id: str, message: MessageCreate) -> Iterator[StreamEvent]: ...
 
 
 def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -142,7 +166,8 @@ class MmragClient:
     def health(self) -> bool:
         """Whether the API answers /health."""
         try:
-            return self._request("GET", "/health").status_code == 200
+            # Short: the UI polls it to notice an API that went away (and came back).
+            return self._request("GET", "/health", timeout=3.0).status_code == 200
         except ApiError:
             return False
 
@@ -170,9 +195,12 @@ class MmragClient:
 
     def query_stream(self, request: QueryRequest) -> Iterator[StreamEvent]:
         """Token chunks as they arrive, then the final QueryResponse (or a StreamError)."""
+        return self._stream("/query/stream", request)
+
+    def _stream(self, path: str, request: BaseModel) -> Iterator[StreamEvent]:
         body = request.model_dump(exclude_none=True)
         try:
-            with self._http.stream("POST", "/query/stream", json=body) as response:
+            with self._http.stream("POST", path, json=body) as response:
                 if response.is_error:
                     response.read()
                     raise ApiError(response.status_code, _detail(response))
@@ -191,3 +219,37 @@ class MmragClient:
     def unit_video(self, unit_id: str) -> bytes:
         """The whole source video of a clip (for st.video, which needs bytes or a URL)."""
         return self._request("GET", f"/units/{quote(unit_id)}/video").content
+
+    def limits(self) -> UploadLimits:
+        """The server's upload limit and supported file endings."""
+        return UploadLimits.model_validate_json(self._request("GET", "/limits").content)
+
+    def passage_boxes(self, unit_id: str, passage: str) -> PassageBoxes:
+        """Where `passage` is on a page (boxes as fractions of the page image)."""
+        path = f"/units/{quote(unit_id)}/boxes"
+        response = self._request("GET", path, params={"passage": passage})
+        return PassageBoxes.model_validate_json(response.content)
+
+    def list_conversations(self) -> list[ConversationOut]:
+        return _CONVERSATIONS.validate_json(self._request("GET", "/conversations").content)
+
+    def create_conversation(self, title: str | None = None) -> ConversationOut:
+        body = {"title": title} if title else None
+        response = self._request("POST", "/conversations", json=body)
+        return ConversationOut.model_validate_json(response.content)
+
+    def conversation(self, conversation_id: str) -> ConversationDetail:
+        response = self._request("GET", f"/conversations/{quote(conversation_id)}")
+        return ConversationDetail.model_validate_json(response.content)
+
+    def rename_conversation(self, conversation_id: str, title: str) -> ConversationOut:
+        path = f"/conversations/{quote(conversation_id)}"
+        response = self._request("PATCH", path, json={"title": title})
+        return ConversationOut.model_validate_json(response.content)
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self._request("DELETE", f"/conversations/{quote(conversation_id)}")
+
+    def ask_stream(self, conversation_id: str, message: MessageCreate) -> Iterator[StreamEvent]:
+        """Ask inside a conversation (both turns are saved): like `query_stream`."""
+        return self._stream(f"/conversations/{quote(conversation_id)}/messages/stream", message)

@@ -1,4 +1,10 @@
-"""What the UI keeps across Streamlit reruns (st.session_state), behind typed accessors."""
+"""What the UI keeps across Streamlit reruns (st.session_state), behind typed accessors.
+
+The server holds what must outlive a browser tab (conversations, documents); the session
+keeps the last copy it saw of them, so the page still shows the history and the sidebar
+while the API is unreachable, and the open conversation's id lives in the URL (`?c=`), so
+a reload or a restart reopens it.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +13,75 @@ from typing import Literal
 
 import streamlit as st
 
-from app.api_schemas import QueryResponse
+from app.api_chat_schemas import ConversationOut, MessageOut, UploadLimits
+from app.api_schemas import DocumentOut, JobOut
 from app.config import Settings
 from ui.client import MmragApi, MmragClient
 
 CLIENT_KEY = "mmrag_client"
-HISTORY_KEY = "mmrag_history"
-UPLOADED_KEY = "mmrag_uploaded"
-MEDIA_KEY = "mmrag_media"
-
-
-@dataclass
-class ChatTurn:
-    """One message of the conversation; an assistant turn keeps the API's response."""
-
-    role: Literal["user", "assistant"]
-    text: str
-    response: QueryResponse | None = None
-    error: str | None = None
+UI_KEY = "mmrag_ui"
+CONVERSATION_PARAM = "c"
 
 
 @dataclass
 class MediaCache:
-    """Image and video bytes already fetched, so reruns do not download them again."""
+    """Image, video and highlight data already fetched, so reruns do not fetch them again."""
 
-    images: dict[tuple[str, int | None], bytes] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
     videos: dict[str, bytes] = field(default_factory=dict)
+    boxes: dict[tuple[str, str], list[tuple[float, float, float, float]]] = field(
+        default_factory=dict
+    )
+
+
+@dataclass
+class TrackedUpload:
+    """A file the user picked: its job once the server took it, or why it was refused."""
+
+    name: str
+    job: JobOut | None = None
+    error: str | None = None
+    unreachable: bool = False  # the last poll could not reach the API
+
+    @property
+    def finished(self) -> bool:
+        return self.error is not None or (self.job is not None and self.job.finished)
+
+
+@dataclass
+class UnsentTurn:
+    """A question that never reached the server (API down): shown until the next load."""
+
+    question: str
+    error: str
+
+
+@dataclass
+class PendingDelete:
+    """A delete the user asked for and has not confirmed yet."""
+
+    what: Literal["conversation", "document"]
+    id: str
+    name: str
+
+
+@dataclass
+class UiState:
+    """Everything one browser session remembers between reruns."""
+
+    api_up: bool = True
+    conversations: list[ConversationOut] = field(default_factory=list)
+    documents: list[DocumentOut] = field(default_factory=list)
+    messages: dict[str, list[MessageOut]] = field(default_factory=dict)
+    unsent: dict[str, list[UnsentTurn]] = field(default_factory=dict)
+    limits: UploadLimits | None = None
+    uploads: list[TrackedUpload] = field(default_factory=list)
+    sent_files: set[str] = field(default_factory=set)
+    uploader_round: int = 0  # bumped to clear the file picker once its files are sent
+    opened: dict[str, int] = field(default_factory=dict)  # answer id -> rank of the open source
+    pending_delete: PendingDelete | None = None
+    renaming: str | None = None  # id of the conversation whose rename form is open
+    media: MediaCache = field(default_factory=MediaCache)
 
 
 def client() -> MmragApi:
@@ -45,17 +94,20 @@ def client() -> MmragApi:
     return api
 
 
-def history() -> list[ChatTurn]:
-    turns: list[ChatTurn] = st.session_state.setdefault(HISTORY_KEY, [])
-    return turns
+def ui_state() -> UiState:
+    state: UiState = st.session_state.setdefault(UI_KEY, UiState())
+    return state
 
 
-def uploaded_ids() -> set[str]:
-    """file_uploader ids already sent, so a rerun does not upload them again."""
-    ids: set[str] = st.session_state.setdefault(UPLOADED_KEY, set())
-    return ids
+def current_conversation() -> str | None:
+    """The open conversation's id, from the URL (None: a new, unsaved conversation)."""
+    value = st.query_params.get(CONVERSATION_PARAM)
+    return value or None
 
 
-def media_cache() -> MediaCache:
-    cache: MediaCache = st.session_state.setdefault(MEDIA_KEY, MediaCache())
-    return cache
+def open_conversation(conversation_id: str | None) -> None:
+    """Show another conversation (None: a new one); the URL keeps the choice."""
+    if conversation_id:
+        st.query_params[CONVERSATION_PARAM] = conversation_id
+    else:
+        st.query_params.pop(CONVERSATION_PARAM, None)

@@ -5,8 +5,9 @@ vLLM's chat form of `/v1/embeddings` takes `messages` like chat completions (ima
 `image_url` parts, here data URLs) and applies the model's chat template server-side; one
 request embeds one conversation, so units are sent concurrently. Prompts are the same
 `PromptSpec`s the in-process embedder renders (retrieval/qwen_vl/formats.py): a system
-message for the instruction, user parts in reference order, and `add_generation_prompt`
-where the reference adds the assistant prompt (Qwen3-VL-Embedding).
+message for the instruction, user parts in reference order, `add_generation_prompt`
+where the reference adds the assistant prompt (Qwen3-VL-Embedding), and
+`add_special_tokens` as the reference tokenises (docs/parity.md).
 
 Unreachable server, timeouts and 5xx answers are retried `max_retries` times and then raise
 BackendUnavailable; a 4xx or a malformed answer raises BadEmbeddingResponse at once.
@@ -90,6 +91,9 @@ def request_body(spec: PromptSpec, model: str) -> dict[str, Any]:
         "messages": chat_messages(spec),
         "encoding_format": "float",
         "add_generation_prompt": spec.style is ChatStyle.GENERATION,
+        # The chat form of /v1/embeddings defaults to false; the reference tokenises with
+        # the processor's default (true), and vLLM's Qwen3-VL-Embedding example sends true.
+        "add_special_tokens": True,
     }
 
 
@@ -121,6 +125,30 @@ class VLLMEmbedder:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
+
+    def ping(self) -> None:
+        """Raise BackendUnavailable unless the server answers and serves the configured
+        model (`GET /v1/models`, which `vllm serve` answers while it runs)."""
+        url = self.settings.base_url.rstrip("/") + "/models"
+        try:
+            response = self._client.get(url, timeout=min(5.0, self.settings.timeout_s))
+        except httpx.HTTPError as err:
+            raise BackendUnavailable(f"vLLM embeddings at {url} are not reachable: {err}") from err
+        if response.status_code != 200:
+            raise BackendUnavailable(
+                f"vLLM embeddings at {url} answered HTTP {response.status_code}"
+            )
+        try:
+            served = {m.get("id") for m in response.json().get("data", [])}
+        except (ValueError, AttributeError) as err:
+            raise BackendUnavailable(
+                f"vLLM embeddings at {url} sent a malformed model list"
+            ) from err
+        if self.settings.model not in served:
+            raise BackendUnavailable(
+                f"vLLM embeddings at {url} serve {sorted(map(str, served))}, "
+                f"not {self.settings.model}"
+            )
 
     def embed_queries(self, queries: Sequence[str]) -> Matrix:
         """(len(queries), dim) unit vectors of the queries, with the query instruction."""

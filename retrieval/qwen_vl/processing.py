@@ -334,7 +334,10 @@ class QwenVLProcessor:
         for image, piece in zip(images, pieces[1:], strict=True):
             expanded.append(IMAGE_PAD * self.geometry.tokens(image.height, image.width))
             expanded.append(piece)
-        ids = self.tokenizer("".join(expanded), add_special_tokens=False)["input_ids"]
+        # add_special_tokens=True: the references call the processor with its default
+        # (True); Qwen tokenizers add nothing, but a checkpoint whose tokenizer adds a BOS
+        # must get it here as it does there (docs/parity.md).
+        ids = self.tokenizer("".join(expanded), add_special_tokens=True)["input_ids"]
         return EncodedPrompt(tuple(int(i) for i in ids), tuple(images))
 
     def pixel_inputs(self, images: Sequence[SizedImage]) -> tuple[torch.Tensor, torch.Tensor]:

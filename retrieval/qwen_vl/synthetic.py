@@ -53,10 +53,17 @@ _CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 _CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
-def train_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> Any:
+BOS_TOKEN = "<|bos|>"
+
+
+def train_tokenizer(
+    extra_texts: Iterable[str] = (), vocab_size: int = 512, add_bos: bool = False
+) -> Any:
     """A byte-level BPE tokenizer (transformers fast tokenizer) with the Qwen-VL special
-    tokens; every byte is in the alphabet, so any text encodes."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tokens; every byte is in the alphabet, so any text encodes. With `add_bos`, encoding
+    with `add_special_tokens=True` prepends BOS_TOKEN (real Qwen tokenizers add nothing;
+    this makes tests see whether code tokenises with special tokens as the reference does)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
@@ -64,11 +71,16 @@ def train_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> A
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, *([BOS_TOKEN] if add_bos else [])],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tokenizer.train_from_iterator([*_CORPUS, *extra_texts] * 4, trainer)
+    if add_bos:
+        bos = (BOS_TOKEN, tokenizer.token_to_id(BOS_TOKEN))
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{BOS_TOKEN} $A", pair=f"{BOS_TOKEN} $A $B", special_tokens=[bos]
+        )
     fast_class: Any = PreTrainedTokenizerFast
     fast = fast_class(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     for word in ("yes", "no"):
@@ -243,11 +255,12 @@ def build_model(config: Any, seed: int = 0) -> Any:
     return model.eval()
 
 
-def write_checkpoint(directory: Path, family: Family, seed: int = 0) -> Path:
+def write_checkpoint(directory: Path, family: Family, seed: int = 0, add_bos: bool = False) -> Path:
     """Save a tiny random checkpoint of `family` (model with LM head, tokenizer, image
-    processor, chat template) to `directory`, loadable like a downloaded one."""
+    processor, chat template) to `directory`, loadable like a downloaded one. `add_bos`:
+    see `train_tokenizer`."""
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer()
+    tokenizer = train_tokenizer(add_bos=add_bos)
     tokenizer.save_pretrained(directory)
     image_processor(family).save_pretrained(directory)
     (directory / "chat_template.json").write_text(

@@ -1,0 +1,71 @@
+"""Model loading in the background: the server answers `/health` at once, `/ready` says
+"loading" until every model is in memory, and routes that need the models answer 503.
+
+Why: on a first start the models download (minutes); a container health check on
+`/health` must not time out meanwhile, and a client must be able to tell "still loading"
+from "down".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Generic, Literal, TypeVar
+
+log = logging.getLogger(__name__)
+
+LoadStatus = Literal["loading", "ready", "failed"]
+T = TypeVar("T")
+
+
+class BackgroundLoader(Generic[T]):
+    """Runs `build()` once on a daemon thread. `status` is "loading", then "ready" (with
+    `value`) or "failed" (with `error`). `stop(release)` waits for the build and calls
+    `release(value)` when it succeeded, so nothing loaded is left open at shutdown."""
+
+    def __init__(self, build: Callable[[], T], name: str = "model-loader") -> None:
+        self._build = build
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._lock = threading.Lock()
+        self._status: LoadStatus = "loading"
+        self.value: T | None = None
+        self.error: str = ""
+
+    @property
+    def status(self) -> LoadStatus:
+        """Where loading stands."""
+        with self._lock:
+            return self._status
+
+    def start(self) -> None:
+        """Begin building on the background thread."""
+        self._thread.start()
+
+    def wait(self, timeout_s: float | None = None) -> LoadStatus:
+        """Block until loading ends (or `timeout_s` passes); the status then."""
+        self._thread.join(timeout_s)
+        return self.status
+
+    def stop(self, release: Callable[[T], None], timeout_s: float | None = None) -> None:
+        """Wait for a build in progress (models cannot be interrupted mid-load), then
+        release what was built."""
+        if self._thread.is_alive():
+            log.info("waiting for model loading to finish before shutting down")
+        self._thread.join(timeout_s)
+        with self._lock:
+            value, self.value = self.value, None
+        if value is not None:
+            release(value)
+
+    def _run(self) -> None:
+        try:
+            value = self._build()
+        except Exception as err:  # any failure: /ready reports it; the process stays up
+            log.exception("loading the models failed")
+            with self._lock:
+                self._status, self.error = "failed", f"{type(err).__name__}: {err}"
+            return
+        with self._lock:
+            self.value, self._status = value, "ready"
+        log.info("models loaded: the API is ready")

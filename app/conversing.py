@@ -1,0 +1,94 @@
+"""Use case: ask a question inside a saved conversation and save both turns.
+
+The question and its answer are saved together, once the answer is complete; an answer
+that fails (generator down, dropped stream, client gone) is saved with its error and the
+text it had reached, so the history shows what happened instead of losing the question.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from app import querying
+from app.api_chat_schemas import MessageFilter
+from app.api_convert import query_response
+from app.api_schemas import QueryRequest
+from app.service import Services
+from generation.types import AnswerEvent, FinalEvent, TokenEvent
+from ingest.conversations import NewMessage
+from ingest.errors import BackendUnavailable, MMRagError
+from ingest.types import UnitKind
+from retrieval.types import SearchFilter
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "the answer was interrupted before it finished (the client went away)"
+
+
+def resolve_filter(
+    services: Services, request: QueryRequest
+) -> tuple[SearchFilter | None, MessageFilter | None]:
+    """The search restriction of a request (document prefixes resolved, NotFound if
+    unknown) and the record of it saved with the question (None when unrestricted)."""
+    docs = [services.registry.resolve_document(d) for d in request.doc_ids or []]
+    kinds = tuple(UnitKind(k) for k in request.kinds) if request.kinds else None
+    record = None
+    if docs or kinds or request.top_k:
+        record = MessageFilter(
+            doc_ids=[d.id for d in docs] or None,
+            file_names=[d.file_name for d in docs] or None,
+            kinds=request.kinds or None,
+            top_k=request.top_k,
+        )
+    if not docs and kinds is None:
+        return None, record
+    return SearchFilter(doc_ids=tuple(d.id for d in docs) or None, kinds=kinds), record
+
+
+def describe_failure(err: BaseException) -> str:
+    """The one line saved (and shown) for an answer that failed."""
+    if isinstance(err, BackendUnavailable):
+        return f"service unavailable: {err}"
+    if isinstance(err, MMRagError):
+        return str(err)
+    if isinstance(err, GeneratorExit):
+        return INTERRUPTED
+    return "internal error while answering"
+
+
+def ask_and_save(
+    services: Services, conversation_id: str, request: QueryRequest
+) -> Iterator[AnswerEvent]:
+    """The answer events of `querying.ask_stream`; the question and the answer are saved in
+    the conversation before the final event is passed on (or when the stream fails).
+    NotFound (before any event) for an unknown conversation or document."""
+    store = services.storage.conversations
+    store.get(conversation_id)
+    search_filter, record = resolve_filter(services, request)
+    question = NewMessage(
+        "user",
+        request.question,
+        filter_json=record.model_dump_json(exclude_none=True) if record else None,
+    )
+    events = querying.ask_stream(services, request.question, search_filter, request.top_k)
+    parts: list[str] = []
+    saved = False
+    try:
+        for event in events:
+            if isinstance(event, TokenEvent):
+                parts.append(event.text)
+            elif isinstance(event, FinalEvent):
+                response = query_response(event.answer)
+                answer = NewMessage(
+                    "assistant", event.answer.text, answer_json=response.model_dump_json()
+                )
+                saved = True
+                store.append(conversation_id, question, answer)
+            yield event
+    except BaseException as err:
+        if not saved:
+            log.warning("answer in conversation %s failed: %s", conversation_id, err)
+            failed = NewMessage("assistant", "".join(parts), error=describe_failure(err))
+            store.append(conversation_id, question, failed)
+        raise
