@@ -336,7 +336,12 @@ class EdgeIndex:
         }
 
     def _request(
-        self, channel: str, query: QueryVector, query_filter: qe.Filter | None, limit: int
+        self,
+        channel: str,
+        query: QueryVector,
+        query_filter: qe.Filter | None,
+        limit: int,
+        restricted: bool,
     ) -> qe.QueryRequest:
         if isinstance(query, SparseVector):
             vector: Any = qe.SparseVector(list(query.indices), list(query.values))
@@ -350,7 +355,12 @@ class EdgeIndex:
                 if channel in self._quantized
                 else None
             )
-            params = qe.SearchParams(hnsw_ef=self.settings.hnsw_ef, quantization=rescore)
+            # HNSW under a document/kind filter lost most of the true top 50 (recall 0.33
+            # at 10k, a quarter of the documents); ACORN's filtered traversal keeps 0.97.
+            acorn = qe.AcornSearchParams(enable=True) if restricted else None
+            params = qe.SearchParams(
+                hnsw_ef=self.settings.hnsw_ef, quantization=rescore, acorn=acorn
+            )
         return qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(vector, using=channel),
@@ -371,9 +381,12 @@ class EdgeIndex:
         if not wanted or matches_nothing(search_filter):
             return results
         query_filter = build_filter(search_filter)
+        restricted = search_filter is not None and (
+            search_filter.doc_ids is not None or search_filter.kinds is not None
+        )
         channels = list(wanted)
         batch = qe.QueryBatchRequest(
-            [self._request(ch, wanted[ch], query_filter, limit) for ch in channels]
+            [self._request(ch, wanted[ch], query_filter, limit, restricted) for ch in channels]
         )
         with self._gate.shared(), self._engine("query"):
             responses = self.shard.query_batch(batch)
