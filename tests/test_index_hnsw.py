@@ -35,7 +35,7 @@ def test_filtered_hnsw_search_keeps_the_exact_top_50(tmp_path: Path) -> None:
     index.optimize()
     docs = sorted({_unit(i).doc_id for i in range(n)})
     found = total = 0
-    for q in range(20):
+    for _ in range(20):
         query = vectors[rng.integers(n)] + 0.2 * rng.standard_normal(dim).astype(np.float32)
         chosen = tuple(docs[j] for j in rng.choice(len(docs), len(docs) // 4, replace=False))
         hits = index.search_channels({"text": query}, SearchFilter(doc_ids=chosen), 50)["text"]
