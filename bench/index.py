@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -368,7 +368,13 @@ def build_data_dir(corpus: Corpus, data_dir: Path, names: dict[str, str], text_d
         settings.index_dir / settings.retrieval.collection, settings.retrieval, layout
     )
     for start in range(0, corpus.size, UNITS_PER_DOC):
-        items = make_units(corpus, start, min(start + UNITS_PER_DOC, corpus.size))
+        items = [
+            # The registry keeps image paths as keys under the blob store.
+            replace(
+                i, unit=replace(i.unit, images=tuple(settings.blob_dir / p for p in i.unit.images))
+            )
+            for i in make_units(corpus, start, min(start + UNITS_PER_DOC, corpus.size))
+        ]
         doc = items[0].unit.doc_id
         storage.registry.begin_document(doc, f"{doc}.pdf", DocKind.PDF, 1, "source.pdf")
         index.upsert(items, visible=False)
