@@ -45,6 +45,7 @@ from retrieval.qwen_vl.synthetic import (
     chat_template,
     image_processor,
     model_config,
+    published_config,
     train_tokenizer,
 )
 
@@ -67,6 +68,7 @@ class Workload:
     width: int = 0
     height: int = 0
     frames: int = 0
+    max_pixels: int | None = None  # per page image; None: the settings' default
 
 
 @dataclass
@@ -165,7 +167,12 @@ def build(
         VisionGeometry(processor_parts.patch_size, processor_parts.merge_size),
         chat_template(family),
     )
-    config = model_config(family, "tiny" if size == "tiny" else "2b", tokenizer)
+    if size == "tiny":
+        config = model_config(family, "tiny", tokenizer)
+    else:
+        from bench.models import published
+
+        config = published_config(published(f"{family}_2b"), tokenizer)
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModel.from_config(config, dtype=dtype, attn_implementation="sdpa")

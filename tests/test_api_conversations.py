@@ -12,7 +12,7 @@ from typing import Any
 
 import pymupdf
 import pytest
-from api_fakes import QuotingGenerator, fake_services, make_pdf
+from api_fakes import QuotingGenerator, fake_services, make_pdf, serving
 from fastapi.testclient import TestClient
 
 from app.api import create_app
@@ -69,7 +69,7 @@ def _open(settings: Settings) -> Iterator[Api]:
         built.append(fake_services(s))
         return built[-1]
 
-    with TestClient(create_app(settings, factory)) as client:
+    with serving(create_app(settings, factory)) as client:
         yield Api(client, built[-1])
 
 

@@ -22,6 +22,7 @@ from retrieval.embedders.base import Matrix
 from retrieval.qwen_vl import loading
 from retrieval.qwen_vl.encoder import LastTokenEncoder
 from retrieval.qwen_vl.formats import query_prompt, unit_prompt
+from retrieval.qwen_vl.patch_embed import use_linear_patch_embedding
 from retrieval.qwen_vl.pooling import truncate_dims
 from retrieval.qwen_vl.prompts import PromptSpec
 
@@ -74,7 +75,11 @@ class VLMEmbedder:
         device = loading.resolve_device(s.device)
         dtype = loading.resolve_dtype(s.dtype, device)
         backbone = loading.load_backbone(s.model, device, dtype, s.attn_implementation)
-        return LastTokenEncoder(backbone, processor, device, s.batch_tokens, s.batch_max_items)
+        if s.packed:
+            use_linear_patch_embedding(backbone)
+        return LastTokenEncoder(
+            backbone, processor, device, s.batch_tokens, s.batch_max_items, packed=s.packed
+        )
 
     def embed_queries(self, queries: Sequence[str]) -> Matrix:
         """(len(queries), dim) unit vectors of the queries, with the query instruction."""

@@ -2,7 +2,8 @@
 hidden state of its last real token (what both the embedders and the yes/no reranker score).
 
 While the accelerator runs batch i, a worker thread decodes and patches the images of batch
-i + 1, so preprocessing hides behind the forward pass.
+i + 1, so preprocessing hides behind the forward pass. With `packed`, batches go in as one
+unpadded row with per-prompt attention (`packing`): same states, no padding computed.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ import torch
 
 from retrieval.qwen_vl.batching import plan_batches
 from retrieval.qwen_vl.loading import accepts_mm_token_types
+from retrieval.qwen_vl.packing import (
+    PackedInputs,
+    enable_packed_attention,
+    pack,
+    packed_layout,
+    rope_index_of,
+)
 from retrieval.qwen_vl.pooling import last_token_pool
 from retrieval.qwen_vl.processing import EncodedPrompt, ModelInputs, PaddingSide, QwenVLProcessor
 from retrieval.qwen_vl.prompts import PromptSpec, render_prompt
 
 log = logging.getLogger(__name__)
+
+Batch = ModelInputs | PackedInputs
 
 
 class LastTokenEncoder:
@@ -33,6 +43,7 @@ class LastTokenEncoder:
         batch_tokens: int,
         batch_max_items: int,
         padding_side: PaddingSide = "right",
+        packed: bool = False,
     ) -> None:
         self.backbone = backbone
         self.processor = processor
@@ -40,23 +51,35 @@ class LastTokenEncoder:
         self.batch_tokens = batch_tokens
         self.batch_max_items = batch_max_items
         self.padding_side: PaddingSide = padding_side
+        self.packed = packed
         self._mm_token_types = accepts_mm_token_types(backbone)
+        if packed:
+            enable_packed_attention(backbone)
+            self._rope_index = rope_index_of(backbone)
 
     def prepare(self, spec: PromptSpec) -> EncodedPrompt:
         """Render and tokenise one prompt; images are sized (headers read), not decoded."""
         images = [self.processor.size_image(p.source, p.sizing) for p in spec.images]
         return self.processor.encode(render_prompt(spec), images)
 
-    def collate(self, prompts: Sequence[EncodedPrompt]) -> ModelInputs:
-        """One padded batch with decoded, patched images (host memory, pinned for CUDA)."""
-        inputs = self.processor.collate(prompts, self.padding_side)
+    def collate(self, prompts: Sequence[EncodedPrompt]) -> Batch:
+        """One batch with decoded, patched images (host memory, pinned for CUDA): padded, or
+        packed into one row with its M-RoPE positions."""
+        padded = self.processor.collate(prompts, self.padding_side)
+        inputs: Batch = pack(padded, self._rope_index(padded)) if self.packed else padded
         return inputs.pin_memory() if self.device.type == "cuda" else inputs
 
     @torch.inference_mode()
-    def pooled(self, inputs: ModelInputs) -> torch.Tensor:
+    def pooled(self, inputs: Batch) -> torch.Tensor:
         """(batch, hidden) last-token states of one batch already collated, on the device."""
         on_device = inputs.to(self.device, non_blocking=True)
-        out = self.backbone(**on_device.forward_kwargs(self._mm_token_types), use_cache=False)
+        kwargs = on_device.forward_kwargs(self._mm_token_types)
+        if isinstance(on_device, PackedInputs):
+            with packed_layout(on_device, self.device):
+                out = self.backbone(**kwargs, use_cache=False)
+            states: torch.Tensor = out.last_hidden_state[0]  # (total, hidden)
+            return states[on_device.last_indices.to(self.device)]
+        out = self.backbone(**kwargs, use_cache=False)
         return last_token_pool(out.last_hidden_state, on_device.attention_mask)
 
     def encode(self, specs: Sequence[PromptSpec]) -> torch.Tensor:
@@ -66,11 +89,12 @@ class LastTokenEncoder:
 
     def encode_prepared(self, prepared: Sequence[EncodedPrompt]) -> torch.Tensor:
         """As `encode`, for prompts already rendered and tokenised."""
-        batches = plan_batches([len(p) for p in prepared], self.batch_tokens, self.batch_max_items)
+        lengths = [len(p) for p in prepared]
+        batches = plan_batches(lengths, self.batch_tokens, self.batch_max_items, self.packed)
         results: list[torch.Tensor | None] = [None] * len(prepared)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlm-collate") as pool:
 
-            def submit(batch: list[int]) -> Future[ModelInputs]:
+            def submit(batch: list[int]) -> Future[Batch]:
                 return pool.submit(self.collate, [prepared[i] for i in batch])
 
             pending = submit(batches[0]) if batches else None

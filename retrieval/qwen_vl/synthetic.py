@@ -4,14 +4,15 @@ download, same files and loading path as a real checkpoint.
 `write_checkpoint` trains a tiny byte-level BPE tokenizer with the Qwen special tokens (and
 "yes"/"no" as single tokens, for the reranker), saves it with an image processor config,
 the family's chat template and a randomly initialised model. `model_config` gives the tiny
-test sizes (2 layers, hidden 64) or the sizes of the real 2B checkpoints (for throughput:
-random weights cost the same time as trained ones).
+test sizes (2 layers, hidden 64); `published_config` turns a checkpoint's published
+config.json (kept as data in bench/configs) into the real size (for throughput: random
+weights cost the same time as trained ones).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ import torch
 from retrieval.qwen_vl import chat_templates
 
 Family = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
-Size = Literal["tiny", "2b"]
+Size = Literal["tiny"]
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -101,96 +102,57 @@ def _token_ids(tokenizer: Any) -> dict[str, int]:
     }
 
 
-def _text_config(
-    family: Family, size: Size, vocab_size: int, ids: dict[str, int]
-) -> dict[str, Any]:
-    special = {
+def _text_config(family: Family, vocab_size: int, ids: dict[str, int]) -> dict[str, Any]:
+    """A tiny language model (2 layers, hidden 64); real sizes come from published configs."""
+    base: dict[str, Any] = {
+        "vocab_size": vocab_size,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 8192,
         "eos_token_id": ids["eos_token_id"],
         "pad_token_id": ids["pad_token_id"],
         "bos_token_id": None,  # Qwen tokenizers add no BOS
     }
-    if size == "tiny":
-        base: dict[str, Any] = {
-            "vocab_size": vocab_size,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 8192,
-            **special,
-        }
-        if family == "qwen3_vl":
-            rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}
-            return {**base, "head_dim": 16, "rope_parameters": {**rope, "mrope_interleaved": True}}
-        rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}
-        return {**base, "rope_parameters": rope}
-    if family == "qwen3_vl":  # Qwen3-VL-2B
-        return {
-            "vocab_size": 151936,
-            "hidden_size": 2048,
-            "intermediate_size": 6144,
-            "num_hidden_layers": 28,
-            "num_attention_heads": 16,
-            "num_key_value_heads": 8,
-            "head_dim": 128,
-            "max_position_embeddings": 262144,
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": 5000000.0,
-                "mrope_section": [24, 20, 20],
-                "mrope_interleaved": True,
-            },
-            **special,
-        }
-    return {  # Qwen2-VL-2B (Qwen2.5-VL-3B differs in sizes, not in kind)
-        "vocab_size": 151936,
-        "hidden_size": 1536,
-        "intermediate_size": 8960,
-        "num_hidden_layers": 28,
-        "num_attention_heads": 12,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 32768,
-        "rope_parameters": {
-            "rope_type": "default",
-            "rope_theta": 1000000.0,
-            "mrope_section": [16, 24, 24],
-        },
-        **special,
-    }
+    rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}
+    if family == "qwen3_vl":
+        return {**base, "head_dim": 16, "rope_parameters": {**rope, "mrope_interleaved": True}}
+    return {**base, "rope_parameters": rope}
 
 
-def _vision_config(family: Family, size: Size, text_hidden: int) -> dict[str, Any]:
-    tiny = size == "tiny"
+def _vision_config(family: Family, text_hidden: int) -> dict[str, Any]:
+    """Tiny vision towers (2 blocks); real sizes come from published configs."""
     if family == "qwen2_vl":
         return {
-            "depth": 2 if tiny else 32,
-            "embed_dim": 32 if tiny else 1280,
+            "depth": 2,
+            "embed_dim": 32,
             "hidden_size": text_hidden,
-            "num_heads": 2 if tiny else 16,
-            "mlp_ratio": 2 if tiny else 4,
+            "num_heads": 2,
+            "mlp_ratio": 2,
             "patch_size": 14,
         }
     if family == "qwen2_5_vl":
         return {
-            "depth": 2 if tiny else 32,
-            "hidden_size": 32 if tiny else 1280,
-            "intermediate_size": 64 if tiny else 3420,
-            "num_heads": 2 if tiny else 16,
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
             "out_hidden_size": text_hidden,
             "patch_size": 14,
-            "window_size": 56 if tiny else 112,
-            "fullatt_block_indexes": [1] if tiny else [7, 15, 23, 31],
+            "window_size": 56,
+            "fullatt_block_indexes": [1],
         }
     return {
-        "depth": 2 if tiny else 24,
-        "hidden_size": 32 if tiny else 1024,
-        "intermediate_size": 64 if tiny else 4096,
-        "num_heads": 2 if tiny else 16,
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
         "out_hidden_size": text_hidden,
         "patch_size": 16,
-        "num_position_embeddings": 64 if tiny else 2304,
-        "deepstack_visual_indexes": [0] if tiny else [5, 11, 17],
+        "num_position_embeddings": 64,
+        "deepstack_visual_indexes": [0],
     }
 
 
@@ -200,8 +162,10 @@ def model_config(family: Family, size: Size, tokenizer: Any) -> Any:
 
     ids = _token_ids(tokenizer)
     vocab = max(len(tokenizer), 128)
-    text = _text_config(family, size, vocab, ids)
-    vision = _vision_config(family, size, text["hidden_size"])
+    if size != "tiny":
+        raise ValueError(f"no built-in {size!r} config: real sizes come from published configs")
+    text = _text_config(family, vocab, ids)
+    vision = _vision_config(family, text["hidden_size"])
     config_class = {
         "qwen2_vl": Qwen2VLConfig,
         "qwen2_5_vl": Qwen2_5_VLConfig,
@@ -213,9 +177,31 @@ def model_config(family: Family, size: Size, tokenizer: Any) -> Any:
     return config_class(
         text_config=text,
         vision_config=vision,
-        tie_word_embeddings=size != "tiny",
+        tie_word_embeddings=False,
         **vision_ids,
     )
+
+
+def published_config(data: Mapping[str, Any], tokenizer: Any) -> Any:
+    """The transformers config of a published Qwen-VL config.json, wired to `tokenizer`'s
+    special ids. The vocabulary keeps its published size, so the embedding and the LM head
+    cost what they cost in the real model; only the ids below the tiny vocabulary are fed."""
+    from transformers import CONFIG_MAPPING
+
+    ids = _token_ids(tokenizer)
+    fields = {k: v for k, v in data.items() if not k.startswith("_") and k != "architectures"}
+    text = dict(fields.pop("text_config"))
+    # Published files carry the legacy rope_scaling + rope_theta pair; transformers 5 reads
+    # one rope_parameters mapping.
+    rope = text.pop("rope_scaling", None)
+    theta = text.pop("rope_theta", None)
+    if rope is not None:
+        text["rope_parameters"] = {**rope, "rope_theta": theta}
+    text.update(eos_token_id=ids["eos_token_id"], pad_token_id=ids["pad_token_id"])
+    text["bos_token_id"] = None
+    fields.update({k: v for k, v in ids.items() if k.startswith(("image", "video", "vision"))})
+    config_class: Any = CONFIG_MAPPING[fields.pop("model_type")]
+    return config_class(text_config=text, **fields)
 
 
 def image_processor(family: Family, max_pixels: int = 1280 * 28 * 28) -> Any:
@@ -255,16 +241,23 @@ def build_model(config: Any, seed: int = 0) -> Any:
     return model.eval()
 
 
-def write_checkpoint(directory: Path, family: Family, seed: int = 0, add_bos: bool = False) -> Path:
-    """Save a tiny random checkpoint of `family` (model with LM head, tokenizer, image
-    processor, chat template) to `directory`, loadable like a downloaded one. `add_bos`:
-    see `train_tokenizer`."""
+def write_processor_files(directory: Path, family: Family, tokenizer: Any) -> Path:
+    """Save `tokenizer`, the family's image processor and chat template to `directory`
+    (everything of a checkpoint but the model)."""
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(add_bos=add_bos)
     tokenizer.save_pretrained(directory)
     image_processor(family).save_pretrained(directory)
     (directory / "chat_template.json").write_text(
         json.dumps({"chat_template": chat_template(family)}), encoding="utf-8"
     )
+    return directory
+
+
+def write_checkpoint(directory: Path, family: Family, seed: int = 0, add_bos: bool = False) -> Path:
+    """Save a tiny random checkpoint of `family` (model with LM head, tokenizer, image
+    processor, chat template) to `directory`, loadable like a downloaded one. `add_bos`:
+    see `train_tokenizer`."""
+    tokenizer = train_tokenizer(add_bos=add_bos)
+    write_processor_files(directory, family, tokenizer)
     build_model(model_config(family, "tiny", tokenizer), seed).save_pretrained(directory)
     return directory
