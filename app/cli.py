@@ -202,6 +202,35 @@ def gc(
 
 
 @cli.command()
+def reindex(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Rebuild the vector index from the registry and blobs (re-embeds every ready document).
+
+    Use it after an upgrade that changed the index format, to apply new compression or
+    HNSW settings, or when the index was lost. The old index stays until the new one is done."""
+    from tqdm import tqdm
+
+    from app.index_sync import rebuild
+    from ingest.errors import MMRagError
+
+    settings = load_settings(profile, data_dir)
+    with tqdm(unit="doc", dynamic_ncols=True) as bar:
+
+        def show(number: int, total: int, name: str) -> None:
+            bar.total = total
+            bar.set_description(name[:40])
+            bar.update(1)
+
+        try:
+            report = rebuild(settings, show)
+        except MMRagError as err:
+            raise fail(f"error: {err}") from err
+    typer.echo(
+        f"reindexed {report.documents} documents ({report.units} units) in {report.seconds:.1f} s"
+        + ("; removed the old local-mode index" if report.removed_legacy else "")
+    )
+
+
+@cli.command()
 def config(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     """Print the effective settings (secrets masked)."""
     settings = load_settings(profile, data_dir)

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
 
     profile: Literal["lite", "gpu"] = "lite"
     data_dir: Path = Field(default_factory=default_data_dir)
-    # Empty = embedded Qdrant under data_dir; otherwise a server or cluster URL.
+    # Empty = embedded Qdrant Edge under data_dir; otherwise a server or cluster URL.
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     # Per request to a Qdrant server: a hung server is a 503 after this long, not a hang.
@@ -69,7 +69,13 @@ class Settings(BaseSettings):
         return self.data_dir / "registry.sqlite3"
 
     @property
+    def index_dir(self) -> Path:
+        """Where the embedded index (Qdrant Edge) keeps one shard per collection."""
+        return self.data_dir / "edge"
+
+    @property
     def qdrant_path(self) -> Path:
+        """Where qdrant-client's local mode kept the index before Qdrant Edge."""
         return self.data_dir / "qdrant"
 
     @property

@@ -143,7 +143,7 @@ def check_storage(settings: Settings) -> Check:
 
 def check_qdrant(settings: Settings) -> Check:
     if not settings.qdrant_url:
-        return Check("qdrant", True, f"embedded at {settings.qdrant_path}")
+        return Check("qdrant", True, f"embedded (Qdrant Edge) at {settings.index_dir}")
     try:
         response = httpx.get(settings.qdrant_url.rstrip("/") + "/readyz", timeout=5)
         ok = response.status_code == 200

@@ -12,12 +12,14 @@ from typing import Protocol, runtime_checkable
 
 from app import factory
 from app.config import Settings
+from app.index_sync import reconcile
 from generation.base import Generator
 from ingest.conversations import ConversationStore
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
 from retrieval.batching import batch_queries
-from retrieval.index import QdrantIndex, open_qdrant_client
+from retrieval.index import VectorIndex
+from retrieval.index_factory import open_index
 from retrieval.indexer import UnitIndexer, UnitWarmer, layout_for
 from retrieval.retriever import Retriever
 
@@ -53,7 +55,7 @@ class Services:
 
     settings: Settings
     storage: Storage
-    index: QdrantIndex
+    index: VectorIndex
     indexer: UnitIndexer
     ingestor: Ingestor
     retriever: Retriever
@@ -81,13 +83,17 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
     visual = factory.build_visual_embedder(settings)
     text = factory.build_text_embedder(settings)
     sparse = factory.build_sparse_encoder(settings)
-    client = open_qdrant_client(
+    index = open_index(
+        settings.retrieval,
+        layout_for(visual, text, sparse),
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
-        path=settings.qdrant_path,
         timeout_s=settings.qdrant_timeout_s,
+        edge_dir=settings.index_dir,
+        legacy_dir=settings.qdrant_path,
     )
-    index = QdrantIndex(client, settings.retrieval, layout_for(visual, text, sparse))
+    # A crash may have left the index apart from the registry: make them agree first.
+    reconcile(storage.registry, index)
     reranker = factory.build_reranker(settings, text)
     # A reranker that can precompute its per-unit vectors does so while ingesting.
     warmers: list[UnitWarmer] = [reranker] if isinstance(reranker, UnitWarmer) else []

@@ -1,21 +1,27 @@
-"""Latency of the embedded Qdrant index at 10k and 100k synthetic units, and its size on disk.
+"""Stage-1 latency, recall and size of the index backends at 10k and 100k units.
 
-What is timed is the product's stage-1 call, `QdrantIndex.search_channels` (one batched
-Query API request per vector, visible-filtered, top 50, payloads turned back into Units),
-on vectors shaped like the lite profile (text 384-d + BM25 sparse, ~60 terms per unit,
-1.5 kB of page text in the payload) and, at 10k, the gpu profile (+ visual 2048-d).
+Units carry real vectors: the MiniLM embeddings and BM25 vectors of the corpus's PDF text
+(pages cut into ~90-word passages), repeated and perturbed to reach the count (each copy's
+dense vector is the original plus Gaussian noise at cosine ~0.9, its sparse vector drops
+about a tenth of the terms), 50 units per document, the passage as payload text. Queries
+are the dev questions, embedded the same way, each restricted to a random quarter of
+the documents: the product's stage-1 call `search_channels({text, sparse}, filter, 50)`.
 
-Reference, same run, same vectors: numpy/scipy brute force of the same scores (dense
-matmul, sparse CSR dot with the same IDF, arg-partition top 50), no filter, no payload.
-ratio = index p50 / reference p50.
+Rows (`backend` at `points`): `edge-exact` (Qdrant Edge, no HNSW), `edge-hnsw` (HNSW
+built by `optimize`), `edge-hnsw-int8` (int8 text vectors, rescored), `local` (qdrant-client
+local mode, the embedded store before Qdrant Edge; few queries at 100k, it is slow), and at
+10k the gpu-profile layout with a 2048-d visual vector (`edge-*-visual`, float and binary).
+`recall_at_50` is the share of edge-exact's top 50 (per channel, dense and sparse) that a
+backend finds; `bytes_per_unit` the vector bytes search keeps in memory per unit (the
+quantized copy where there is one, the float originals otherwise, plus the HNSW graph;
+local mode holds the float vectors); `disk_bytes_per_unit` the whole shard on disk.
+`speedup_vs_local` = local p50 / backend p50 in the same run.
 
-The embedded engine keeps every point in memory and answers queries the same way whether
-it was opened on ":memory:" or on a directory; a directory only adds persistence (one
-SQLite commit per point). So latency is measured on ":memory:" (fast to fill) and the disk
-figures (bytes per unit, insert rate) on a directory with `--disk-points` units.
+`--api-start` also builds a 100k-unit data dir (registry + Edge shard) and times a fresh
+process building the API's services from it (`build_services`: models, index, reconcile).
 
-    python bench/index.py                      # 10k + 100k, about 5 minutes on 2 cores
-    python bench/index.py --sizes 2000 --queries 5 --disk-points 300   # smoke run
+    nice -n 5 python -m bench.index                        # 10k + 100k, ~15 min on 2 cores
+    python -m bench.index --sizes 2000 --queries 10 --no-api-start   # smoke run
 """
 
 from __future__ import annotations
@@ -24,240 +30,381 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-# Run as `python bench/index.py`, this folder comes first on sys.path and bench/ingest.py
-# would shadow the `ingest` package: drop the folder before importing the packages.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import numpy as np
+import numpy.typing as npt
 
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
-from scipy import sparse as sp  # noqa: E402
-
-from ingest.types import Unit, UnitKind, page_unit_id  # noqa: E402
-from retrieval.config import RetrievalSettings  # noqa: E402
-from retrieval.index import (  # noqa: E402
-    SPARSE,
-    TEXT,
-    VISUAL,
-    IndexedUnit,
-    QdrantIndex,
-    QueryVector,
-    VectorLayout,
-    open_qdrant_client,
-)
-from retrieval.types import SparseVector  # noqa: E402
+from app.config import Settings
+from ingest.types import DocKind, Unit, UnitKind, page_unit_id
+from retrieval.config import RetrievalSettings
+from retrieval.embedders.bm25 import BM25Encoder
+from retrieval.embedders.minilm import MiniLMEmbedder
+from retrieval.index import SPARSE, TEXT, VISUAL, IndexedUnit, QueryVector, VectorIndex
+from retrieval.index_edge import EdgeIndex, dir_bytes
+from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
+from retrieval.indexer import layout_for
+from retrieval.types import SearchFilter, SparseVector
 
 TOP_N = 50
-VOCAB = 200_000  # distinct terms of the synthetic corpus (hashed ids are spread over 2^31)
-TERMS_PER_UNIT = 60
-PAGE_TEXT = ("Revenue grew in Europe and Asia while margins improved. " * 28)[:1500]
-
+UNITS_PER_DOC = 50
+NOISE = 0.5  # norm of the noise added to a unit vector: cosine to the original ~0.9
 F32 = npt.NDArray[np.float32]
+CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
+
+
+@dataclass
+class Base:
+    """The real vectors the synthetic units are made from."""
+
+    texts: list[str]
+    text: F32  # (n_base, 384) MiniLM
+    sparse: list[SparseVector]
+    queries: F32  # (n_q, 384)
+    query_sparse: list[SparseVector]
+
+
+def passages(corpus: Path, words: int = 90) -> list[str]:
+    """The corpus PDFs' text layers cut into passages of about `words` words."""
+    import pymupdf
+
+    out = []
+    for pdf in sorted(corpus.rglob("*.pdf")):
+        with pymupdf.open(pdf) as doc:
+            for page in doc:
+                tokens = page.get_text().split()
+                out.extend(
+                    " ".join(tokens[i : i + words])
+                    for i in range(0, len(tokens), words)
+                    if len(tokens[i : i + words]) >= 20
+                )
+    return out
+
+
+def load_base(corpus: Path, cache: Path, embedder: MiniLMEmbedder, bm25: BM25Encoder) -> Base:
+    """Embed the corpus passages and dev questions once (cached in `cache`)."""
+    questions = [
+        json.loads(line)["question"]
+        for line in (corpus / "dev_questions.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    if cache.is_file():
+        saved = np.load(cache, allow_pickle=False)
+        texts = [str(t) for t in saved["texts"]]
+        text, queries = saved["text"], saved["queries"]
+    else:
+        texts = passages(corpus)
+        started = time.perf_counter()
+        text = embedder.encode(texts)
+        queries = embedder.encode(questions)
+        print(f"embedded {len(texts)} passages in {time.perf_counter() - started:.0f} s")
+        np.savez(cache, texts=np.array(texts), text=text, queries=queries)
+    return Base(
+        texts,
+        text,
+        [bm25.encode_text(t) for t in texts],
+        queries,
+        bm25.encode_queries(questions),
+    )
 
 
 @dataclass
 class Corpus:
-    """Synthetic unit vectors: dense per channel, sparse as CSR over compact term columns."""
+    """n synthetic units: dense vectors per channel, sparse vectors, payload texts."""
 
     dense: dict[str, F32]
-    term_ids: npt.NDArray[np.int64]  # column -> hashed term id
-    csr: sp.csr_matrix
-    idf: npt.NDArray[np.float64]  # per column, Qdrant's IDF formula
+    sparse: list[SparseVector]
+    texts: list[str]
 
     @property
     def size(self) -> int:
-        return self.csr.shape[0]  # type: ignore[no-any-return]
+        return len(self.sparse)
 
-    def sparse_row(self, row: int) -> SparseVector:
-        start, end = self.csr.indptr[row], self.csr.indptr[row + 1]
-        cols = self.csr.indices[start:end]
-        order = np.argsort(self.term_ids[cols])
-        return SparseVector(
-            tuple(int(t) for t in self.term_ids[cols][order]),
-            tuple(float(v) for v in self.csr.data[start:end][order]),
+
+def perturb(rng: np.random.Generator, base: F32, rows: npt.NDArray[np.int64]) -> F32:
+    """Copies of `base[rows]` plus noise of norm NOISE, renormalised."""
+    noise = rng.standard_normal((len(rows), base.shape[1]), dtype=np.float32)
+    noise *= NOISE / np.linalg.norm(noise, axis=1, keepdims=True)
+    out = base[rows] + noise
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def make_corpus(rng: np.random.Generator, base: Base, n: int, visual_dim: int = 0) -> Corpus:
+    """`n` units from the base passages (the first copy of each passage unperturbed)."""
+    rows = np.arange(n) % len(base.texts)
+    dense = {TEXT: perturb(rng, base.text, rows)}
+    first = np.arange(n) < len(base.texts)
+    dense[TEXT][first] = base.text[rows[first]]
+    if visual_dim:
+        # A stand-in "visual" space: a fixed random projection of the text space.
+        projection = rng.standard_normal((base.text.shape[1], visual_dim), dtype=np.float32)
+        projected = base.text @ projection
+        projected /= np.linalg.norm(projected, axis=1, keepdims=True)
+        dense[VISUAL] = perturb(rng, projected.astype(np.float32), rows)
+    sparse = []
+    for i, row in enumerate(rows):
+        vec = base.sparse[row]
+        keep = rng.random(len(vec.indices)) > (0.1 if i >= len(base.texts) else 0.0)
+        keep[:1] = True  # never drop every term
+        sparse.append(
+            SparseVector(
+                tuple(t for t, k in zip(vec.indices, keep, strict=True) if k),
+                tuple(v for v, k in zip(vec.values, keep, strict=True) if k),
+            )
         )
+    return Corpus(dense, sparse, [base.texts[r] for r in rows])
 
 
-def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> F32:
-    matrix = rng.standard_normal((n, dim), dtype=np.float32)
-    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
-
-
-def make_corpus(rng: np.random.Generator, n: int, dims: dict[str, int]) -> Corpus:
-    dense = {name: unit_vectors(rng, n, dim) for name, dim in dims.items()}
-    # Zipf-like term frequencies: a few common terms, a long tail, as in real text.
-    cols = np.minimum(rng.zipf(1.2, size=(n, TERMS_PER_UNIT)) - 1, VOCAB - 1)
-    rows = np.repeat(np.arange(n), TERMS_PER_UNIT)
-    weights = rng.uniform(0.3, 1.8, size=n * TERMS_PER_UNIT)  # BM25 document-side range
-    csr = sp.csr_matrix((weights, (rows, cols.ravel())), shape=(n, VOCAB))
-    csr.sum_duplicates()
-    csr.data = np.minimum(csr.data, 2.2)
-    df = np.bincount(csr.indices, minlength=VOCAB)
-    idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-    term_ids = rng.choice(2**31, size=VOCAB, replace=False)
-    return Corpus(dense, term_ids, csr, idf)
-
-
-UNITS_PER_DOC = 50
-
-
-def row_of(unit: Unit) -> int:
-    """Corpus row of a synthetic unit (inverse of `make_units`)."""
-    return int(unit.doc_id[3:]) * UNITS_PER_DOC + unit.ordinal
+def doc_of(i: int) -> str:
+    return f"doc{i // UNITS_PER_DOC:06d}"
 
 
 def make_units(corpus: Corpus, start: int, end: int) -> list[IndexedUnit]:
     items = []
     for i in range(start, end):
-        doc = f"doc{i // UNITS_PER_DOC:06d}"
+        doc = doc_of(i)
+        number = i % UNITS_PER_DOC + 1
         unit = Unit(
-            id=page_unit_id(doc, i % UNITS_PER_DOC + 1),
+            id=page_unit_id(doc, number),
             doc_id=doc,
             kind=UnitKind.PAGE,
-            ordinal=i % UNITS_PER_DOC,
+            ordinal=number - 1,
             file_name=f"{doc}.pdf",
-            text=PAGE_TEXT,
-            images=(Path(f"/data/blobs/{i:02x}/{i:060x}.png"),),
-            page=i % UNITS_PER_DOC + 1,
+            text=corpus.texts[i],
+            images=(Path(f"blobs/{i % 256:02x}/{i:062x}.png"),),
+            page=number,
             text_source="layer",
         )
         dense = {name: matrix[i] for name, matrix in corpus.dense.items()}
-        items.append(IndexedUnit(unit, dense, corpus.sparse_row(i)))
+        items.append(IndexedUnit(unit, dense, corpus.sparse[i]))
     return items
 
 
-def build_index(corpus: Corpus, location: str, batch: int = 1000) -> tuple[QdrantIndex, float]:
-    """Fill an index with the corpus (visible); returns it and the insert rate (units/s)."""
-    layout = VectorLayout(
-        visual_dim=corpus.dense[VISUAL].shape[1] if VISUAL in corpus.dense else None,
-        text_dim=corpus.dense[TEXT].shape[1],
-        sparse=True,
-    )
-    settings = RetrievalSettings(collection="bench", upsert_batch=batch)
-    index = QdrantIndex(open_qdrant_client(path=location), settings, layout)
+def fill(index: VectorIndex, corpus: Corpus, batch: int = 2000) -> float:
+    """Upsert the corpus (visible); returns seconds, indexing (HNSW) included."""
     started = time.perf_counter()
-    for start in range(0, corpus.size, 5000):
-        index.upsert(make_units(corpus, start, min(start + 5000, corpus.size)), visible=True)
-    return index, corpus.size / (time.perf_counter() - started)
+    for start in range(0, corpus.size, batch):
+        index.upsert(make_units(corpus, start, min(start + batch, corpus.size)), visible=True)
+    if isinstance(index, EdgeIndex):
+        index.optimize()
+    return time.perf_counter() - started
 
 
-def make_queries(rng: np.random.Generator, corpus: Corpus, n: int) -> list[dict[str, QueryVector]]:
-    """Queries near random units (noisy copies), each term of a unit's sparse row once."""
-    queries = []
-    for row in rng.choice(corpus.size, size=n, replace=False):
-        q: dict[str, QueryVector] = {}
-        for name, matrix in corpus.dense.items():
-            noisy = matrix[row] + 0.5 * unit_vectors(rng, 1, matrix.shape[1])[0]
-            q[name] = (noisy / np.linalg.norm(noisy)).astype(np.float32)
-        terms = corpus.sparse_row(int(row)).indices[:8]
-        q[SPARSE] = SparseVector(terms, (1.0,) * len(terms))
-        queries.append(q)
-    return queries
+Query = tuple[dict[str, QueryVector], SearchFilter]
 
 
-def reference_search(
-    corpus: Corpus, column_of: dict[int, int]
-) -> Callable[[dict[str, QueryVector]], None]:
-    """Brute force of the same scores with numpy/scipy: top 50 per channel."""
-    csc = corpus.csr.tocsc()
-
-    def search(query: dict[str, QueryVector]) -> None:
-        for name, vec in query.items():
-            if isinstance(vec, SparseVector):
-                cols = [column_of[t] for t in vec.indices]
-                scores = np.asarray(csc[:, cols] @ corpus.idf[cols]).ravel()
-            else:
-                scores = corpus.dense[name] @ vec
-            top = np.argpartition(-scores, TOP_N)[:TOP_N]
-            top[np.argsort(-scores[top])]
-
-    return search
-
-
-def timed(fn: Callable[[], object], repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
+def make_queries(
+    rng: np.random.Generator, base: Base, corpus: Corpus, n: int, visual: bool
+) -> list[Query]:
+    """Dev questions (cycled), each filtered to a random quarter of the documents."""
+    docs = sorted({doc_of(i) for i in range(corpus.size)})
+    projection = None
+    if visual:  # the same projection the corpus used is not needed: any query vector works
+        projection = rng.standard_normal(
+            (base.queries.shape[1], corpus.dense[VISUAL].shape[1]), dtype=np.float32
+        )
+    out: list[Query] = []
+    for i in range(n):
+        row = i % len(base.queries)
+        q: dict[str, QueryVector] = {TEXT: base.queries[row], SPARSE: base.query_sparse[row]}
+        if projection is not None:
+            v = base.queries[row] @ projection
+            q[VISUAL] = (v / np.linalg.norm(v)).astype(np.float32)
+        chosen = rng.choice(len(docs), size=max(1, len(docs) // 4), replace=False)
+        out.append((q, SearchFilter(doc_ids=tuple(docs[c] for c in sorted(chosen)))))
     return out
 
 
-def p95(values: list[float]) -> float:
-    return float(np.percentile(values, 95))
+def run_queries(
+    index: VectorIndex, queries: list[Query]
+) -> tuple[list[float], list[dict[str, list[str]]]]:
+    """Milliseconds per query and the unit ids found per channel."""
+    index.search_channels(queries[0][0], queries[0][1], TOP_N)  # warm-up
+    times, found = [], []
+    for q, f in queries:
+        started = time.perf_counter()
+        result = index.search_channels(q, f, TOP_N)
+        times.append((time.perf_counter() - started) * 1000)
+        found.append({ch: [h.unit.id for h in hits] for ch, hits in result.items()})
+    return times, found
+
+
+def recall(found: list[dict[str, list[str]]], truth: list[dict[str, list[str]]]) -> float:
+    """Share of the exact top-50 ids (all channels) that `found` has, over the queries."""
+    hit = total = 0
+    for got, want in zip(found, truth, strict=False):
+        for channel, ids in want.items():
+            hit += len(set(got.get(channel, [])) & set(ids))
+            total += len(ids)
+    return hit / total if total else 1.0
+
+
+def resident_bytes(path: Path) -> int:
+    """Vector bytes search keeps in memory: per vector storage the quantized copy if any,
+    else its float files; plus the HNSW graphs and the sparse index."""
+    total = 0
+    for segment in (path / "segments").iterdir():
+        for part in segment.iterdir():
+            if part.name.startswith("vector_storage"):
+                quantized = part / "quantized.data"
+                total += (
+                    dir_bytes(part) if not quantized.exists() else quantized.stat().st_blocks * 512
+                )
+            elif part.name.startswith("vector_index"):
+                total += dir_bytes(part)
+    return total
 
 
 @dataclass
 class Row:
-    """Latency of one index size and vector layout."""
-
+    backend: str
     points: int
-    layout: str
-    insert_per_s: float
     queries: int
     p50_ms: float
     p95_ms: float
-    ref_p50_ms: float
-    ref_p95_ms: float
-    ratio_p50: float
-    dense_recall_at_50: float
+    recall_at_50: float
+    build_s: float
+    bytes_per_unit: float
+    disk_bytes_per_unit: float
+    speedup_vs_local: float | None = None
 
 
-def bench_size(rng: np.random.Generator, n: int, dims: dict[str, int], n_queries: int) -> Row:
-    corpus = make_corpus(rng, n, dims)
-    index, rate = build_index(corpus, ":memory:")
-    queries = make_queries(rng, corpus, n_queries)
-    column_of = {int(t): c for c, t in enumerate(corpus.term_ids)}
-    reference = reference_search(corpus, column_of)
-    index.search_channels(queries[0], limit=TOP_N)  # warm-up
-    ours = [timed(lambda q=q: index.search_channels(q, limit=TOP_N), 1)[0] for q in queries]
-    ref = [timed(lambda q=q: reference(q), 1)[0] for q in queries]
-    # Sanity: brute force in Qdrant must find exactly numpy's dense top 50.
-    query_text = queries[0][TEXT]
-    assert isinstance(query_text, np.ndarray)
-    found = {row_of(h.unit) for h in index.search_channels({TEXT: query_text}, limit=TOP_N)[TEXT]}
-    truth = set(np.argsort(-(corpus.dense[TEXT] @ query_text))[:TOP_N].tolist())
-    index.close()
-    layout = "+".join([*dims, SPARSE]) + " (" + ", ".join(f"{d}" for d in dims.values()) + ")"
-    return Row(
-        n,
-        layout,
-        rate,
-        len(queries),
-        statistics.median(ours),
-        p95(ours),
-        statistics.median(ref),
-        p95(ref),
-        statistics.median(ours) / statistics.median(ref),
-        len(found & truth) / TOP_N,
+def settings_for(kind: str) -> RetrievalSettings:
+    if kind == "exact":
+        return RetrievalSettings(collection="bench", hnsw_threshold=10**9, upsert_batch=500)
+    quant = {"int8": ("int8", "none"), "binary": ("none", "binary")}.get(kind, ("none", "none"))
+    return RetrievalSettings(
+        collection="bench",
+        hnsw_threshold=1000,
+        upsert_batch=500,
+        text_quantization=quant[0],  # type: ignore[arg-type]
+        visual_quantization=quant[1],  # type: ignore[arg-type]
     )
 
 
-@dataclass
-class DiskRow:
-    """Persistence cost of the embedded index on a directory."""
+def bench_edge(
+    name: str,
+    kind: str,
+    corpus: Corpus,
+    queries: list[Query],
+    layout_names: dict[str, str],
+    truth: list[dict[str, list[str]]] | None,
+    workdir: Path,
+) -> tuple[Row, list[dict[str, list[str]]]]:
+    from retrieval.index import VectorLayout
 
-    points: int
-    bytes_per_unit: float
-    payload_text_bytes: int
-    insert_per_s: float
+    layout = VectorLayout(
+        visual_dim=corpus.dense[VISUAL].shape[1] if VISUAL in corpus.dense else None,
+        text_dim=corpus.dense[TEXT].shape[1],
+        sparse=True,
+        models=layout_names,
+    )
+    path = workdir / name
+    shutil.rmtree(path, ignore_errors=True)
+    index = EdgeIndex(path, settings_for(kind), layout)
+    build = fill(index, corpus)
+    times, found = run_queries(index, queries)
+    index.close()
+    n = corpus.size
+    row = Row(
+        name,
+        n,
+        len(queries),
+        statistics.median(times),
+        float(np.percentile(times, 95)),
+        recall(found, truth) if truth is not None else 1.0,
+        build,
+        resident_bytes(path) / n,
+        dir_bytes(path) / n,
+    )
+    shutil.rmtree(path, ignore_errors=True)
+    return row, found
 
 
-def bench_disk(rng: np.random.Generator, n: int) -> DiskRow:
-    corpus = make_corpus(rng, n, {TEXT: 384})
-    with tempfile.TemporaryDirectory() as tmp:
-        index, rate = build_index(corpus, tmp, batch=256)
-        index.close()
-        size = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
-    return DiskRow(n, size / n, len(PAGE_TEXT), rate)
+def bench_local(
+    corpus: Corpus,
+    queries: list[Query],
+    layout_names: dict[str, str],
+    truth: list[dict[str, list[str]]],
+) -> Row:
+    from retrieval.index import VectorLayout
+
+    layout = VectorLayout(text_dim=corpus.dense[TEXT].shape[1], sparse=True, models=layout_names)
+    index = QdrantClientIndex(open_qdrant_client(), settings_for("exact"), layout)
+    build = fill(index, corpus)
+    times, found = run_queries(index, queries)
+    index.close()
+    n = corpus.size
+    floats = sum(m.shape[1] * 4 for m in corpus.dense.values())
+    return Row(
+        "local",
+        n,
+        len(queries),
+        statistics.median(times),
+        float(np.percentile(times, 95)),
+        recall(found, truth[: len(found)]),
+        build,
+        floats,
+        float("nan"),
+    )
+
+
+def build_data_dir(corpus: Corpus, data_dir: Path, names: dict[str, str], text_dim: int) -> None:
+    """A data dir the API can start from: registry rows and an HNSW Edge shard."""
+    from app.service import open_storage
+    from retrieval.index import VectorLayout
+
+    settings = Settings(data_dir=data_dir)
+    storage = open_storage(settings)
+    layout = VectorLayout(text_dim=text_dim, sparse=True, models=names)
+    index = EdgeIndex(
+        settings.index_dir / settings.retrieval.collection, settings.retrieval, layout
+    )
+    for start in range(0, corpus.size, UNITS_PER_DOC):
+        items = [
+            # The registry keeps image paths as keys under the blob store.
+            replace(
+                i, unit=replace(i.unit, images=tuple(settings.blob_dir / p for p in i.unit.images))
+            )
+            for i in make_units(corpus, start, min(start + UNITS_PER_DOC, corpus.size))
+        ]
+        doc = items[0].unit.doc_id
+        storage.registry.begin_document(doc, f"{doc}.pdf", DocKind.PDF, 1, "source.pdf")
+        index.upsert(items, visible=False)
+        index.set_visible(doc)
+        storage.registry.complete_document(doc, [i.unit for i in items])
+    index.optimize()
+    index.close()
+
+
+def time_api_start(data_dir: Path) -> dict[str, float]:
+    """A fresh process: import, build the API's services (models, index, reconcile)."""
+    code = (
+        "import time; t0 = time.perf_counter()\n"
+        "from app.config import Settings\nfrom app.service import build_services\n"
+        f"s = Settings(data_dir={str(data_dir)!r})\n"
+        "t1 = time.perf_counter(); services = build_services(s, with_generator=False)\n"
+        "t2 = time.perf_counter(); n = services.index.count(visible_only=True)\n"
+        "hits = services.retriever.stage1('how is the revenue split by region')\n"
+        "t3 = time.perf_counter(); services.close()\n"
+        "import json; print(json.dumps({'points': n, 'import_s': t1 - t0, "
+        "'build_services_s': t2 - t1, 'first_query_s': t3 - t2, 'total_s': t3 - t0}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def main() -> None:
@@ -265,49 +412,103 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--queries", type=int, default=12, help="queries per size")
+    parser.add_argument("--queries", type=int, default=62, help="queries per Edge backend")
     parser.add_argument(
-        "--visual-dim", type=int, default=2048, help="0 = skip the gpu-profile layout"
+        "--local-queries",
+        type=int,
+        nargs=2,
+        default=[20, 5],
+        help="local-mode queries at 10k-or-less and above",
     )
-    parser.add_argument("--visual-max-points", type=int, default=10_000)
-    parser.add_argument("--disk-points", type=int, default=1500)
+    parser.add_argument("--visual-dim", type=int, default=2048, help="0 = skip")
+    parser.add_argument("--visual-at", type=int, default=10_000, help="size of the visual rows")
+    parser.add_argument("--api-start", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--hnsw-up-to", type=int, default=10**9, help="skip HNSW rows above")
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "mmrag-bench-index-base.npz"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/index.json"))
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    rows: list[Row] = []
-    for n in args.sizes:
-        rows.append(bench_size(rng, n, {TEXT: 384}, args.queries))
-        if args.visual_dim and n <= args.visual_max_points:
-            rows.append(bench_size(rng, n, {VISUAL: args.visual_dim, TEXT: 384}, args.queries))
-    disk = bench_disk(rng, args.disk_points)
 
-    print(
-        f"{'points':>8} {'layout':<30} {'insert/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'ref p50':>8} {'ref p95':>8} {'ratio':>7} {'recall':>6}"
-    )
-    for r in rows:
-        print(
-            f"{r.points:>8} {r.layout:<30} {r.insert_per_s:>9.0f} {r.p50_ms:>8.1f} {r.p95_ms:>8.1f} "
-            f"{r.ref_p50_ms:>8.2f} {r.ref_p95_ms:>8.2f} {r.ratio_p50:>7.0f}x {r.dense_recall_at_50:>6.2f}"
-        )
-    print(
-        f"\non disk (local path, {disk.points} units, text+sparse, {disk.payload_text_bytes} B "
-        f"of text each): {disk.bytes_per_unit:,.0f} bytes/unit, insert {disk.insert_per_s:.0f} units/s"
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    embedder, bm25 = MiniLMEmbedder(), BM25Encoder()
+    names = dict(layout_for(None, embedder, bm25).models)
+    base = load_base(args.corpus.resolve(), args.cache, embedder, bm25)
+    print(f"base: {len(base.texts)} passages, {len(base.queries)} questions")
+    rows: list[Row] = []
+    extra: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        work = Path(tmp)
+        for n in args.sizes:
+            corpus = make_corpus(rng, base, n)
+            queries = make_queries(rng, base, corpus, args.queries, visual=False)
+            exact, truth = bench_edge("edge-exact", "exact", corpus, queries, names, None, work)
+            size_rows = [exact]
+            for name, kind in (("edge-hnsw", "hnsw"), ("edge-hnsw-int8", "int8")):
+                if n <= args.hnsw_up_to:
+                    size_rows.append(bench_edge(name, kind, corpus, queries, names, truth, work)[0])
+            few = args.local_queries[0] if n <= 10_000 else args.local_queries[1]
+            local = bench_local(corpus, queries[:few], names, truth)
+            for row in size_rows:
+                row.speedup_vs_local = local.p50_ms / row.p50_ms
+            rows.extend([*size_rows, local])
+            print_rows(rows[-len(size_rows) - 1 :])
+            if args.api_start and n == max(args.sizes):
+                data_dir = work / "api-data"
+                build_data_dir(corpus, data_dir, names, corpus.dense[TEXT].shape[1])
+                extra["api_start"] = time_api_start(data_dir)
+                print("API start:", extra["api_start"])
+                shutil.rmtree(data_dir, ignore_errors=True)
+            del corpus
+            write_result(args.out, base, rows, extra)
+        if args.visual_dim:
+            corpus = make_corpus(rng, base, args.visual_at, args.visual_dim)
+            queries = make_queries(rng, base, corpus, args.queries, visual=True)
+            names_v = {**names, VISUAL: "projected-minilm"}
+            exact, truth = bench_edge(
+                "edge-exact-visual", "exact", corpus, queries, names_v, None, work
+            )
+            visual_rows = [exact]
+            for name, kind in (("edge-hnsw-visual", "hnsw"), ("edge-hnsw-visual-binary", "binary")):
+                visual_rows.append(bench_edge(name, kind, corpus, queries, names_v, truth, work)[0])
+            rows.extend(visual_rows)
+            print_rows(visual_rows)
+    write_result(args.out, base, rows, extra)
+
+
+def write_result(out: Path, base: Base, rows: list[Row], extra: dict[str, object]) -> None:
+    """The JSON report (rewritten after each size, so a long run keeps what it measured)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "bench": "index",
         "machine": {
             "python": platform.python_version(),
             "processor": platform.processor(),
             "cpus": os.cpu_count(),
+            "load_avg": os.getloadavg(),
         },
         "top_n": TOP_N,
+        "base_passages": len(base.texts),
         "rows": [asdict(r) for r in rows],
-        "disk": asdict(disk),
+        **extra,
     }
-    args.out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out}")
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+def print_rows(rows: list[Row]) -> None:
+    print(
+        f"{'backend':<24} {'points':>8} {'q':>3} {'p50 ms':>8} {'p95 ms':>8} {'recall':>6} "
+        f"{'build s':>8} {'B/unit':>7} {'disk B/u':>8} {'vs local':>8}"
+    )
+    for r in rows:
+        speed = f"{r.speedup_vs_local:.0f}x" if r.speedup_vs_local else "-"
+        print(
+            f"{r.backend:<24} {r.points:>8} {r.queries:>3} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} "
+            f"{r.recall_at_50:>6.3f} {r.build_s:>8.1f} {r.bytes_per_unit:>7.0f} "
+            f"{r.disk_bytes_per_unit:>8.0f} {speed:>8}"
+        )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,23 @@ class RetrievalSettings(BaseModel):
     vllm_embed: VLLMEmbedSettings = VLLMEmbedSettings()
 
     collection: str = "mmrag"
-    quantization: Literal["none", "scalar", "binary"] = "none"  # server mode only
     upsert_batch: int = Field(64, ge=1)
+    # Exact search below this many units, HNSW above. bench.index (docs/figures.md): exact
+    # has recall 1.0 and, on a quiet 2-core machine, stays within the 15 ms stage-1 budget
+    # up to ~100k units; HNSW under a document filter reached recall@50 0.97 (with ACORN),
+    # short of 0.99, so it starts only where exact search gets too slow.
+    hnsw_threshold: int = Field(
+        100_000, ge=1, description="units; smaller indexes are searched exactly"
+    )
+    hnsw_m: int = Field(16, ge=4)
+    hnsw_ef_construct: int = Field(128, ge=8)
+    hnsw_ef: int = Field(128, ge=8, description="HNSW search beam; recall vs latency")
+    # Compression of the dense vectors (applies with HNSW, above hnsw_threshold): int8 keeps
+    # one byte per dimension in RAM, binary one bit (for the 2048-d visual vector); the
+    # float originals stay on disk and rescore the `oversampling` x top candidates.
+    text_quantization: Literal["none", "int8"] = "none"
+    visual_quantization: Literal["none", "int8", "binary"] = "none"
+    quantization_oversampling: float = Field(3.0, ge=1.0)
 
     stage1_top_n: int = Field(50, ge=1)
     # dbsf: dev-set stage-1 nDCG@5 0.861 vs 0.835 for rrf (lite profile, MiniLM + BM25).

@@ -1,31 +1,29 @@
-"""The Qdrant index: one collection, one point per unit, named vectors per channel.
+"""The vector index interface: one point per unit, named vectors per channel.
 
-The same calls run against `:memory:`, an embedded local path and a server (URL + API key).
+Two backends implement `VectorIndex` and pass one contract suite (tests/index_suite.py):
+- `retrieval.index_edge.EdgeIndex`: Qdrant Edge, Qdrant's engine in-process (the default);
+- `retrieval.index_qdrant.QdrantClientIndex`: qdrant-client, for a server or cluster
+  (`MMRAG_QDRANT_URL`); its local mode (a path or ":memory:") speaks the same API.
+`retrieval.index_factory.open_index` picks one from the settings.
+
 Points carry the whole unit in their payload, so search results become `Unit`s without the
-registry, and a `visible` flag that hides a document until all its units are in.
+registry, and a visibility flag that hides a document until all its units are in.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException
 
-from ingest.errors import BackendUnavailable, MMRagError
+from ingest.errors import MMRagError
 from ingest.types import Unit, UnitKind
-from retrieval.config import RetrievalSettings
 from retrieval.types import SearchFilter, SparseVector
-
-log = logging.getLogger(__name__)
 
 VISUAL = "visual"
 TEXT = "text"
@@ -39,72 +37,19 @@ QueryVector = Vector | SparseVector
 
 
 class IndexMismatch(MMRagError):
-    """The existing collection was built with other vectors than the configured embedders."""
+    """The stored index was built differently (other vectors, models or format) than the
+    configuration asks for."""
 
 
 def point_id(unit_id: str) -> str:
-    """Deterministic Qdrant point id of a unit: re-upserting a unit overwrites its point."""
+    """Deterministic point id of a unit: re-upserting a unit overwrites its point."""
     return str(uuid.uuid5(_POINT_NAMESPACE, unit_id))
-
-
-@contextmanager
-def _backend(what: str) -> Iterator[None]:
-    # Connection failures surface as one typed error naming the backend; request errors
-    # (bad filter, wrong vector name) are bugs and pass through.
-    try:
-        yield
-    except (ResponseHandlingException, ConnectionError, TimeoutError) as err:
-        raise BackendUnavailable(f"Qdrant {what}: {err}") from err
-
-
-def open_qdrant_client(
-    url: str | None = None,
-    api_key: str | None = None,
-    path: Path | str | None = None,
-    timeout_s: float = 10.0,
-) -> QdrantClient:
-    """A client for a server when `url` is given (checked reachable), otherwise the embedded
-    index at `path` (a directory, or ":memory:"). Raises BackendUnavailable with the reason."""
-    if url:
-        # Reachability is checked below; the version probe would only add a warning when down.
-        client = QdrantClient(
-            url=url, api_key=api_key, timeout=int(timeout_s), check_compatibility=False
-        )
-        try:
-            client.get_collections()
-        except Exception as err:  # refused, DNS, TLS, auth: all mean "not usable"
-            client.close()
-            raise BackendUnavailable(
-                f"Qdrant server at {url} is not reachable ({type(err).__name__}: {err}); "
-                "start it (docker compose up qdrant) or unset MMRAG_QDRANT_URL to use the embedded index"
-            ) from err
-        return client
-    location = str(path) if path is not None else ":memory:"
-    if location == ":memory:":
-        return QdrantClient(location=":memory:")
-    Path(location).mkdir(parents=True, exist_ok=True)
-    try:
-        return QdrantClient(path=location)
-    except RuntimeError as err:  # the embedded store is locked by another process
-        raise BackendUnavailable(
-            f"embedded Qdrant at {location} is open in another process ({err}); "
-            "stop it, or run a Qdrant server and set MMRAG_QDRANT_URL for shared access"
-        ) from err
-
-
-def is_server(client: QdrantClient) -> bool:
-    """Whether the client talks to a Qdrant server rather than the embedded engine."""
-    options = client.init_options
-    location = options.get("location")
-    return bool(options.get("url") or options.get("host")) or (
-        location is not None and location != ":memory:"
-    )
 
 
 @dataclass(frozen=True, slots=True)
 class VectorLayout:
-    """Which named vectors the collection holds (only what the profile produces), with the
-    models that make them (stored as collection metadata and checked on open)."""
+    """Which named vectors the index holds (only what the profile produces), with the
+    models that make them (stored with the index and checked on open)."""
 
     visual_dim: int | None = None
     text_dim: int | None = None
@@ -129,6 +74,43 @@ class VectorLayout:
             parts.append(f"sparse({self.models.get(SPARSE, '?')})")
         return ", ".join(parts) or "no vectors"
 
+    def to_json(self) -> dict[str, Any]:
+        """The layout as stored beside an index."""
+        return {
+            "visual_dim": self.visual_dim,
+            "text_dim": self.text_dim,
+            "sparse": self.sparse,
+            "models": dict(self.models),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VectorLayout:
+        """Inverse of `to_json`."""
+        models = data.get("models")
+        return cls(
+            visual_dim=data.get("visual_dim"),
+            text_dim=data.get("text_dim"),
+            sparse=bool(data.get("sparse")),
+            models=dict(models) if isinstance(models, Mapping) else {},
+        )
+
+
+def check_layout(stored: VectorLayout, wanted: VectorLayout, where: str) -> None:
+    """Raise IndexMismatch when `stored` differs from `wanted` in vectors or model names."""
+    same_shape = (stored.dense, stored.sparse) == (wanted.dense, wanted.sparse)
+    # Same dims from another model would silently mix vector spaces: compare names too.
+    same_models = all(
+        stored.models.get(ch) == wanted.models.get(ch)
+        for ch in wanted.channels
+        if ch in stored.models and ch in wanted.models
+    )
+    if not (same_shape and same_models):
+        raise IndexMismatch(
+            f"{where} holds {stored.describe()}, but the configured embedders produce "
+            f"{wanted.describe()}; use the profile it was built with, set "
+            "MMRAG_RETRIEVAL__COLLECTION to a new name, or run `mmrag reindex`"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class IndexedUnit:
@@ -147,8 +129,8 @@ class ScoredUnit:
     score: float
 
 
-def unit_payload(unit: Unit, visible: bool) -> dict[str, Any]:
-    """Everything needed to rebuild the unit, plus the visibility flag."""
+def unit_payload(unit: Unit) -> dict[str, Any]:
+    """Everything needed to rebuild the unit (backends add their visibility flag)."""
     return {
         "unit_id": unit.id,
         "doc_id": unit.doc_id,
@@ -161,7 +143,6 @@ def unit_payload(unit: Unit, visible: bool) -> dict[str, Any]:
         "start_s": unit.start_s,
         "end_s": unit.end_s,
         "text_source": unit.text_source,
-        "visible": visible,
     }
 
 
@@ -182,261 +163,93 @@ def unit_from_payload(payload: Mapping[str, Any]) -> Unit:
     )
 
 
-def _match(key: str, value: str | bool) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+def check_vectors(item: IndexedUnit, layout: VectorLayout) -> dict[str, Vector]:
+    """The item's dense vectors as float32, checked against the layout (ValueError if not)."""
+    out: dict[str, Vector] = {}
+    for name, dim in layout.dense.items():
+        vec = item.dense.get(name)
+        if vec is None:
+            raise ValueError(f"unit {item.unit.id}: missing {name!r} vector")
+        if vec.shape != (dim,):
+            raise ValueError(f"unit {item.unit.id}: {name!r} vector has shape {vec.shape}")
+        out[name] = np.asarray(vec, dtype=np.float32)
+    return out
 
 
-def _doc_filter(doc_id: str) -> models.Filter:
-    return models.Filter(must=[_match("doc_id", doc_id)])
+def wanted_queries(
+    queries: Mapping[str, QueryVector], layout: VectorLayout
+) -> dict[str, QueryVector]:
+    """The queries worth running: an empty sparse query has no terms and matches nothing.
+    Raises ValueError for a channel the index does not have."""
+    for channel in queries:
+        if channel not in layout.channels:
+            raise ValueError(f"the index has no {channel!r} vector (has {layout.channels})")
+    return {
+        ch: q for ch, q in queries.items() if not (isinstance(q, SparseVector) and not q.indices)
+    }
 
 
-def build_filter(
-    search_filter: SearchFilter | None, visible_only: bool = True
-) -> models.Filter | None:
-    """Qdrant filter: visible points, restricted to the filter's documents and kinds
-    (None when nothing restricts)."""
-    must: list[models.Condition] = [_match("visible", True)] if visible_only else []
-    if search_filter is not None:
-        if search_filter.doc_ids is not None:
-            must.append(
-                models.FieldCondition(
-                    key="doc_id", match=models.MatchAny(any=list(search_filter.doc_ids))
-                )
-            )
-        if search_filter.kinds is not None:
-            kinds = [k.value for k in search_filter.kinds]
-            must.append(models.FieldCondition(key="kind", match=models.MatchAny(any=kinds)))
-    return models.Filter(must=must) if must else None
+class ScoredPayload(Protocol):
+    """A search result point of either backend."""
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
 
 
-def _is_empty(search_filter: SearchFilter | None) -> bool:
-    # MatchAny([]) matches nothing; answer that without a round trip.
+def scored_units(points: Iterable[ScoredPayload]) -> list[ScoredUnit]:
+    """Search result points -> units with their raw scores, in order."""
+    return [
+        ScoredUnit(unit_from_payload(p.payload), float(p.score))
+        for p in points
+        if p.payload is not None
+    ]
+
+
+def matches_nothing(search_filter: SearchFilter | None) -> bool:
+    """An empty id or kind list matches nothing: answer without asking the engine."""
     return search_filter is not None and (search_filter.doc_ids == () or search_filter.kinds == ())
 
 
-def _quantization(kind: str) -> models.QuantizationConfig | None:
-    if kind == "scalar":
-        return models.ScalarQuantization(
-            scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
-        )
-    if kind == "binary":
-        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
-    return None
+@runtime_checkable
+class VectorIndex(Protocol):
+    """A unit index. Every method may raise BackendUnavailable when the store fails.
 
+    Thread safety: one instance is shared by the API's query threads and the ingest
+    worker; each backend documents its lock policy.
+    """
 
-class QdrantIndex:
-    """One collection of unit points. Creates it on first use, refuses a mismatched one."""
-
-    def __init__(
-        self, client: QdrantClient, settings: RetrievalSettings, layout: VectorLayout
-    ) -> None:
-        if not layout.channels:
-            raise ValueError("an index needs at least one vector channel")
-        self.client = client
-        self.collection = settings.collection
-        self.layout = layout
-        self.batch_size = settings.upsert_batch
-        self.server = is_server(client)
-        self.quantization = settings.quantization if self.server else "none"
-        self._ensure_collection()
-        # Embedded mode only: this process holds the store's lock, so the index sees every
-        # write and can track which documents are still hidden. With none hidden, searches
-        # skip the `visible` filter, which the embedded engine evaluates point by point in
-        # Python (16x the time of a plain dense search at 10k points). A server may have
-        # other writers: there the filter is always applied.
-        self._hidden_docs: set[str] | None = None if self.server else self._scan_hidden()
-
-    # -- collection ------------------------------------------------------------------------
-
-    def _ensure_collection(self) -> None:
-        with _backend(f"collection {self.collection!r}"):
-            if self.client.collection_exists(self.collection):
-                self._check_layout()
-                return
-            self.client.create_collection(
-                self.collection,
-                vectors_config={
-                    name: models.VectorParams(size=dim, distance=models.Distance.COSINE)
-                    for name, dim in self.layout.dense.items()
-                },
-                sparse_vectors_config=(
-                    {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)}
-                    if self.layout.sparse
-                    else None
-                ),
-                quantization_config=_quantization(self.quantization),
-                metadata={"models": dict(self.layout.models)},
-            )
-            if self.server:  # the embedded engine has no payload indexes (it warns if asked)
-                for key in ("doc_id", "kind"):
-                    self.client.create_payload_index(
-                        self.collection, key, models.PayloadSchemaType.KEYWORD
-                    )
-                self.client.create_payload_index(
-                    self.collection, "visible", models.PayloadSchemaType.BOOL
-                )
-        log.info("created collection %s: %s", self.collection, self.layout.describe())
-
-    def existing_layout(self) -> VectorLayout:
-        """The layout the stored collection was created with."""
-        info = self.client.get_collection(self.collection)
-        vectors = info.config.params.vectors
-        dense = {
-            name: params.size
-            for name, params in (vectors.items() if isinstance(vectors, Mapping) else [])
-        }
-        metadata = info.config.metadata or {}
-        stored_models = metadata.get("models")
-        return VectorLayout(
-            visual_dim=dense.get(VISUAL),
-            text_dim=dense.get(TEXT),
-            sparse=SPARSE in (info.config.params.sparse_vectors or {}),
-            models=dict(stored_models) if isinstance(stored_models, Mapping) else {},
-        )
-
-    def _check_layout(self) -> None:
-        stored = self.existing_layout()
-        same_shape = (stored.dense, stored.sparse) == (self.layout.dense, self.layout.sparse)
-        # Same dims from another model would silently mix vector spaces: compare names too.
-        same_models = all(
-            stored.models.get(ch) == self.layout.models.get(ch)
-            for ch in self.layout.channels
-            if ch in stored.models and ch in self.layout.models
-        )
-        if not (same_shape and same_models):
-            raise IndexMismatch(
-                f"Qdrant collection {self.collection!r} holds {stored.describe()}, but the "
-                f"configured embedders produce {self.layout.describe()}; use the profile it "
-                "was built with, set MMRAG_RETRIEVAL__COLLECTION to a new name, or delete "
-                "the collection and ingest again"
-            )
-
-    def _scan_hidden(self) -> set[str]:
-        hidden: set[str] = set()
-        offset: Any = None
-        while True:
-            records, offset = self.client.scroll(
-                self.collection,
-                scroll_filter=models.Filter(must=[_match("visible", False)]),
-                limit=1000,
-                offset=offset,
-                with_payload=["doc_id"],
-            )
-            hidden.update(str(r.payload["doc_id"]) for r in records if r.payload)
-            if offset is None:
-                return hidden
-
-    def search_filter(self, search_filter: SearchFilter | None) -> models.Filter | None:
-        """The Qdrant filter a search runs with (the visibility condition included only
-        where some document may still be hidden)."""
-        visible_only = self._hidden_docs is None or bool(self._hidden_docs)
-        return build_filter(search_filter, visible_only)
-
-    def drop(self) -> None:
-        """Delete the whole collection (and with it every point)."""
-        with _backend("drop"):
-            self.client.delete_collection(self.collection)
-
-    def close(self) -> None:
-        """Release the client (and the embedded store's file lock)."""
-        self.client.close()
-
-    # -- writes ----------------------------------------------------------------------------
-
-    def _point(self, item: IndexedUnit, visible: bool) -> models.PointStruct:
-        vectors: dict[str, Any] = {}
-        for name in self.layout.dense:
-            vec = item.dense.get(name)
-            if vec is None:
-                raise ValueError(f"unit {item.unit.id}: missing {name!r} vector")
-            if vec.shape != (self.layout.dense[name],):
-                raise ValueError(f"unit {item.unit.id}: {name!r} vector has shape {vec.shape}")
-            vectors[name] = vec.astype(np.float32).tolist()
-        if self.layout.sparse and item.sparse is not None and item.sparse.indices:
-            vectors[SPARSE] = models.SparseVector(
-                indices=list(item.sparse.indices), values=list(item.sparse.values)
-            )
-        return models.PointStruct(
-            id=point_id(item.unit.id), vector=vectors, payload=unit_payload(item.unit, visible)
-        )
+    layout: VectorLayout
 
     def upsert(self, items: Sequence[IndexedUnit], visible: bool = False) -> None:
-        """Insert or overwrite the points of `items` (id = uuid5 of the unit id), in batches."""
-        with _backend("upsert"):
-            for start in range(0, len(items), self.batch_size):
-                batch = [self._point(i, visible) for i in items[start : start + self.batch_size]]
-                self.client.upsert(self.collection, points=batch, wait=True)
-        if self._hidden_docs is not None and not visible:
-            self._hidden_docs.update(i.unit.doc_id for i in items)
+        """Insert or overwrite the points of `items` (hidden unless `visible`)."""
+        ...
 
     def set_visible(self, doc_id: str, visible: bool = True) -> None:
-        """Show (or hide) every point of a document to search."""
-        with _backend("set_payload"):
-            self.client.set_payload(
-                self.collection, payload={"visible": visible}, points=_doc_filter(doc_id), wait=True
-            )
-        if self._hidden_docs is not None and visible:
-            self._hidden_docs.discard(doc_id)
-        elif self._hidden_docs is not None:
-            self._hidden_docs.add(doc_id)
+        """Show (or hide) every point of a document to search, all at once."""
+        ...
 
     def delete_document(self, doc_id: str) -> None:
         """Delete every point of a document (a no-op when it has none)."""
-        with _backend("delete"):
-            self.client.delete(
-                self.collection,
-                points_selector=models.FilterSelector(filter=_doc_filter(doc_id)),
-                wait=True,
-            )
-        if self._hidden_docs is not None:
-            self._hidden_docs.discard(doc_id)
-
-    # -- reads -----------------------------------------------------------------------------
+        ...
 
     def count(self, doc_id: str | None = None, visible_only: bool = False) -> int:
         """Number of points, of one document or all; optionally only the visible ones."""
-        must: list[models.Condition] = []
-        if doc_id is not None:
-            must.append(_match("doc_id", doc_id))
-        if visible_only:
-            must.append(_match("visible", True))
-        with _backend("count"):
-            result = self.client.count(
-                self.collection, count_filter=models.Filter(must=must) if must else None, exact=True
-            )
-        return int(result.count)
+        ...
+
+    def doc_counts(self) -> dict[str, tuple[int, int]]:
+        """doc_id -> (points, visible points), for every document with points."""
+        ...
 
     def get_units(self, unit_ids: Sequence[str]) -> list[Unit]:
         """The stored units with these ids (missing ids are skipped), in the given order."""
-        with _backend("retrieve"):
-            records = self.client.retrieve(
-                self.collection, ids=[point_id(u) for u in unit_ids], with_payload=True
-            )
-        by_id = {r.payload["unit_id"]: unit_from_payload(r.payload) for r in records if r.payload}
-        return [by_id[u] for u in unit_ids if u in by_id]
+        ...
 
-    def _request(
-        self, channel: str, query: QueryVector, query_filter: models.Filter | None, limit: int
-    ) -> models.QueryRequest:
-        if channel not in self.layout.channels:
-            raise ValueError(f"the index has no {channel!r} vector (has {self.layout.channels})")
-        if isinstance(query, SparseVector):
-            q: Any = models.SparseVector(indices=list(query.indices), values=list(query.values))
-        else:
-            q = np.asarray(query, dtype=np.float32).tolist()
-        params = None
-        if self.quantization != "none" and channel != SPARSE:
-            params = models.SearchParams(
-                quantization=models.QuantizationSearchParams(rescore=True, oversampling=2.0)
-            )
-        return models.QueryRequest(
-            query=q,
-            using=channel,
-            filter=query_filter,
-            limit=limit,
-            params=params,
-            with_payload=True,
-        )
+    def vector_names(self, unit_ids: Sequence[str]) -> dict[str, set[str]]:
+        """unit id -> the named vectors stored for it (units without a point are skipped)."""
+        ...
 
     def search_channels(
         self,
@@ -444,28 +257,14 @@ class QdrantIndex:
         search_filter: SearchFilter | None = None,
         limit: int = 50,
     ) -> dict[str, list[ScoredUnit]]:
-        """Top `limit` visible units per channel, all channels in ONE batched Query API call.
+        """Top `limit` visible units per channel with each channel's raw score, best first.
+        An empty sparse query skips its channel."""
+        ...
 
-        `queries` maps a channel name to its query vector; an empty sparse query skips its
-        channel (no terms, nothing to match).
-        """
-        wanted = {
-            ch: q
-            for ch, q in queries.items()
-            if not (isinstance(q, SparseVector) and not q.indices)
-        }
-        results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
-        if not wanted or _is_empty(search_filter):
-            return results
-        query_filter = self.search_filter(search_filter)
-        channels = list(wanted)
-        requests = [self._request(ch, wanted[ch], query_filter, limit) for ch in channels]
-        with _backend("query"):
-            responses = self.client.query_batch_points(self.collection, requests=requests)
-        for channel, response in zip(channels, responses, strict=True):
-            results[channel] = [
-                ScoredUnit(unit_from_payload(p.payload), float(p.score))
-                for p in response.points
-                if p.payload is not None
-            ]
-        return results
+    def stored_bytes(self) -> int:
+        """Bytes the index occupies on disk (0 when it lives elsewhere)."""
+        ...
+
+    def close(self) -> None:
+        """Persist what is pending and release the store."""
+        ...

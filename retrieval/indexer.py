@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 from ingest.stages import Stage, StageTimes
 from ingest.types import Document, Unit
 from retrieval.embedders.base import Embedder, SparseEncoder
-from retrieval.index import SPARSE, TEXT, VISUAL, IndexedUnit, QdrantIndex, VectorLayout
+from retrieval.index import SPARSE, TEXT, VISUAL, IndexedUnit, VectorIndex, VectorLayout
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,11 @@ class UnitWarmer(Protocol):
 
 
 class UnitIndexer:
-    """Implements ingest.pipeline.UnitSink over a QdrantIndex."""
+    """Implements ingest.pipeline.UnitSink over a VectorIndex."""
 
     def __init__(
         self,
-        index: QdrantIndex,
+        index: VectorIndex,
         visual: Embedder | None = None,
         text: Embedder | None = None,
         sparse: SparseEncoder | None = None,

@@ -20,7 +20,7 @@ from ingest.types import Unit
 from retrieval.config import RetrievalSettings
 from retrieval.embedders.base import Embedder, SparseEncoder
 from retrieval.fusion import fuse_dbsf, fuse_rrf, normalize, weighted_fusion
-from retrieval.index import SPARSE, TEXT, VISUAL, QdrantIndex, QueryVector, ScoredUnit
+from retrieval.index import SPARSE, TEXT, VISUAL, QueryVector, ScoredUnit, VectorIndex
 from retrieval.rerankers.base import Reranker
 from retrieval.types import Hit, SearchFilter
 
@@ -50,7 +50,7 @@ class Retriever:
 
     def __init__(
         self,
-        index: QdrantIndex,
+        index: VectorIndex,
         settings: RetrievalSettings,
         *,
         visual: Embedder | None = None,

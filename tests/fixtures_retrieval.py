@@ -13,7 +13,9 @@ from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
 from retrieval.embedders.fake import FakeEmbedder
 from retrieval.embedders.minilm import MiniLMEmbedder
-from retrieval.index import QdrantIndex, open_qdrant_client
+from retrieval.index import VectorIndex, VectorLayout
+from retrieval.index_edge import EdgeIndex
+from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
 from retrieval.indexer import UnitIndexer, layout_for
 
 # Three small "documents" on unrelated topics, so relevance is unambiguous.
@@ -106,13 +108,33 @@ def minilm() -> MiniLMEmbedder:
     return MiniLMEmbedder()
 
 
+# The index backends the contract suite runs on: Qdrant Edge, qdrant-client's local mode on
+# a directory (standing in for a server) and in memory.
+BACKENDS = ("edge", "local", "memory")
+
+
+def open_test_index(
+    backend: str, where: Path | None, settings: RetrievalSettings, layout: VectorLayout
+) -> VectorIndex:
+    """An index of `backend` kept under `where` (not needed for "memory")."""
+    if backend == "memory":
+        return QdrantClientIndex(open_qdrant_client(), settings, layout)
+    assert where is not None, f"the {backend} backend needs a directory"
+    if backend == "edge":
+        return EdgeIndex(where / "edge" / settings.collection, settings, layout)
+    return QdrantClientIndex(open_qdrant_client(path=where / "local"), settings, layout)
+
+
 def fake_stack(
-    location: Path | str = ":memory:", settings: RetrievalSettings | None = None, dim: int = 64
-) -> tuple[QdrantIndex, UnitIndexer]:
-    """Index + indexer with a fake text embedder and BM25, on `:memory:` or a local path."""
+    backend: str = "memory",
+    where: Path | None = None,
+    settings: RetrievalSettings | None = None,
+    dim: int = 64,
+) -> tuple[VectorIndex, UnitIndexer]:
+    """Index + indexer with a fake text embedder and BM25 on one backend."""
     settings = settings or RetrievalSettings()
     text, sparse = FakeEmbedder(dim), BM25Encoder()
-    index = QdrantIndex(open_qdrant_client(path=location), settings, layout_for(None, text, sparse))
+    index = open_test_index(backend, where, settings, layout_for(None, text, sparse))
     return index, UnitIndexer(index, text=text, sparse=sparse)
 
 

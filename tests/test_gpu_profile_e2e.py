@@ -27,7 +27,7 @@ from app.api import create_app
 from app.api_schemas import QueryResponse, TokenChunk
 from app.config import Settings
 from app.service import Services
-from retrieval.index import SPARSE, TEXT, VISUAL, point_id
+from retrieval.index import SPARSE, TEXT, VISUAL
 from ui.client import parse_sse, stream_event
 
 __all__ = ["tiny_qwen3_vl"]  # fixture used below
@@ -88,18 +88,8 @@ def _ingest(client: TestClient, path: Path, content_type: str) -> str:
 
 
 def _vectors(services: Services, unit_ids: list[str]) -> dict[str, set[str]]:
-    """The named vectors Qdrant holds for each unit."""
-    index = services.index
-    records = index.client.retrieve(
-        index.collection, ids=[point_id(u) for u in unit_ids], with_vectors=True
-    )
-    found: dict[str, set[str]] = {}
-    for record in records:
-        assert record.payload is not None and isinstance(record.vector, dict)
-        found[record.payload["unit_id"]] = {
-            name for name, vector in record.vector.items() if vector is not None
-        }
-    return found
+    """The named vectors the index holds for each unit."""
+    return services.index.vector_names(unit_ids)
 
 
 def _run_gpu_profile(settings: Settings, pdf: Path, video: Path, embedder: str) -> None:

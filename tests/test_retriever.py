@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from fixtures_retrieval import fake_stack, index_corpus, minilm
@@ -10,7 +11,7 @@ from fixtures_retrieval import fake_stack, index_corpus, minilm
 from ingest.types import Unit, UnitKind
 from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
-from retrieval.index import QdrantIndex, open_qdrant_client
+from retrieval.index_edge import EdgeIndex
 from retrieval.indexer import UnitIndexer, layout_for
 from retrieval.rerankers.base import Reranker
 from retrieval.rerankers.fake import FakeReranker
@@ -104,10 +105,10 @@ def test_encoder_without_a_matching_vector_is_refused() -> None:
         Retriever(index, RetrievalSettings(), visual=indexer.text, text=indexer.text)
 
 
-def test_minilm_and_lite_reranker_end_to_end() -> None:
+def test_minilm_and_lite_reranker_end_to_end(tmp_path: Path) -> None:
     settings = RetrievalSettings(collection="minilm")
     text, sparse = minilm(), BM25Encoder()
-    index = QdrantIndex(open_qdrant_client(), settings, layout_for(None, text, sparse))
+    index = EdgeIndex(tmp_path / "edge", settings, layout_for(None, text, sparse))
     index_corpus(UnitIndexer(index, text=text, sparse=sparse))
     retriever = Retriever(
         index, settings, text=text, sparse=sparse, reranker=LiteReranker.from_embedder(text)

@@ -1,0 +1,49 @@
+"""The one place that picks an index backend from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrieval.config import RetrievalSettings
+from retrieval.index import IndexMismatch, VectorIndex, VectorLayout
+from retrieval.index_edge import EdgeIndex
+from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
+
+
+class LegacyIndex(IndexMismatch):
+    """The data dir holds an index made by qdrant-client's local mode (before Qdrant Edge)."""
+
+
+def legacy_collection(legacy_dir: Path, collection: str) -> Path | None:
+    """The local-mode collection folder under `legacy_dir`, if one exists."""
+    folder = legacy_dir / "collection" / collection
+    return folder if (folder / "storage.sqlite").is_file() else None
+
+
+def open_index(
+    settings: RetrievalSettings,
+    layout: VectorLayout,
+    *,
+    url: str | None = None,
+    api_key: str | None = None,
+    edge_dir: Path | None = None,
+    legacy_dir: Path | None = None,
+    timeout_s: float = 10.0,
+) -> VectorIndex:
+    """A Qdrant server/cluster index when `url` is set, otherwise the embedded Qdrant Edge
+    shard `<edge_dir>/<collection>`. An old local-mode index under `legacy_dir` with no
+    shard yet is refused with the command that converts it."""
+    if url:
+        return QdrantClientIndex(
+            open_qdrant_client(url=url, api_key=api_key, timeout_s=timeout_s), settings, layout
+        )
+    if edge_dir is None:
+        raise ValueError("the embedded index needs a directory")
+    shard_dir = edge_dir / settings.collection
+    legacy = legacy_collection(legacy_dir, settings.collection) if legacy_dir else None
+    if legacy is not None and not shard_dir.exists():
+        raise LegacyIndex(
+            f"{legacy} was made by qdrant-client's local mode, which Qdrant Edge replaced; "
+            "run `mmrag reindex` to rebuild the index from your documents (nothing is lost)"
+        )
+    return EdgeIndex(shard_dir, settings, layout)
