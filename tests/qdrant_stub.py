@@ -1,4 +1,4 @@
-"""A stand-in Qdrant server that fails on demand: it answers the few calls a QdrantIndex
+"""A stand-in Qdrant server that fails on demand: it answers the few calls a QdrantClientIndex
 makes at start-up ("ok" mode), then, per `mode`, every request with a 500 or a 503, by
 hanging past the client's timeout, or by dropping the connection without an answer."""
 
@@ -79,7 +79,7 @@ class QdrantStub:
 
 
 def _ok_result(method: str, path: str) -> object:
-    """Just enough for QdrantIndex start-up: no collection yet, creating one succeeds."""
+    """Just enough for QdrantClientIndex start-up: no collection yet, creating one succeeds."""
     if path.startswith("/collections") and path.split("?")[0].endswith("/exists"):
         return {"exists": False}
     if method == "GET" and path.split("?")[0] == "/collections":

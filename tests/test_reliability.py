@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+import qdrant_edge as qe
 from api_fakes import (
     FAKE_MP4,
     FixedClips,
@@ -53,7 +54,7 @@ from ingest.errors import NotFound
 from ingest.pipeline import Ingestor
 from ingest.types import DocKind, DocStatus, JobStatus
 from retrieval.embedders.fake import FakeEmbedder
-from retrieval.index import QdrantIndex
+from retrieval.index_qdrant import QdrantClientIndex
 from retrieval.indexer import UnitIndexer, layout_for
 from retrieval.retriever import Retriever
 
@@ -153,11 +154,11 @@ def test_gc_spares_young_orphans_by_default(
 
 
 def _stub_services(settings: Settings, url: str) -> Services:
-    """The real QdrantIndex and Retriever over a (stub) Qdrant server; fake models."""
+    """The real QdrantClientIndex and Retriever over a (stub) Qdrant server; fake models."""
     storage = open_storage(settings)
     client = QdrantClient(url=url, timeout=1, check_compatibility=False)
     text = FakeEmbedder()
-    index = QdrantIndex(client, settings.retrieval, layout_for(None, text, None))
+    index = QdrantClientIndex(client, settings.retrieval, layout_for(None, text, None))
     indexer = UnitIndexer(index, text=text)
     ingestor = Ingestor(
         settings.ingest,
@@ -537,7 +538,11 @@ def test_cli_ingest_on_a_data_dir_held_by_a_server_prints_one_line(
     monkeypatch.setenv("MMRAG_RETRIEVAL__TEXT_EMBEDDER", "fake")
     monkeypatch.setenv("MMRAG_RETRIEVAL__RERANKER", "none")
     pdf = make_pdf(tmp_path / "a.pdf", ["some text"])
-    holder = QdrantClient(path=str(data_dir / "qdrant"))  # what a running server holds
+    first = make_pdf(tmp_path / "b.pdf", ["other text"])
+    assert _mmrag(capsys, monkeypatch, "ingest", str(first), "--data-dir", str(data_dir))[0] == 0
+    # What a running server holds: the embedded index's shard (and its WAL lock).
+    shard = Settings(data_dir=data_dir, _env_file=None).index_dir  # type: ignore[call-arg]
+    holder = qe.EdgeShard.load(str(next(shard.iterdir())))
     try:
         code, out, err = _mmrag(
             capsys, monkeypatch, "ingest", str(pdf), "--data-dir", str(data_dir)
