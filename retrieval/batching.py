@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -126,6 +126,12 @@ class BatchedQueryEmbedder:
 
     def embed_units(self, units: Sequence[Unit]) -> Matrix:
         return self.inner.embed_units(units)
+
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped embedder's other capabilities (e.g. `ping`, which /ready probes)."""
+        if name == "inner":  # not set yet (during unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 def batch_queries(embedder: Embedder | None) -> Embedder | None:

@@ -175,7 +175,7 @@ def test_failed_answers_are_saved_with_their_error(api: Api, pdf_bytes: bytes) -
     assert "event: error" in body
     api.generator.fail_after_words = None
     api.generator.up = False
-    down = api.ask(conv, question="peer-to-peer again")
+    down = api.ask(conv, question="peer-to-peer electronic cash")  # covered: not refused
     assert down.status_code == 503 and "vLLM" in down.json()["detail"]
     messages = api.conversation(conv)["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"] * 2

@@ -223,7 +223,7 @@ def test_a_question_asked_while_a_long_pdf_ingests_is_answered(
     )
     wait_for(
         "the ingestion progress of long-report.pdf",
-        lambda: re.search(r"long-report\.pdf: \d/8 pages", _sidebar_text(driver)),
+        lambda: re.search(r"long-report\.pdf: extracting \d/8 pages", _sidebar_text(driver)),
         30,
     )
     _ask(driver, "What carries across ocean basins?")  # while the long PDF is ingesting

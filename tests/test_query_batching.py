@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from retrieval.batching import BatchedQueryEmbedder, MicroBatcher
+from app.api_health import Pingable
+from retrieval.batching import BatchedQueryEmbedder, MicroBatcher, batch_queries
 from retrieval.embedders.base import Matrix
 from retrieval.embedders.fake import FakeEmbedder
 from retrieval.rerankers.lite import SentenceVectors
@@ -139,3 +140,20 @@ def test_concurrent_queries_share_sentence_model_calls() -> None:
     _concurrently(lambda t: vectors.encode([t]), [f"query {i}" for i in range(THREADS)])
     assert sum(model.calls) == THREADS and len(model.calls) - 1 < THREADS
     assert vectors.encode(["query 3"]).shape == (1, 4) and sum(model.calls) == THREADS
+
+
+def test_the_batched_embedder_keeps_the_wrapped_embedders_health_probe() -> None:
+    """/ready pings a vLLM-served embedder through the batching wrapper (a wrapper without
+    `ping` reported "loaded" for a remote server)."""
+
+    class Remote(FakeEmbedder):
+        pinged = 0
+
+        def ping(self) -> None:
+            Remote.pinged += 1
+
+    wrapped = batch_queries(Remote())
+    assert isinstance(wrapped, Pingable)
+    wrapped.ping()
+    assert Remote.pinged == 1
+    assert not isinstance(batch_queries(FakeEmbedder()), Pingable)

@@ -9,7 +9,7 @@ from pathlib import Path
 from fixtures_pdf import IngestEnv, text_pdf
 
 from app.api_uploads import ReceivedUpload
-from app.api_worker import IngestWorker
+from app.api_worker import IngestTask, IngestWorker
 from ingest.stages import (
     IngestProgress,
     Phase,
@@ -154,7 +154,9 @@ def test_api_job_row_follows_every_phase(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "paper.pdf").write_bytes(b"%PDF-1.4")
     worker.start()
-    worker.submit(job.id, ReceivedUpload(folder / "paper.pdf", "paper.pdf", 8, DocKind.PDF))
+    worker.submit(
+        IngestTask(job.id, ReceivedUpload(folder / "paper.pdf", "paper.pdf", 8, DocKind.PDF))
+    )
     assert worker.wait_idle(30)
     worker.stop()
     assert [s[0] for s in ingestor.seen] == [
