@@ -12,6 +12,7 @@ the tests are about the UI). Each test saves a screenshot under test-artifacts/.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,22 @@ def _rect(driver: Any, element: Any) -> dict[str, float]:
     )
 
 
+def _settled_rects(driver: Any, *elements: Any) -> list[dict[str, float]]:
+    """The elements' boxes once two reads 0.3 s apart agree: the page may still scroll or
+    reflow after the viewer opens, and boxes read at different moments then disagree."""
+    previous: list[dict[str, float]] = []
+
+    def settled() -> list[dict[str, float]] | None:
+        nonlocal previous
+        boxes = [_rect(driver, element) for element in elements]
+        same = boxes == previous
+        previous = boxes
+        time.sleep(0.3)
+        return boxes if same else None
+
+    return wait_for("the page layout to settle", settled, 20)  # type: ignore[no-any-return]
+
+
 def test_a_citation_opens_the_page_with_the_passage_highlighted(
     driver: Any, ui_url: str, whale_pdf: Path
 ) -> None:
@@ -264,7 +281,7 @@ def test_a_citation_opens_the_page_with_the_passage_highlighted(
         30,
     )[0]
     marks = wait_for("a highlight", lambda: _find(driver, ".mmrag-highlight"), 20)
-    page_box = _rect(driver, image)
+    page_box, mark = _settled_rects(driver, image, marks[0])
     width, height = page_box["x1"] - page_box["x0"], page_box["y1"] - page_box["y0"]
     assert width > 700, "the source is shown at full width"
     # Where the cited words really are, from pymupdf's own search (another code path).
@@ -274,7 +291,6 @@ def test_a_citation_opens_the_page_with_the_passage_highlighted(
         other = page.search_for(WHALE_LINES[1])
         scale_x, scale_y = width / page.rect.width, height / page.rect.height
     assert len(marks) == len(words) == 1
-    mark = _rect(driver, marks[0])
     target = {
         "x0": page_box["x0"] + words[0].x0 * scale_x,
         "y0": page_box["y0"] + words[0].y0 * scale_y,
