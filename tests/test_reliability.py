@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -201,9 +202,21 @@ def test_a_failing_qdrant_is_a_503_naming_it_and_nothing_is_deleted(tmp_path: Pa
 # -- 3. id prefixes ------------------------------------------------------------------------
 
 
+def _undecodable_piece(doc_id: str) -> str:
+    """Five characters of `doc_id` that "%" cannot join into an escape of a hex digit. The
+    TestClient decodes a path twice (httpx's URL.path, then Starlette), so "%25" + "66f0a"
+    would arrive as "f0a", a valid prefix; a real server decodes once."""
+    return next(
+        doc_id[i : i + 5]
+        for i in range(len(doc_id) - 4)
+        if chr(int(doc_id[i : i + 2], 16)) not in string.hexdigits
+    )
+
+
 def test_id_prefixes_are_hex_and_literal(api: Harness, pdf_bytes: bytes) -> None:
     doc_id = api.ingest("whales.pdf", pdf_bytes)
-    for bad in ("%25" + doc_id[-5:], "%25", doc_id[:3] + "_", "_" * 5, doc_id[:4] + "%25"):
+    piece = _undecodable_piece(doc_id)
+    for bad in ("%25" + piece, "%25", doc_id[:3] + "_", "_" * 5, doc_id[:4] + "%25"):
         assert api.client.delete(f"/documents/{bad}").status_code == 422, bad
         assert api.client.get(f"/documents/{bad}").status_code == 422, bad
     query = {"question": "whales", "doc_ids": ["%" + doc_id[-5:]]}
