@@ -162,14 +162,22 @@ def stop_child(child: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
         child.wait()
 
 
-def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout_s: float) -> None:
+def _pause(stop: threading.Event, seconds: float) -> None:
+    """Sleep, or raise KeyboardInterrupt once a stop signal has come (see _signals_as_stop)."""
+    if stop.wait(seconds):
+        raise KeyboardInterrupt
+
+
+def _wait_started(
+    server: uvicorn.Server, thread: threading.Thread, timeout_s: float, stop: threading.Event
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not server.started:
         if not thread.is_alive():
             raise StartupFailed("the API server stopped during start-up (see the log above)")
         if time.monotonic() > deadline:
             raise StartupFailed(f"the API server did not start within {timeout_s:.0f} s")
-        time.sleep(0.1)
+        _pause(stop, 0.1)
 
 
 @contextmanager
@@ -190,7 +198,31 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _wait_ui(url: str, ui: subprocess.Popen[bytes], timeout_s: float) -> None:
+@contextmanager
+def _signals_as_stop() -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM set the yielded event instead of raising where they land: a
+    KeyboardInterrupt in the middle of an import (the API thread imports while it loads
+    models) can leave a module lock held, and the shutdown then hangs on it. The waiting
+    loops raise KeyboardInterrupt at a safe point instead (_pause)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _wait_ui(
+    url: str, ui: subprocess.Popen[bytes], timeout_s: float, stop: threading.Event
+) -> None:
     """Wait until Streamlit answers its health check, so the URL we print works."""
     deadline = time.monotonic() + timeout_s
     while ui.poll() is None and time.monotonic() < deadline:
@@ -199,7 +231,7 @@ def _wait_ui(url: str, ui: subprocess.Popen[bytes], timeout_s: float) -> None:
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.3)
+        _pause(stop, 0.3)
 
 
 def run_stack(
@@ -228,23 +260,23 @@ def run_stack(
     api_thread = threading.Thread(target=server.run, name="mmrag-api", daemon=True)
     ui: subprocess.Popen[bytes] | None = None
     code = 1
-    with _sigterm_as_interrupt():
+    with _signals_as_stop() as stop:
         api_thread.start()
         try:
             announce(
                 f"starting the API on {client_url(host, port)} (models load in the background) ..."
             )
-            _wait_started(server, api_thread, startup_timeout_s)
+            _wait_started(server, api_thread, startup_timeout_s, stop)
             api_url = client_url(host, port)
             ui = subprocess.Popen(ui_command(host, ui_port), env=ui_env(settings, api_url))
-            _wait_ui(client_url(host, ui_port), ui, timeout_s=60.0)
+            _wait_ui(client_url(host, ui_port), ui, 60.0, stop)
             announce(f"mmrag is up: open {client_url(host, ui_port)}  (API docs: {api_url}/docs)")
             while api_thread.is_alive():
                 polled = ui.poll()
                 if polled is not None:
                     code = polled
                     break
-                time.sleep(0.5)
+                _pause(stop, 0.5)
         except KeyboardInterrupt:
             code = 0
         finally:
