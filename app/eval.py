@@ -46,7 +46,7 @@ from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when ingestion output changes meaning
+CACHE_VERSION = 2  # bump when ingestion output changes meaning
 
 
 class EvalInputError(MMRagError):
