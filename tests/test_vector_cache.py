@@ -86,3 +86,36 @@ def test_text_vectors_pool_the_windows_the_reranker_scores(tmp_path: Path) -> No
     # Passage pooling, the earlier default, stays selectable.
     passages = MiniLMEmbedder(encoder=minilm().model, pooling="mean").embed_units(units)[0]
     assert not np.allclose(passages, vector, atol=1e-3)
+
+
+def test_a_query_is_encoded_once_for_retrieval_rerank_and_answer(tmp_path: Path) -> None:
+    from fixtures_retrieval import minilm, page
+
+    from retrieval.embedders.minilm import MiniLMEmbedder
+    from retrieval.rerankers.lite import LiteReranker
+
+    path = tmp_path / "w.sqlite3"
+    embedder = MiniLMEmbedder(encoder=minilm().model, cache_path=path)
+    reranker = LiteReranker.from_embedder(embedder)
+    units = [page("d" * 64, "guide.pdf", 1, "Remote locking is disabled after 15 minutes.")]
+    reranker.warm(units)
+    stored = len(SqliteVectorCache(path, embedder.dim))
+    calls: list[int] = []
+    encode = embedder.model.encode
+
+    def counting_encode(texts: list[str], **kwargs: object) -> object:
+        calls.append(len(texts))
+        return encode(texts, **kwargs)
+
+    embedder.model.encode = counting_encode  # type: ignore[method-assign]
+    try:
+        question = "when is remote locking disabled?"
+        vector = embedder.embed_queries([question])[0]
+        reranker.score(question, units)
+        reranker.sentence_scorer.score(question, ["Remote locking is disabled."])
+    finally:
+        embedder.model.encode = encode  # type: ignore[method-assign]
+    assert calls == [1, 1]  # the query once, then the answer's sentence
+    assert np.allclose(vector, embedder.encode([question])[0], atol=1e-5)
+    # Queries stay in memory: the on-disk cache holds unit texts (and answer sentences).
+    assert len(SqliteVectorCache(path, embedder.dim)) == stored + 1

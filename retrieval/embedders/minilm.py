@@ -111,8 +111,12 @@ class MiniLMEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_queries(self, queries: Sequence[str]) -> Matrix:
-        """Queries as they are (all-MiniLM is symmetric: no query prompt)."""
-        return self.encode(queries)
+        """Queries as they are (all-MiniLM is symmetric: no query prompt), micro-batched
+        with concurrent callers and kept in memory, where the lite reranker and the answer
+        scorer find them instead of encoding each query again."""
+        if not queries:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.windows.vectors.encode(queries, persist=False)
 
     def unit_passages(self, unit: Unit) -> list[str]:
         """The texts that represent a unit: header + each passage of its text."""

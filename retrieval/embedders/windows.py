@@ -81,23 +81,26 @@ class SentenceVectors:
         )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
-    def encode(self, texts: Sequence[str], *, batched: bool = True) -> Matrix:
+    def encode(self, texts: Sequence[str], *, batched: bool = True, persist: bool = True) -> Matrix:
         """(n, dim) unit vectors, computing only the texts not in the cache (in one model
-        call, shared with concurrent callers when `batched`)."""
+        call, shared with concurrent callers when `batched`). Queries pass `persist=False`:
+        they stay in memory (the retriever, reranker and answer scorer share one encoding)
+        and never touch the on-disk cache of unit texts."""
         keys = [self._key(t) for t in texts]
         with self._lock:
             found = {k: self._cache[k] for k in keys if k in self._cache}
         missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
-        if missing and self.persistent is not None:
-            found.update(self.persistent.get_many(k for k, _ in missing))
+        persistent = self.persistent if persist else None
+        if missing and persistent is not None:
+            found.update(persistent.get_many(k for k, _ in missing))
             missing = [(k, t) for k, t in missing if k not in found]
         fresh: dict[bytes, Matrix] = {}
         if missing:
             encode = self.batcher if batched else self._model_encode
             vectors = encode([t for _, t in missing])
             fresh = dict(zip((k for k, _ in missing), vectors, strict=True))
-            if self.persistent is not None:
-                self.persistent.put_many(fresh)
+            if persistent is not None:
+                persistent.put_many(fresh)
         found.update(fresh)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for row, key in enumerate(keys):

@@ -73,7 +73,7 @@ class MiniLMSentenceScorer:
         """One score in [0, 1] per sentence; comparable within one call."""
         if not sentences:
             return []
-        query_vec = self.vectors.encode([query])[0]
+        query_vec = self.vectors.encode([query], persist=False)[0]
         dense = _rescaled_cosine(self.vectors.encode(sentences) @ query_vec)  # (n,)
         query_terms = tokenize(query)
         lexical = [coverage(query_terms, tokenize(s)) for s in sentences]
@@ -128,7 +128,7 @@ class LiteReranker:
         if not units:
             return []
         w = self.weights
-        query_vec = self.vectors.encode([query])[0]  # (dim,)
+        query_vec = self.vectors.encode([query], persist=False)[0]  # (dim,)
         dense: list[float] = []
         for matrix in self.windows.matrices(units):
             unit_sims = np.sort(matrix @ query_vec)[::-1]
