@@ -13,12 +13,21 @@ answerable from unanswerable questions better than the raw rerank score, the raw
 cosine of stage 1, or their sums with it (5-fold cross-validated). A threshold on it is
 fitted with `mmrag eval` (GenerationSettings.refusal_threshold); the same rule holds for
 every profile and generator.
+
+Questions that ask *when* something happens in a video are the exception the lite profile
+needs: its clip text is the file name, the time span, speech and on-screen text, never
+the pictures, so "When is only one bottle left?" finds one or two of its words at best.
+Their answer is a time, which a clip citation gives; `clip_evidence` (the same share over
+clips only) with its own threshold decides whether the library holds a video the question
+is about (GenerationSettings.locate_threshold).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from ingest.types import UnitKind
 from retrieval.lexical import coverage
 from retrieval.terms import tokenize
 from retrieval.types import Hit
@@ -30,3 +39,23 @@ def evidence_score(question: str, hits: Sequence[Hit]) -> float:
     [0, 1]; 0.0 without hits or content terms."""
     terms = tokenize(question)
     return max((coverage(terms, tokenize(unit_text(h.unit))) for h in hits), default=0.0)
+
+
+def clip_evidence(question: str, hits: Sequence[Hit]) -> float:
+    """`evidence_score` over the video clips among the hits only (0.0 without clips)."""
+    return evidence_score(question, [h for h in hits if h.unit.kind is UnitKind.CLIP])
+
+
+# "When ...", "During which part/interval ...", "At what time/point ...", "In which
+# second ...", "At which moment ...": the answer is a moment or a span of time.
+_ASKS_WHEN = re.compile(
+    r"\bwhen\b|\b(?:during|at|in|from)\s+(?:which|what)\s+"
+    r"(?:part|interval|moment|point|time|second|minute|segment|scene|span)s?\b",
+    re.IGNORECASE,
+)
+
+
+def asks_when(question: str) -> bool:
+    """Whether the question asks for a moment or a span of time ("When does ...",
+    "During which interval ...")."""
+    return _ASKS_WHEN.search(question) is not None

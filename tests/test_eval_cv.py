@@ -3,6 +3,7 @@ with unanswerable lines."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,12 @@ from fixtures_retrieval import clip, page
 
 from app.eval import EvalInputError, load_questions
 from app.eval_cv import (
+    NOT_LOCATABLE,
     Retrieved,
     choose_shares,
     cross_validate_fusion,
     cross_validate_refusal,
+    fit_rule,
     fit_threshold,
     kfold,
     refusal_rates,
@@ -152,3 +155,32 @@ def test_bad_question_lines_name_the_file_and_line(tmp_path: Path) -> None:
 
 def test_evalquestion_requires_file_key() -> None:
     assert EvalQuestion(id="1", question="q", file=None).modality == "none"
+
+
+def test_fit_rule_locates_when_questions_that_evidence_alone_would_refuse() -> None:
+    # Two answerable questions ask when something happens in a video: little evidence,
+    # but their clips hold some of their words; an unanswerable one asks when too, about
+    # nothing in any clip (locate score 0); another does not ask when (NOT_LOCATABLE).
+    evidence = [0.9, 0.8, 0.1, 0.2, 0.1, 0.15]
+    answerable = [True, True, True, True, False, False]
+    locate = [NOT_LOCATABLE, NOT_LOCATABLE, 0.2, 0.25, 0.0, NOT_LOCATABLE]
+    t, at = fit_rule(evidence, answerable, locate)
+    assert 0.2 < t < 0.8
+    assert 0.0 < at <= 0.2
+    rates = refusal_rates(evidence, answerable, t, locate, at)
+    assert (rates.answerable, rates.unanswerable) == (0.0, 1.0)
+    assert rates.located_answerable == 0.5 and rates.located_unanswerable == 0.0
+    # Without locate scores nothing is located, and the threshold alone must trade.
+    t_only, never = fit_rule(evidence, answerable)
+    assert never == math.inf and t_only == fit_threshold(evidence, answerable)
+
+
+def test_cross_validated_refusal_with_located_questions() -> None:
+    ids = [f"q{i}" for i in range(20)]
+    evidence = [0.6] * 6 + [0.1] * 4 + [0.1] * 10
+    answerable = [True] * 10 + [False] * 10
+    locate = [NOT_LOCATABLE] * 6 + [0.3] * 4 + [NOT_LOCATABLE] * 6 + [0.0] * 4
+    cv = cross_validate_refusal(ids, evidence, answerable, k_folds=2, locate=locate)
+    assert cv.held_out.answerable == 0.0 and cv.held_out.unanswerable == 1.0
+    assert cv.held_out.located_answerable == 0.4
+    assert 0.0 < cv.locate_threshold <= 0.3

@@ -183,6 +183,7 @@ class ExtractiveGenerator:
     """
 
     name = "extractive"
+    reads_frames = False  # clip text only: LOCATE questions get the closest clips
 
     def __init__(
         self,
