@@ -49,15 +49,18 @@ def has_evidence(question: str, hits: Sequence[Hit], settings: GenerationSetting
     return bool(hits) and evidence_score(question, hits) >= settings.refusal_threshold
 
 
+def can_locate(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> bool:
+    """Whether the question asks *when* something happens and a retrieved clip holds enough
+    of its words (`clip_evidence` at least `settings.locate_threshold`: the library has a
+    video it is about)."""
+    return asks_when(question) and clip_evidence(question, hits) >= settings.locate_threshold
+
+
 def route(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> Route:
-    """ANSWER with evidence (`has_evidence`); LOCATE a question asking *when* something
-    happens when a retrieved clip holds enough of its words (`clip_evidence` at least
-    `settings.locate_threshold`: the library has a video it is about); REFUSE otherwise."""
+    """ANSWER with evidence (`has_evidence`), else LOCATE when `can_locate`, else REFUSE."""
     if has_evidence(question, hits, settings):
         return Route.ANSWER
-    if asks_when(question) and clip_evidence(question, hits) >= settings.locate_threshold:
-        return Route.LOCATE
-    return Route.REFUSE
+    return Route.LOCATE if can_locate(question, hits, settings) else Route.REFUSE
 
 
 def located_text(hits: Sequence[Hit]) -> str:
@@ -66,6 +69,12 @@ def located_text(hits: Sequence[Hit]) -> str:
     clips = [i for i, h in enumerate(hits, start=1) if h.unit.kind is UnitKind.CLIP]
     markers = ", ".join(source_marker(i) for i in clips[:CLOSEST_MOMENTS_SHOWN])
     return f"{LOCATED_PREFIX} {markers}."
+
+
+def located_answer(hits: Sequence[Hit]) -> Answer:
+    """The checked, located Answer (`located_text`)."""
+    checked = check_citations(located_text(hits), hits)
+    return Answer(text=checked.text, citations=checked.citations, hits=list(hits), located=True)
 
 
 def refusal_text(hits: Sequence[Hit]) -> str:
@@ -102,16 +111,16 @@ def stream_answer(
     no generator is called, whichever it is: one TokenEvent with the refusal, then a refused
     Answer that lists the closest hits. A question routed to LOCATE gets the closest clips
     (`located_text`) unless the generator reads video frames (`reads_frames`), which then
-    answers from them. Generator errors (GenerationError) propagate.
+    answers from them; so does a question that `can_locate` when a generator that does not
+    read frames finds nothing to quote (its text is held back until it is known).
+    Generator errors (GenerationError) propagate.
     """
     decision = route(question, hits, settings)
-    if decision is Route.LOCATE and not getattr(generator, "reads_frames", False):
-        text = located_text(hits)
-        checked = check_citations(text, hits)
-        yield TokenEvent(text)
-        yield FinalEvent(
-            Answer(text=checked.text, citations=checked.citations, hits=list(hits), located=True)
-        )
+    reads_frames = getattr(generator, "reads_frames", False)
+    if decision is Route.LOCATE and not reads_frames:
+        located = located_answer(hits)
+        yield TokenEvent(located.text)
+        yield FinalEvent(located)
         return
     if decision is Route.REFUSE:
         text = refusal_text(hits)
@@ -125,12 +134,19 @@ def stream_answer(
         yield FinalEvent(Answer(text=text, citations=[], hits=list(hits), refused=True))
         return
     started = time.perf_counter()
+    hold_back = not reads_frames and can_locate(question, hits, settings)
     pieces: list[str] = []
     for piece in generator.stream(question, hits):
         if piece:
             pieces.append(piece)
-            yield TokenEvent(piece)
+            if not hold_back:
+                yield TokenEvent(piece)
     final = finalize_answer("".join(pieces), hits)
+    if hold_back and final.refused:
+        final = located_answer(hits)
+        pieces = [final.text]
+    if hold_back:
+        yield from (TokenEvent(piece) for piece in pieces)
     logger.info(
         "%s answered in %.2f s (%d chunks, %d citations, %d invalid)",
         generator.name,

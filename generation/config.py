@@ -29,9 +29,9 @@ class GenerationSettings(BaseModel):
     # Under this absolute evidence (retrieval.evidence: the share of the question's content
     # words one retrieved unit holds) the answer says the documents do not cover it.
     # Fitted with `mmrag eval` on answerable + unanswerable dev questions (docs/figures.md).
-    refusal_threshold: float = Field(0.52, ge=0, le=1)
+    refusal_threshold: float = Field(0.53, ge=0, le=1)
     # A question asking *when* something happens, under the refusal threshold, is answered
     # with the closest clips when one retrieved clip holds at least this share of its
     # content words (retrieval.evidence.clip_evidence); fitted with the refusal threshold.
-    locate_threshold: float = Field(0.1, gt=0, le=1)
+    locate_threshold: float = Field(0.05, gt=0, le=1)
     extractive_sentences: int = Field(2, ge=1)

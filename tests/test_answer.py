@@ -172,3 +172,32 @@ def test_a_generator_that_reads_frames_answers_located_questions_itself() -> Non
     question = "During which interval is the leftmost water bottle removed?"
     result = answer(Seeing(["From 6 to 11 s [S2]."]), question, _bottle_hits(), LOCATE)
     assert result.text == "From 6 to 11 s [S2]." and not result.located and not result.refused
+
+
+def test_a_when_question_with_nothing_to_quote_falls_back_to_locating() -> None:
+    # Evidence is enough (the page holds the words) but the generator quotes nothing:
+    # the question asks when and a clip is about it, so the clips are listed.
+    question = "When is the bottle placed on the table?"
+    hits = _bottle_hits()
+    assert route(question, hits, LOCATE) is Route.ANSWER
+    events = list(stream_answer(ScriptedGenerator([NO_ANSWER]), question, hits, LOCATE))
+    final = events[-1]
+    assert isinstance(final, FinalEvent) and final.answer.located and not final.answer.refused
+    assert [e.text for e in events if isinstance(e, TokenEvent)] == [final.answer.text]
+    # A quote is kept as it is.
+    quoted = answer(ScriptedGenerator(["Place the bottle [S1]."]), question, hits, LOCATE)
+    assert quoted.text == "Place the bottle [S1]." and not quoted.located
+
+
+def test_evidence_ignores_one_letter_terms_and_matches_word_variants() -> None:
+    from retrieval.evidence import evidence_score
+
+    unit = page_unit("manual.pdf", 2, "Clean the filters often. Attach dependent forms.")
+    hits = [hit(unit, 0.5)]
+    # "I" says nothing about the subject: 3 of 3 terms, not 3 of 4.
+    assert evidence_score("How often should I clean the filter?", hits) == 1.0
+    # "attaching"/"Attach" and "dependants"/"dependent" share their first six letters;
+    # "attention" and "depot" match nothing ("attent", a five-letter word: exact only).
+    assert evidence_score("attaching dependants", hits) == 1.0
+    assert evidence_score("attention dependants", hits) == 0.5
+    assert evidence_score("depot", hits) == 0.0
