@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -22,10 +23,13 @@ from app.config import Settings
 from app.eval_baseline import BM25, read_text_layers
 from app.eval_cv import (
     NOT_LOCATABLE,
+    AnswerCV,
+    AnswerFigures,
     CrossValidation,
     ModalityScores,
     RefusalRates,
     Retrieved,
+    cross_validate_answers,
     cross_validate_fusion,
     cross_validate_refusal,
 )
@@ -46,6 +50,9 @@ from ingest.store import sha256_file
 from retrieval.evidence import asks_when, clip_evidence, evidence_score
 from retrieval.retriever import rank_two_stage
 from retrieval.types import Hit
+
+if TYPE_CHECKING:
+    from generation.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +356,9 @@ def run_eval(
             for record in per_question:
                 record["answer"] = records[str(record["id"])]
             timings["answers"] = time.perf_counter() - started
+            started = time.perf_counter()
+            cv.answers = _cross_validate_answers(services, answerable, final_rank, gold, k, k_folds)
+            timings["cross_validate_answers"] = time.perf_counter() - started
         return report
     finally:
         services.close()
@@ -393,6 +403,67 @@ def _answer_scores(rows: Sequence[tuple[float, float, float, float]]) -> AnswerS
     return AnswerScores(contains, cites, recall, n, sum(given) / len(given) if given else 0.0)
 
 
+# The extractive settings `mmrag eval --answers` cross-validates, from the shortest answers
+# to the longest (ties go to the first): passages quoted, the top-ranked unit's best
+# sentence quoted too, the best passage going on with its next sentence.
+ANSWER_VARIANTS: dict[str, dict[str, object]] = {
+    f"{n} passages{', top unit' if top else ''}{', follow' if follow else ''}": {
+        "extractive_sentences": n,
+        "extractive_top_unit": top,
+        "extractive_follow": follow,
+    }
+    for n in (2, 3)
+    for follow in (False, True)
+    for top in (False, True)
+}
+
+
+def _score_answer(
+    result: Answer, question: EvalQuestion, gold: set[str]
+) -> tuple[float, float, float]:
+    """(contains gold, cites a gold unit, gold-word share) of an answer; a refusal scores
+    0 in each."""
+    from generation.metrics import answer_contains_gold, token_recall
+
+    gold_answer = question.answer or ""
+    cited = {c.unit_id for c in result.citations if c.valid}
+    contains = 1.0 if answer_contains_gold(result, gold_answer) else 0.0
+    cites_gold = 1.0 if cited & gold else 0.0
+    recall = 0.0 if result.refused else token_recall(result.text, gold_answer)
+    return contains, cites_gold, recall
+
+
+def _cross_validate_answers(
+    services: Services,
+    answerable: Sequence[EvalQuestion],
+    ranked: dict[str, list[Hit]],
+    gold: dict[str, set[str]],
+    k: int,
+    k_folds: int,
+) -> AnswerCV | None:
+    """Answer every answerable question under each of ANSWER_VARIANTS and cross-validate
+    the choice (folds stratified by modality); None unless the generator is extractive."""
+    from generation.answer import answer as make_answer
+    from generation.generators.extractive import ExtractiveGenerator
+
+    generator = services.generator
+    if not isinstance(generator, ExtractiveGenerator) or not answerable:
+        return None
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for name, changes in ANSWER_VARIANTS.items():
+        settings = services.settings.generation.model_copy(update=changes)
+        variant = generator.with_settings(settings)
+        rows[name] = [
+            _score_answer(
+                make_answer(variant, q.question, ranked[q.id][:k], settings), q, gold[q.id]
+            )
+            for q in answerable
+        ]
+    return cross_validate_answers(
+        [q.id for q in answerable], [q.modality for q in answerable], rows, k_folds
+    )
+
+
 def _answer_metrics(
     services: Services,
     questions: Sequence[EvalQuestion],
@@ -406,7 +477,6 @@ def _answer_metrics(
     route, citations, scores) for `per_question`."""
     from generation.answer import answer as make_answer
     from generation.citations import render_answer
-    from generation.metrics import answer_contains_gold, token_recall
 
     assert services.generator is not None
     rows: dict[str, list[tuple[float, float, float, float]]] = {}
@@ -427,16 +497,12 @@ def _answer_metrics(
             "words": words,
         }
         if q.answerable:
-            gold_answer = q.answer or ""
-            cited = {c.unit_id for c in result.citations if c.valid}
-            contains = 1.0 if answer_contains_gold(result, gold_answer) else 0.0
-            cites_gold = 1.0 if cited & gold[q.id] else 0.0
-            recall = 0.0 if result.refused else token_recall(result.text, gold_answer)
+            contains, cites_gold, recall = _score_answer(result, q, gold[q.id])
             row = (contains, cites_gold, recall, float(words))
             for key in ("overall", f"modality:{q.modality}", f"kind:{q.kind}"):
                 rows.setdefault(key, []).append(row)
             record.update(
-                gold_answer=gold_answer,
+                gold_answer=q.answer or "",
                 contains=contains,
                 cites_gold=cites_gold,
                 token_recall=recall,
@@ -558,6 +624,17 @@ def _format_cv(cv: CrossValidation) -> list[str]:
             f"  all questions t={r.threshold:.3f} l={r.locate_threshold:.3f}"
             f"  {_rates(r.all_questions)}  (chosen)"
         )
+    if cv.answers is not None:
+        a = cv.answers
+        lines.append(
+            "  answer settings, PDF questions   contains  cites gold  gold-word share"
+            "  (all answerable: same columns)"
+        )
+        for i, afold in enumerate(a.folds, start=1):
+            lines.append(f"  fold {i} held-in  {_figures(afold.held_in)}  {afold.variant}")
+            lines.append(f"  fold {i} held-out {_figures(afold.held_out)}")
+        lines.append(f"  held-out, pooled {_figures(a.held_out)}")
+        lines.append(f"  all questions    {_figures(a.all_questions)}  {a.variant} (chosen)")
     return lines
 
 
@@ -565,4 +642,15 @@ def _rates(rates: RefusalRates) -> str:
     return (
         f"{rates.answerable:.3f} {rates.unanswerable:.3f}"
         f" ({rates.located_answerable:.3f} {rates.located_unanswerable:.3f})"
+    )
+
+
+def _figures(by: dict[str, AnswerFigures]) -> str:
+    def three(f: AnswerFigures) -> str:
+        return f"{f.contains:.3f} {f.cites_gold:.3f} {f.token_recall:.3f}"
+
+    pdf = by.get("pdf", AnswerFigures(0.0, 0.0, 0.0, 0))
+    return (
+        f"{pdf.contains:>19.3f} {pdf.cites_gold:>11.3f} {pdf.token_recall:>16.3f}"
+        f"  ({three(by['all'])})"
     )

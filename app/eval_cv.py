@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.eval_metrics import ndcg_at_k
@@ -382,6 +382,104 @@ def cross_validate_refusal(
     )
 
 
+# --- extractive answer settings ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFigures:
+    """Mean answer figures on a set of answerable questions."""
+
+    contains: float
+    cites_gold: float
+    token_recall: float
+    n: int
+
+
+def answer_figures(rows: Sequence[tuple[float, float, float]]) -> AnswerFigures:
+    """Means of (contains gold, cites gold, gold-word share) rows."""
+    contains, cites, recall = (_mean([r[i] for r in rows]) for i in range(3))
+    return AnswerFigures(contains, cites, recall, len(rows))
+
+
+def answer_objective(rows: Sequence[tuple[float, float, float]]) -> float:
+    """What the choice maximises: the mean of the three figures (each in [0, 1])."""
+    return _mean([sum(r) / 3 for r in rows])
+
+
+def choose_variant(rows: Mapping[str, Sequence[tuple[float, float, float]]]) -> str:
+    """The variant with the best `answer_objective`; ties go to the one listed first (the
+    grid is ordered from the shortest answers to the longest)."""
+    names = list(rows)
+    return max(names, key=lambda name: (answer_objective(rows[name]), -names.index(name)))
+
+
+def figures_by_stratum(
+    rows: Sequence[tuple[float, float, float]], strata: Sequence[str]
+) -> dict[str, AnswerFigures]:
+    """`answer_figures` of all rows ("all") and of each stratum's (e.g. "pdf", "video")."""
+    out = {"all": answer_figures(rows)}
+    for stratum in sorted(set(strata)):
+        out[stratum] = answer_figures(
+            [r for r, s in zip(rows, strata, strict=True) if s == stratum]
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFold:
+    variant: str
+    held_in: dict[str, AnswerFigures]  # "all" and per stratum (modality)
+    held_out: dict[str, AnswerFigures]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCV:
+    """Cross-validated answer settings: per fold the variant chosen on the held-in
+    questions and its figures on both parts, the pooled held-out figures, the choice on
+    all questions."""
+
+    variants: list[str]
+    folds: list[AnswerFold]
+    held_out: dict[str, AnswerFigures]
+    variant: str
+    all_questions: dict[str, AnswerFigures]
+
+
+def cross_validate_answers(
+    ids: Sequence[str],
+    strata: Sequence[str],
+    rows: Mapping[str, Sequence[tuple[float, float, float]]],
+    k_folds: int = 5,
+) -> AnswerCV:
+    """k-fold CV of `choose_variant`: `rows[variant][i]` are question i's (contains gold,
+    cites gold, gold-word share) under that variant; folds stratified by `strata`."""
+    folds = kfold(ids, strata, k_folds)
+    results: list[AnswerFold] = []
+    pooled: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(ids)
+    for fold in folds:
+        out = set(fold)
+        inside_index = [i for i in range(len(ids)) if i not in out]
+        inside = {name: [v[i] for i in inside_index] for name, v in rows.items()}
+        chosen = choose_variant(inside)
+        for i in fold:
+            pooled[i] = rows[chosen][i]
+        results.append(
+            AnswerFold(
+                chosen,
+                figures_by_stratum(inside[chosen], [strata[i] for i in inside_index]),
+                figures_by_stratum([rows[chosen][i] for i in fold], [strata[i] for i in fold]),
+            )
+        )
+    variant = choose_variant(rows)
+    return AnswerCV(
+        variants=list(rows),
+        folds=results,
+        held_out=figures_by_stratum(pooled, strata),
+        variant=variant,
+        all_questions=figures_by_stratum(rows[variant], strata),
+    )
+
+
 @dataclass
 class CrossValidation:
     """Everything `mmrag eval` cross-validates, for the report."""
@@ -389,3 +487,4 @@ class CrossValidation:
     k_folds: int
     fusion: FusionCV
     refusal: RefusalCV | None  # None without both answerable and unanswerable questions
+    answers: AnswerCV | None = None  # with --answers and the extractive generator

@@ -34,4 +34,12 @@ class GenerationSettings(BaseModel):
     # with the closest clips when one retrieved clip holds at least this share of its
     # content words (retrieval.evidence.clip_evidence); fitted with the refusal threshold.
     locate_threshold: float = Field(0.05, gt=0, le=1)
-    extractive_sentences: int = Field(2, ge=1)
+    # The three extractive settings below are chosen by k-fold CV in `mmrag eval --answers`
+    # (app.eval.ANSWER_VARIANTS; docs/figures.md).
+    extractive_sentences: int = Field(3, ge=1)
+    # Passages after the first are quoted while they score at least this share of the best.
+    extractive_min_ratio: float = Field(0.5, ge=0, le=1)
+    # Quote the best sentence of the top-ranked unit too when the best sentence is elsewhere.
+    extractive_top_unit: bool = True
+    # The best passage goes on with the sentence that follows it in the text.
+    extractive_follow: bool = True

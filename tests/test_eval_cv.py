@@ -14,6 +14,8 @@ from app.eval_cv import (
     NOT_LOCATABLE,
     Retrieved,
     choose_shares,
+    choose_variant,
+    cross_validate_answers,
     cross_validate_fusion,
     cross_validate_refusal,
     fit_rule,
@@ -184,3 +186,22 @@ def test_cross_validated_refusal_with_located_questions() -> None:
     assert cv.held_out.answerable == 0.0 and cv.held_out.unanswerable == 1.0
     assert cv.held_out.located_answerable == 0.4
     assert 0.0 < cv.locate_threshold <= 0.3
+
+
+def test_answer_variants_are_chosen_on_held_in_questions_only() -> None:
+    # "long" is better on PDF questions, "short" equal elsewhere: every fold picks "long";
+    # a tie goes to the variant listed first.
+    ids = [f"q{i}" for i in range(10)]
+    strata = ["pdf"] * 8 + ["video"] * 2
+    short = [(0.0, 1.0, 0.5)] * 8 + [(0.0, 0.0, 0.0)] * 2
+    long = [(1.0, 1.0, 1.0)] * 8 + [(0.0, 0.0, 0.0)] * 2
+    cv = cross_validate_answers(ids, strata, {"short": short, "long": long}, k_folds=5)
+    assert cv.variant == "long" and all(f.variant == "long" for f in cv.folds)
+    assert cv.held_out["pdf"].contains == 1.0 and cv.held_out["video"].n == 2
+    assert cv.held_out["all"].n == 10
+    assert choose_variant({"a": short, "b": short}) == "a"
+    # One question a variant gets right does not outweigh the rest.
+    skewed = [(1.0, 1.0, 1.0)] + [(0.0, 0.0, 0.0)] * 9
+    cv = cross_validate_answers(ids, strata, {"short": short, "skewed": skewed}, k_folds=5)
+    assert {f.variant for f in cv.folds} == {"short"}
+    assert cv.held_out["pdf"].cites_gold == 1.0
