@@ -405,15 +405,15 @@ def _answer_scores(rows: Sequence[tuple[float, float, float, float]]) -> AnswerS
 
 # The extractive settings `mmrag eval --answers` cross-validates, from the shortest answers
 # to the longest (ties go to the first): passages quoted, the top-ranked unit's best
-# sentence quoted too, the best passage going on with its next sentence.
+# sentence quoted too, which passages go on with their next sentence.
 ANSWER_VARIANTS: dict[str, dict[str, object]] = {
-    f"{n} passages{', top unit' if top else ''}{', follow' if follow else ''}": {
+    f"{n} passages{', top unit' if top else ''}{f', follow {follow}' if follow != 'none' else ''}": {
         "extractive_sentences": n,
         "extractive_top_unit": top,
         "extractive_follow": follow,
     }
     for n in (2, 3)
-    for follow in (False, True)
+    for follow in ("none", "first", "all")
     for top in (False, True)
 }
 

@@ -41,5 +41,6 @@ class GenerationSettings(BaseModel):
     extractive_min_ratio: float = Field(0.5, ge=0, le=1)
     # Quote the best sentence of the top-ranked unit too when the best sentence is elsewhere.
     extractive_top_unit: bool = True
-    # The best passage goes on with the sentence that follows it in the text.
-    extractive_follow: bool = True
+    # Which passages go on with the sentence that follows them in the text: none, the
+    # best one, or all.
+    extractive_follow: Literal["none", "first", "all"] = "all"

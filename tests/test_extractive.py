@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 from fixtures_generation import CANVAS_TEXT, hit, page_unit, sample_hits
 from hypothesis import given, settings
@@ -31,7 +32,11 @@ class KeywordScorer:
 
 
 def generator(
-    scorer: SentenceScorer, n: int = 2, *, top_unit: bool = False, follow: bool = False
+    scorer: SentenceScorer,
+    n: int = 2,
+    *,
+    top_unit: bool = False,
+    follow: Literal["none", "first", "all"] = "none",
 ) -> ExtractiveGenerator:
     settings = GenerationSettings(
         extractive_sentences=n, extractive_top_unit=top_unit, extractive_follow=follow
@@ -141,9 +146,11 @@ _WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta-", "\n", ".", "  ", "
     st.lists(st.lists(_WORDS, max_size=40).map(" ".join), min_size=1, max_size=3),
     st.integers(1, 4),
     st.booleans(),
-    st.booleans(),
+    st.sampled_from(["none", "first", "all"]),
 )
-def test_never_invents_text(unit_texts: list[str], n: int, top_unit: bool, follow: bool) -> None:
+def test_never_invents_text(
+    unit_texts: list[str], n: int, top_unit: bool, follow: Literal["none", "first", "all"]
+) -> None:
     hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
     gen = generator(LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow)
     snippets = gen.select("alpha gamma epsilon", hits)
@@ -234,10 +241,14 @@ def passages(answer: str) -> list[tuple[str, int]]:
     ),
     st.integers(1, 4),
     st.booleans(),
-    st.booleans(),
+    st.sampled_from(["none", "first", "all"]),
 )
 def test_every_quoted_passage_is_verbatim_in_its_cited_unit(
-    unit_texts: list[str], question: str, n: int, top_unit: bool, follow: bool
+    unit_texts: list[str],
+    question: str,
+    n: int,
+    top_unit: bool,
+    follow: Literal["none", "first", "all"],
 ) -> None:
     hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
     gen = generator(LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow)
@@ -324,7 +335,7 @@ def test_follow_quotes_the_sentence_after_the_best_one() -> None:
     )
     plain = generator(scorer, n=1).compose("share of ductal carcinoma?", hits)
     assert "80%" not in plain
-    followed = generator(scorer, n=1, follow=True).compose("share of ductal carcinoma?", hits)
+    followed = generator(scorer, n=1, follow="first").compose("share of ductal carcinoma?", hits)
     assert followed == (
         "The most common types are invasive ductal carcinoma and lobular carcinoma. "
         "IDC accounts for about 80% of breast cancers. [S1]"
@@ -337,7 +348,7 @@ def test_follow_stops_at_a_gap_in_the_text() -> None:
     text = "Alpha beta gamma delta epsilon zeta eta theta.\n***\nNext sentence here now."
     hits = [hit(page_unit("a.pdf", 1, text), 0.9)]
     scorer = TableScorer({"Alpha beta gamma delta epsilon zeta eta theta.": 1.0})
-    answer = generator(scorer, n=1, follow=True).compose("alpha?", hits)
+    answer = generator(scorer, n=1, follow="first").compose("alpha?", hits)
     assert answer == "Alpha beta gamma delta epsilon zeta eta theta. [S1]"
 
 
@@ -353,3 +364,16 @@ def test_top_unit_quotes_the_best_sentence_of_the_first_hit_second() -> None:
     assert plain == f"{best} [S2] {other} [S2]"
     with_top = generator(scorer, n=2, top_unit=True).compose("q", hits)
     assert with_top == f"{best} [S2] {one} [S1]"
+
+
+def test_follow_all_extends_every_passage_first_only_the_best() -> None:
+    a1 = "Alpha sentence number one is the best of them all."
+    a2 = "Alpha follower says what comes after the best one."
+    b1 = "Beta sentence number two scores a little lower here."
+    b2 = "Beta follower holds the rest of the second answer."
+    hits = [hit(page_unit("a.pdf", 1, f"{a1} {a2}\n\n{b1} {b2}"), 0.9)]
+    scorer = TableScorer({a1: 1.0, b1: 0.9})
+    first = generator(scorer, n=2, follow="first").compose("q", hits)
+    assert first == f"{a1} {a2} [S1] {b1} [S1]"
+    every = generator(scorer, n=2, follow="all").compose("q", hits)
+    assert every == f"{a1} {a2} [S1] {b1} {b2} [S1]"

@@ -295,7 +295,8 @@ class ExtractiveGenerator:
             if candidate.key in covered or candidate.sentence.text in texts:
                 continue
             snippet = _with_context(candidate, by_key, covered)
-            if not snippets and self.settings.extractive_follow:
+            follow = self.settings.extractive_follow
+            if follow == "all" or (follow == "first" and not snippets):
                 snippet = _with_following(snippet, by_key, covered)
             snippets.append(snippet)
             covered.update((snippet.source_index, s.ordinal) for s in snippet.sentences)
