@@ -73,3 +73,12 @@ def test_a_cell_question_quotes_the_whole_matching_row(tmp_path: Path) -> None:
     # Without the layout, a cell takes the following lines instead (crossing rows).
     plain = ExtractiveGenerator(LexicalSentenceScorer(), GenerationSettings(extractive_sentences=1))
     assert plain.compose("What is the default lineCap?", [hit(unit, 0.9)]) != answer
+
+
+def test_a_table_row_is_not_followed_by_the_next_row(tmp_path: Path) -> None:
+    unit = _unit(tmp_path / "canvas.pdf")
+    rows = PdfPageRows(lambda doc_id: tmp_path / "canvas.pdf")
+    settings = GenerationSettings(extractive_sentences=1, extractive_follow="all")
+    generator = ExtractiveGenerator(LexicalSentenceScorer(), settings, rows=rows)
+    answer = generator.compose("What is the default lineCap?", [hit(unit, 0.9)])
+    assert answer == "lineCap string butt [S1]"

@@ -125,11 +125,14 @@ def _with_following(
     """The snippet and the sentence right after it, when that one follows with only
     whitespace between (the passage stays contiguous), is quotable and not quoted yet: an
     answer often goes on in the next sentence ("The most common types are IDC and ILC." /
-    "IDC accounts for about 80% of breast cancers, ...")."""
+    "IDC accounts for about 80% of breast cancers, ..."). A table row neither follows nor is
+    followed: it stands alone, and the next row is another record."""
     last = snippet.sentences[-1]
     following = by_key.get((snippet.source_index, last.ordinal + 1))
     if (
         following is None
+        or last.cells
+        or following.sentence.cells
         or not following.sentence.adjacent
         or not quotable(following.sentence)
         or following.key in taken
