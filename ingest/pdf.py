@@ -28,7 +28,7 @@ import pymupdf
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.pdf_page import PageExtractor
-from ingest.priority import lower_thread_priority
+from ingest.priority import match_niceness, thread_niceness
 from ingest.types import PageContent
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,14 @@ def _exit_when_parent_dies(sentinel: int) -> None:
     os._exit(1)
 
 
-def _init_worker(path: Path, settings: IngestSettings) -> None:
-    """Pool initializer: remember the file; Ctrl-C is the parent's to handle; exit if the
-    parent is killed (SIGKILL, OOM), which the executor itself never notices."""
+def _init_worker(path: Path, settings: IngestSettings, nice: int = 0) -> None:
+    """Pool initializer: remember the file; run at the niceness of the thread ingesting
+    (the API's background ingest runs nicer than its queries; the CLI does not); Ctrl-C is
+    the parent's to handle; exit if the parent is killed (SIGKILL, OOM), which the
+    executor itself never notices."""
     global _worker_source
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    lower_thread_priority(settings.nice)
+    match_niceness(nice)
     parent = multiprocessing.parent_process()
     if parent is not None and parent.sentinel is not None:
         watcher = threading.Thread(
@@ -177,7 +179,7 @@ class PdfPages:
             max_workers=workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(path, self.settings),
+            initargs=(path, self.settings, thread_niceness()),
         )
         in_flight: deque[Future[PageContent]] = deque()
         next_index = 0

@@ -21,3 +21,19 @@ def lower_thread_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
     except OSError as err:  # e.g. a sandbox that forbids it: run at normal priority
         log.debug("could not lower the ingest priority: %s", err)
+
+
+def thread_niceness() -> int:
+    """The calling thread's niceness (0 where the platform has no per-thread priority)."""
+    if not hasattr(os, "getpriority"):
+        return 0
+    try:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except OSError:
+        return 0
+
+
+def match_niceness(nice: int) -> None:
+    """Raise the calling thread's niceness to `nice` (a worker process taking on the
+    priority of the thread it works for; never lowered, which needs privileges)."""
+    lower_thread_priority(nice - thread_niceness())

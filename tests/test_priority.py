@@ -88,3 +88,21 @@ def test_the_api_ingest_worker_runs_nicer_than_the_server(tmp_path: Path) -> Non
     worker.stop()
     server = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert ingestor.niceness == [min(19, server + 4)]
+
+
+def test_page_processes_take_on_the_niceness_of_the_ingesting_thread(tmp_path: Path) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ingest.pdf import _init_worker
+    from ingest.priority import thread_niceness
+
+    base = thread_niceness()
+    for nice in (base, base + 3):
+        with ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_init_worker,
+            initargs=(tmp_path / "a.pdf", IngestSettings(), nice),
+        ) as pool:
+            assert pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() == min(19, nice)
