@@ -1,7 +1,9 @@
 """Load on the REST API (lite profile, real models, embedded Qdrant), all in one run:
 
 1. sequential: one client, one `POST /query` at a time (the reference rate);
-2. concurrent: 20 clients at once, each sending its share of the same questions;
+2. concurrent: 20 clients at once, each sending its share of the questions;
+   every timed request is a new text (the questions in other wordings, `fresh_questions`),
+   since the server caches query vectors and a repeat would only measure that cache;
    throughput (answers/s) / sequential rate is the speed-up (target >= 2, 0 errors);
 3. idle vs ingest: one client querying while nothing else runs (idle p95), then while
    `POST /documents` ingests a PDF (uploaded, deleted and uploaded again until enough
@@ -87,6 +89,37 @@ def _phase(name: str, clients: int, latencies: list[float], errors: int, seconds
         round(1000 * _percentile(latencies, 0.95), 1),
         round(1000 * max(latencies), 1) if latencies else float("nan"),
     )
+
+
+# Wordings that make every timed request a new text: the server caches query vectors, so a
+# repeated question would be answered from memory and the bench would measure the cache.
+WORDINGS = (
+    "{q}",
+    "Question: {q}",
+    "Tell me: {q}",
+    "{q} Please cite the page.",
+    "From my documents: {q}",
+    "I would like to know: {q}",
+    "Quick question. {q}",
+    "According to the files, {q}",
+    "{q} Answer briefly.",
+    "Can you find this? {q}",
+    "Help me with this: {q}",
+    "{q} Thanks!",
+)
+
+
+def fresh_questions(questions: list[str], n: int, start: int) -> list[str]:
+    """`n` distinct texts of the bench's questions, wordings from `start` on (phases take
+    disjoint ranges, so no phase finds another's question in a cache)."""
+    out: list[str] = []
+    for k in range(n):
+        wording, question = divmod(k, len(questions))
+        template = WORDINGS[(start + wording) % len(WORDINGS)]
+        cycle = (start + wording) // len(WORDINGS)
+        text = template.format(q=questions[question])
+        out.append(text if cycle == 0 else f"{text} ({cycle})")
+    return out
 
 
 def questions_for(files: tuple[str, ...]) -> list[str]:
@@ -218,18 +251,24 @@ def main() -> None:
             timed_query(http, question)
 
         total = args.clients * args.rounds
-        mix = [questions[i % len(questions)] for i in range(total)]
-        lat, err, secs = run_clients(server.url, 1, [mix])
+        per_phase = -(-total // len(questions))  # wordings each phase uses
+        sequential = fresh_questions(questions, total, 0)
+        lat, err, secs = run_clients(server.url, 1, [sequential])
         phases.append(_phase("sequential", 1, lat, err, secs))
+        mix = fresh_questions(questions, total, per_phase)
         work = [mix[c :: args.clients] for c in range(args.clients)]
         lat, err, secs = run_clients(server.url, args.clients, work)
         phases.append(_phase("concurrent", args.clients, lat, err, secs))
 
         t0 = time.perf_counter()
-        lat, err = query_while(http, questions, lambda: False, args.samples)
+        idle = fresh_questions(questions, args.samples, 2 * per_phase)
+        lat, err = query_while(http, idle, lambda: False, args.samples)
         phases.append(_phase("idle (1 client)", 1, lat, err, time.perf_counter() - t0))
         lat, err, secs, ingests = during_ingest(
-            http, questions, CORPUS / "pdf" / INGEST_DOC, args.samples
+            http,
+            fresh_questions(questions, 100 * args.samples, 3 * per_phase + 1),
+            CORPUS / "pdf" / INGEST_DOC,
+            args.samples,
         )
         phases.append(_phase(f"during ingest ({ingests}x)", 1, lat, err, secs))
 
