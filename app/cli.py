@@ -141,7 +141,7 @@ def list_documents(
 
     docs = open_storage(load_settings(profile, data_dir)).registry.list_documents()
     if as_json:
-        from app.api_convert import document_out
+        from app.api.convert import document_out
 
         # The same records as GET /documents.
         typer.echo(json.dumps([document_out(d).model_dump(mode="json") for d in docs], indent=2))
@@ -375,7 +375,7 @@ def evaluate(
 ) -> None:
     """Retrieval (and answer) quality on question sets: nDCG@5, hit@5 by kind and modality,
     cross-validated fusion weights and refusal threshold, refusal rates."""
-    from app.eval import format_report, run_eval
+    from app.eval.runner import format_report, run_eval
     from ingest.errors import MMRagError
 
     settings = load_settings(profile, data_dir)
@@ -408,7 +408,7 @@ def serve(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the REST API (OpenAPI docs at /docs)."""
-    from app.api_launch import run_api
+    from app.launch import run_api
     from ingest.errors import MMRagError
 
     try:
@@ -428,7 +428,7 @@ def ui(
     ] = None,
 ) -> None:
     """Run the Streamlit UI against a running API."""
-    from app.api_launch import run_ui
+    from app.launch import run_ui
 
     raise typer.Exit(run_ui(load_settings(), host, port, api_url))
 
@@ -443,7 +443,7 @@ def up(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the API and the browser UI together and print the URL."""
-    from app.api_launch import run_stack
+    from app.launch import run_stack
     from ingest.errors import MMRagError
 
     try:

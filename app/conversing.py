@@ -11,9 +11,9 @@ import logging
 from collections.abc import Iterator
 
 from app import querying
-from app.api_chat_schemas import MessageFilter
-from app.api_convert import query_response
-from app.api_schemas import QueryRequest
+from app.api.chat_schemas import MessageFilter
+from app.api.convert import query_response
+from app.api.schemas import QueryRequest
 from app.service import Services
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
 from ingest.conversations import NewMessage

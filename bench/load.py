@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from app.api import create_app
+from app.api.application import create_app
 from app.config import Settings
 
 HERE = Path(__file__).resolve().parent

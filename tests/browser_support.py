@@ -97,7 +97,7 @@ class ApiServer:
 @contextmanager
 def streamlit_ui(api_url: str) -> Iterator[str]:
     """The UI (`mmrag ui`'s command) against `api_url`; yields its URL."""
-    from app.api_launch import ui_command, ui_env
+    from app.launch import ui_command, ui_env
 
     port = free_port()
     env = ui_env(Settings(_env_file=None), api_url)  # type: ignore[call-arg]

@@ -9,7 +9,7 @@ from pathlib import Path
 import uvicorn
 from api_fakes import TinyPdfPages, fake_services
 
-from app.api import create_app
+from app.api.application import create_app
 from app.config import Settings
 from app.service import Services
 

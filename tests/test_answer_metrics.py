@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from fixtures_generation import hit, page_unit
 
-from generation.answer import finalize_answer, stream_answer
-from generation.config import GenerationSettings
-from generation.generators.fake import FakeGenerator
-from generation.metrics import (
+from app.eval.metrics import (
     answer_contains_gold,
     cites_gold,
     contains_answer,
     normalize_answer,
     token_recall,
 )
+from generation.answer import finalize_answer, stream_answer
+from generation.config import GenerationSettings
+from generation.generators.fake import FakeGenerator
 from generation.types import FinalEvent
 
 

@@ -18,7 +18,7 @@ from api_fakes import (
 from api_harness import Harness, settings_for
 from fastapi.testclient import TestClient
 
-from app.api import create_app
+from app.api.application import create_app
 from app.config import Settings
 from app.service import Services
 from ingest.errors import ModelUnavailable

@@ -15,7 +15,7 @@ import pytest
 from api_fakes import QuotingGenerator, fake_services, make_pdf, serving
 from fastapi.testclient import TestClient
 
-from app.api import create_app
+from app.api.application import create_app
 from app.config import Settings
 from app.service import Services
 

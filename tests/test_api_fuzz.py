@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import CHECKS, load_all_checks
 
-from app.api import create_app
+from app.api.application import create_app
 
 pytestmark = pytest.mark.reliability
 

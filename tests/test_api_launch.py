@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.api_launch import (
+from app.config import Settings
+from app.launch import (
     InsecureBind,
     check_bind,
     client_url,
@@ -21,7 +22,6 @@ from app.api_launch import (
     ui_env,
     ui_script,
 )
-from app.config import Settings
 
 
 def _settings(**values: Any) -> Settings:
@@ -98,11 +98,11 @@ _PARENT = """
 import socket, sys
 from pathlib import Path
 
-from app import api_launch
+from app import launch
 from app.config import Settings
 
 mode, pid_file, data_dir = sys.argv[1:4]
-api_launch.ui_command = lambda host, port: [sys.executable, "-c", SLEEPER, pid_file]
+launch.ui_command = lambda host, port: [sys.executable, "-c", SLEEPER, pid_file]
 settings = Settings(_env_file=None, data_dir=Path(data_dir))
 
 
@@ -113,13 +113,13 @@ def free_port():
 
 
 if mode == "ui":
-    sys.exit(api_launch.run_ui(settings, "127.0.0.1", free_port()))
+    sys.exit(launch.run_ui(settings, "127.0.0.1", free_port()))
 import api_fakes
-import app.api
+import app.api.application
 
-real = app.api.create_app
-app.api.create_app = lambda s: real(s, api_fakes.fake_services)
-sys.exit(api_launch.run_stack(settings, "127.0.0.1", free_port(), free_port()))
+real = app.api.application.create_app
+app.api.application.create_app = lambda s: real(s, api_fakes.fake_services)
+sys.exit(launch.run_stack(settings, "127.0.0.1", free_port(), free_port()))
 """
 
 

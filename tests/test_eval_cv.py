@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from fixtures_retrieval import clip, page
 
-from app.eval import EvalInputError, load_questions
-from app.eval_cv import (
+from app.eval.cv import (
     Retrieved,
     choose_shares,
     cross_validate_fusion,
@@ -18,7 +17,8 @@ from app.eval_cv import (
     kfold,
     refusal_rates,
 )
-from app.eval_metrics import EvalQuestion, UnitRef, gold_unit_ids
+from app.eval.metrics import EvalQuestion, UnitRef, gold_unit_ids
+from app.eval.runner import EvalInputError, load_questions
 from retrieval.config import RetrievalSettings
 from retrieval.types import Hit
 

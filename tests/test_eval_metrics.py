@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from app.eval_baseline import BM25
-from app.eval_metrics import EvalQuestion, UnitRef, aggregate, gold_unit_ids, hit_at_k, ndcg_at_k
+from app.eval.baseline import BM25
+from app.eval.metrics import EvalQuestion, UnitRef, aggregate, gold_unit_ids, hit_at_k, ndcg_at_k
 
 
 def test_ndcg_binary_gains_and_ideal_uses_min_gold_k() -> None:

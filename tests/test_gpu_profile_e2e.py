@@ -23,8 +23,8 @@ from fixtures_pdf import text_pdf
 from fixtures_video import make_ramp_video, requires_ffmpeg
 from tiny_vlm import tiny_qwen3_vl
 
-from app.api import create_app
-from app.api_schemas import QueryResponse, TokenChunk
+from app.api.application import create_app
+from app.api.schemas import QueryResponse, TokenChunk
 from app.config import Settings
 from app.service import Services
 from retrieval.index import SPARSE, TEXT, VISUAL

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from app.api_health import Pingable
+from app.api.health import Pingable
 from retrieval.batching import BatchedQueryEmbedder, MicroBatcher, batch_queries
 from retrieval.embedders.base import Matrix
 from retrieval.embedders.fake import FakeEmbedder

@@ -47,7 +47,7 @@ from fastapi.testclient import TestClient
 from qdrant_client import QdrantClient
 from qdrant_stub import FAILURE_MODES, QdrantStub
 
-from app.api import create_app
+from app.api.application import create_app
 from app.cli import main
 from app.config import Settings
 from app.service import Services, open_storage

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fixtures_pdf import IngestEnv, text_pdf
 
-from app.api_uploads import ReceivedUpload
-from app.api_worker import IngestTask, IngestWorker
+from app.api.uploads import ReceivedUpload
+from app.api.worker import IngestTask, IngestWorker
 from ingest.stages import (
     IngestProgress,
     Phase,

@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from ui_fakes import FakeApi
 
-from app.api_chat_schemas import UploadLimits
-from app.api_schemas import CitationOut, HitOut, QueryResponse
+from app.api.chat_schemas import UploadLimits
+from app.api.schemas import CitationOut, HitOut, QueryResponse
 from ui import library
 from ui.citations import answer_html, cited_passages, hits_in_order
 from ui.client import ApiError

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from api_fakes import FAKE_MP4, fake_services, make_pdf, serving
 
-from app.api import create_app
-from app.api_chat_schemas import MessageCreate
-from app.api_schemas import QueryRequest, QueryResponse, StreamError, TokenChunk
+from app.api.application import create_app
+from app.api.chat_schemas import MessageCreate
+from app.api.schemas import QueryRequest, QueryResponse, StreamError, TokenChunk
 from app.config import Settings
 from ui.client import ApiError, MmragClient, parse_sse, stream_event
 

@@ -9,7 +9,7 @@ from typing import IO
 
 from PIL import Image
 
-from app.api_chat_schemas import (
+from app.api.chat_schemas import (
     ConversationDetail,
     ConversationOut,
     MessageCreate,
@@ -19,7 +19,7 @@ from app.api_chat_schemas import (
     PassageBoxes,
     UploadLimits,
 )
-from app.api_schemas import (
+from app.api.schemas import (
     CitationOut,
     DocumentOut,
     HitOut,

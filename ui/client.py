@@ -13,14 +13,14 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from app.api_chat_schemas import (
+from app.api.chat_schemas import (
     ConversationDetail,
     ConversationOut,
     MessageCreate,
     PassageBoxes,
     UploadLimits,
 )
-from app.api_schemas import (
+from app.api.schemas import (
     DocumentOut,
     JobOut,
     QueryRequest,

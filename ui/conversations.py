@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.api_chat_schemas import ConversationOut
+from app.api.chat_schemas import ConversationOut
 from ui.client import ApiError, MmragApi
 from ui.library import confirm_delete
 from ui.state import PendingDelete, UiState, open_conversation

@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.api_auth import ALWAYS_OPEN, API_KEY_HEADER
-from app.api_schemas import ErrorOut, StreamError, TokenChunk
+from app.api.auth import ALWAYS_OPEN, API_KEY_HEADER
+from app.api.schemas import ErrorOut, StreamError, TokenChunk
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 SECURITY_SCHEMES: dict[str, Any] = {

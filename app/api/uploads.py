@@ -3,7 +3,7 @@
 The body is parsed as it arrives (python-multipart's push parser), so neither the whole
 file nor the whole body is ever held in memory, and a file whose first bytes are not a PDF
 or a video is refused before the rest is received. The size limit is the route's body limit
-(every byte of the body counts: file, other fields, framing; see app/api.py), which stops
+(every byte of the body counts: file, other fields, framing; see app/api/application.py), which stops
 the stream as soon as it passes. Whatever fails, the partial file is removed.
 """
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Protocol, runtime_checkable
 
-from app.api_deps import ApiRuntime
-from app.api_loading import BackgroundLoader
-from app.api_schemas import ComponentState, Readiness
+from app.api.deps import ApiRuntime
+from app.api.loading import BackgroundLoader
+from app.api.schemas import ComponentState, Readiness
 from app.service import Services
 
 log = logging.getLogger(__name__)

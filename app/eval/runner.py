@@ -18,15 +18,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.eval_baseline import BM25, read_text_layers
-from app.eval_cv import (
+from app.eval.baseline import BM25, read_text_layers
+from app.eval.cv import (
     CrossValidation,
     ModalityScores,
     Retrieved,
     cross_validate_fusion,
     cross_validate_refusal,
 )
-from app.eval_metrics import (
+from app.eval.metrics import (
     EvalQuestion,
     Scores,
     UnitRef,
@@ -196,7 +196,7 @@ def run_eval(
 
     Retrieval metrics count only answerable questions; unanswerable ones (file null) count
     for the refusal rates. The fusion weights and the refusal threshold are cross-validated
-    over the questions (`app.eval_cv`)."""
+    over the questions (`app.eval.cv`)."""
     paths = [questions_paths] if isinstance(questions_paths, Path) else list(questions_paths)
     questions = load_questions(paths)
     answerable = [q for q in questions if q.answerable]
@@ -367,9 +367,9 @@ def _answer_metrics(
     """Answer every question through the real pipeline (refusal included). Answerable
     ones: share containing the gold answer, citing a gold unit, gold-word recall; all:
     the share refused."""
+    from app.eval.metrics import answer_contains_gold, token_recall
     from generation.answer import answer as make_answer
     from generation.citations import render_answer
-    from generation.metrics import answer_contains_gold, token_recall
 
     assert services.generator is not None
     rows: dict[str, list[tuple[float, float, float]]] = {}

@@ -86,7 +86,7 @@ class ApiKeyMiddleware:
 
 def install_auth(app: FastAPI, settings: Settings) -> None:
     """Guard the app with the key, when one is configured (the schema declares it: see
-    app/api_openapi.py)."""
+    app/api/openapi.py)."""
     key = configured_key(settings)
     if key is None:
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from app.api_schemas import (
+from app.api.schemas import (
     CitationOut,
     DocumentDetail,
     DocumentOut,

@@ -17,7 +17,7 @@ from starlette.datastructures import Headers
 from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
-from app.api_errors import error_response
+from app.api.errors import error_response
 
 MAX_RANGES = 16  # more is a cheap denial of service (RFC 9110 section 14.2 allows refusing)
 _SPEC = re.compile(r"(\d*)-(\d*)")

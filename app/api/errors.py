@@ -25,7 +25,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api_uploads import UploadRejected
+from app.api.uploads import UploadRejected
 from app.backends import as_backend_error, backend_exception_types
 from generation.errors import GenerationError
 from ingest.errors import BackendUnavailable, IngestError, MMRagError, NotFound, UnsupportedFile

@@ -1,9 +1,9 @@
 """The REST API: `create_app(settings)` builds the FastAPI app; models load once, on a
-background thread started in the lifespan (app/api_loading.py), through
+background thread started in the lifespan (app/api/loading.py), through
 `services_factory` (tests inject their own).
 
-Routes live in app/api_routes.py, wire models in app/api_schemas.py, the error shape in
-app/api_errors.py and authentication in app/api_auth.py; this module wires them together
+Routes live in app/api/routes.py, wire models in app/api/schemas.py, the error shape in
+app/api/errors.py and authentication in app/api/auth.py; this module wires them together
 with the body size limits and the ingest worker.
 """
 
@@ -16,13 +16,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from app import api_conversations, api_routes, api_ui_support
-from app.api_auth import configured_key, install_auth
-from app.api_deps import ApiRuntime
-from app.api_errors import ErrorShapeMiddleware, install_error_handlers
-from app.api_loading import BackgroundLoader
-from app.api_openapi import install_openapi
-from app.api_worker import IngestWorker, recover_jobs
+from app.api import conversations, routes, ui_support
+from app.api.auth import configured_key, install_auth
+from app.api.deps import ApiRuntime
+from app.api.errors import ErrorShapeMiddleware, install_error_handlers
+from app.api.loading import BackgroundLoader
+from app.api.openapi import install_openapi
+from app.api.worker import IngestWorker, recover_jobs
 from app.config import Settings
 from app.service import Services, build_services
 
@@ -102,13 +102,13 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     install_error_handlers(app)
     # Every byte of a body counts against its route's limit, with or without Content-Length.
     json_limit = settings.max_json_bytes
-    app.include_router(api_routes.system, max_body_size=json_limit)
-    app.include_router(api_routes.uploads, max_body_size=settings.max_upload_bytes)
-    app.include_router(api_routes.documents, max_body_size=json_limit)
-    app.include_router(api_routes.search, max_body_size=json_limit)
-    app.include_router(api_routes.media, max_body_size=json_limit)
-    app.include_router(api_conversations.conversations, max_body_size=json_limit)
-    app.include_router(api_ui_support.ui_support, max_body_size=json_limit)
+    app.include_router(routes.system, max_body_size=json_limit)
+    app.include_router(routes.uploads, max_body_size=settings.max_upload_bytes)
+    app.include_router(routes.documents, max_body_size=json_limit)
+    app.include_router(routes.search, max_body_size=json_limit)
+    app.include_router(routes.media, max_body_size=json_limit)
+    app.include_router(conversations.conversations, max_body_size=json_limit)
+    app.include_router(ui_support.ui_support, max_body_size=json_limit)
     install_openapi(app, secured=configured_key(settings) is not None)
     app.add_middleware(ErrorShapeMiddleware)
     install_auth(app, settings)  # added last = outermost: the key is checked first

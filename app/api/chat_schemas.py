@@ -1,5 +1,5 @@
 """Wire models of the conversation routes and of the UI's helper routes (limits, passage
-boxes): pydantic only, like app/api_schemas.py, shared by the server and the UI client."""
+boxes): pydantic only, like app/api/schemas.py, shared by the server and the UI client."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.api_schemas import QueryRequest, QueryResponse, UnitKindName
+from app.api.schemas import QueryRequest, QueryResponse, UnitKindName
 
 
 class ConversationCreate(BaseModel):

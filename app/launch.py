@@ -84,7 +84,7 @@ def run_api(
     log_level: str = "info",
 ) -> None:
     """Serve the REST API with uvicorn until interrupted (blocking). Raises InsecureBind."""
-    from app.api import create_app
+    from app.api.application import create_app
 
     host = host or settings.host
     port = port or settings.port
@@ -248,7 +248,7 @@ def run_stack(
     then the UI as a `streamlit run` subprocess. `announce` receives the URLs to show the
     user. Blocks until Ctrl-C/SIGTERM or either part exits; returns the UI's exit code (or
     1). Raises InsecureBind, or StartupFailed when the API does not come up."""
-    from app.api import create_app
+    from app.api.application import create_app
 
     host = host or settings.host
     port = port or settings.port

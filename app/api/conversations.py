@@ -1,15 +1,15 @@
 """REST routes of saved conversations: create, list, read, rename, delete, and ask inside
 one (`POST /conversations/{id}/messages`, and `/stream` for server-sent events).
 
-Thin like app/api_routes.py: the saving logic is app/conversing.py, storage is
-ingest/conversations.py. Included with the API key dependency in app/api.py.
+Thin like app/api/routes.py: the saving logic is app/conversing.py, storage is
+ingest/conversations.py. Included with the API key dependency in app/api/application.py.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from app.api_chat_schemas import (
+from app.api.chat_schemas import (
     ConversationCreate,
     ConversationDetail,
     ConversationOut,
@@ -18,9 +18,9 @@ from app.api_chat_schemas import (
     MessageFilter,
     MessageOut,
 )
-from app.api_deps import ServicesDep
-from app.api_routes import ERRORS, SSE_CONTENT, EventStreamResponse, sse_answer_response
-from app.api_schemas import QueryResponse
+from app.api.deps import ServicesDep
+from app.api.routes import ERRORS, SSE_CONTENT, EventStreamResponse, sse_answer_response
+from app.api.schemas import QueryResponse
 from app.conversing import ask_and_save
 from generation.types import FinalEvent
 from ingest.conversations import Conversation, StoredMessage

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.eval_metrics import ndcg_at_k
+from app.eval.metrics import ndcg_at_k
 from retrieval.config import RetrievalSettings
 from retrieval.retriever import rank_two_stage
 from retrieval.types import Hit

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from app.api_uploads import ReceivedUpload
+from app.api.uploads import ReceivedUpload
 from ingest.stages import IngestProgress, Phase, ProgressFn
 from ingest.store import Registry
 from ingest.types import DocStatus, IngestResult, Job, JobStatus

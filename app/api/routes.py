@@ -1,7 +1,7 @@
 """REST routes: thin functions that parse input, call a use case, convert the result.
 
 Blocking work (SQLite, models) runs in sync routes, which FastAPI runs in its thread pool.
-Errors are domain exceptions mapped to HTTP statuses in app/api_errors.py; every status a
+Errors are domain exceptions mapped to HTTP statuses in app/api/errors.py; every status a
 route can answer is declared in its `responses` (the schema is checked by schemathesis).
 """
 
@@ -21,12 +21,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from app import querying
-from app.api_convert import document_detail, document_out, job_out, query_response
-from app.api_deps import LoaderDep, RuntimeDep, ServicesDep
-from app.api_errors import domain_detail, status_of
-from app.api_health import readiness_of
-from app.api_ranges import RangedFileResponse
-from app.api_schemas import (
+from app.api.convert import document_detail, document_out, job_out, query_response
+from app.api.deps import LoaderDep, RuntimeDep, ServicesDep
+from app.api.errors import domain_detail, status_of
+from app.api.health import readiness_of
+from app.api.ranges import RangedFileResponse
+from app.api.schemas import (
     DOC_ID_PATTERN,
     JOB_ID_PATTERN,
     DocStatusName,
@@ -40,8 +40,8 @@ from app.api_schemas import (
     StreamError,
     TokenChunk,
 )
-from app.api_uploads import FILE_FIELD, receive_upload
-from app.api_worker import IngestTask
+from app.api.uploads import FILE_FIELD, receive_upload
+from app.api.worker import IngestTask
 from app.backends import as_backend_error, backend_guard
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
 from ingest.errors import MMRagError, NotFound
@@ -67,7 +67,7 @@ _ERROR_TEXT: dict[int, str] = {
 
 def errors(*codes: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI `responses` entries for these error statuses (their content, `{"detail":
-    ...}` as JSON, is filled in by app/api_openapi.py)."""
+    ...}` as JSON, is filled in by app/api/openapi.py)."""
     return {code: {"description": _ERROR_TEXT[code]} for code in codes}
 
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api_chat_schemas import PassageBox, PassageBoxes, UploadLimits
-from app.api_deps import RuntimeDep, ServicesDep
-from app.api_routes import ERRORS
+from app.api.chat_schemas import PassageBox, PassageBoxes, UploadLimits
+from app.api.deps import RuntimeDep, ServicesDep
+from app.api.routes import ERRORS
 from ingest.errors import NotFound
 from ingest.sniff import PDF_SUFFIXES, VIDEO_SUFFIXES
 from ingest.word_boxes import locate_passage, unit_words

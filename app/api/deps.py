@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from app.api_loading import BackgroundLoader
-from app.api_worker import IngestWorker
+from app.api.loading import BackgroundLoader
+from app.api.worker import IngestWorker
 from app.config import Settings
 from app.service import Services
 

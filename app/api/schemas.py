@@ -1,6 +1,6 @@
 """The REST API's wire format: pydantic models only, no domain imports.
 
-The server converts its records into these (app/api_convert.py); the UI's client parses
+The server converts its records into these (app/api/convert.py); the UI's client parses
 responses into the same models, so both sides agree on one schema (the one /docs shows).
 """
 
