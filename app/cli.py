@@ -6,19 +6,36 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.core import Context  # typer 0.29 vendors click here
+from typer.core import TyperGroup
 
 from app.config import Settings
 
 if TYPE_CHECKING:
     from app.service import Services
-    from ingest.store import Registry
     from retrieval.types import Hit, SearchFilter
+
+
+class _Commands(TyperGroup):
+    """The command group: a domain error (data dir in use, Qdrant unreachable, a model or
+    document missing) raised by any command is caught here, once, and becomes one line on
+    stderr and exit code 1 instead of a traceback."""
+
+    def invoke(self, ctx: Context) -> Any:
+        from ingest.errors import MMRagError
+
+        try:
+            return super().invoke(ctx)
+        except MMRagError as err:
+            raise fail(f"error: {err}") from err
+
 
 cli = typer.Typer(
     name="mmrag",
+    cls=_Commands,
     help="Chat with your PDFs and videos.",
     no_args_is_help=True,
     add_completion=False,
@@ -161,15 +178,11 @@ def remove(
 ) -> None:
     """Delete documents: registry rows, blobs and index points."""
     from app.service import build_services
-    from ingest.errors import NotFound
 
     services = build_services(load_settings(profile, data_dir), with_generator=False)
     try:
         for doc_id in doc_ids:
-            try:
-                doc = services.registry.resolve_document(doc_id)
-            except NotFound as err:
-                raise fail(str(err)) from err
+            doc = services.registry.resolve_document(doc_id)
             services.ingestor.delete(doc.id)
             typer.echo(f"removed {doc.id[:12]} {doc.file_name}")
     finally:
@@ -210,7 +223,6 @@ def reindex(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     from tqdm import tqdm
 
     from app.index_sync import rebuild
-    from ingest.errors import MMRagError
 
     settings = load_settings(profile, data_dir)
     with tqdm(unit="doc", dynamic_ncols=True) as bar:
@@ -220,10 +232,7 @@ def reindex(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
             bar.set_description(name[:40])
             bar.update(1)
 
-        try:
-            report = rebuild(settings, show)
-        except MMRagError as err:
-            raise fail(f"error: {err}") from err
+        report = rebuild(settings, show)
     typer.echo(
         f"reindexed {report.documents} documents ({report.units} units) in {report.seconds:.1f} s"
         + ("; removed the old local-mode index" if report.removed_legacy else "")
@@ -256,18 +265,6 @@ def doctor(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
         raise typer.Exit(1)
 
 
-def _parse_filter(
-    doc_ids: list[str] | None, kind: str | None, registry: Registry
-) -> SearchFilter | None:
-    """--doc/--kind options -> a SearchFilter (None when unrestricted)."""
-    from ingest.types import UnitKind
-    from retrieval.types import SearchFilter
-
-    ids = tuple(registry.resolve_document(d).id for d in doc_ids) if doc_ids else None
-    kinds = (UnitKind(kind),) if kind else None
-    return SearchFilter(doc_ids=ids, kinds=kinds) if ids or kinds else None
-
-
 def _print_sources(hits: list[Hit]) -> None:
     for i, hit in enumerate(hits, start=1):
         rerank = f"{hit.rerank_score:.3f}" if hit.rerank_score is not None else "-"
@@ -295,19 +292,16 @@ def query(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Answer a question from your documents, streaming, with cited sources."""
-    from app.querying import search
+    from app.querying import resolve_scope, search
     from app.service import build_services
-    from ingest.errors import MMRagError
 
     services = build_services(load_settings(profile, data_dir), with_generator=not hits_only)
     try:
-        search_filter = _parse_filter(doc, kind, services.registry)
+        scope = resolve_scope(services.registry, doc, [kind] if kind else None)
         if hits_only:
-            _print_sources(search(services, question, search_filter, top_k))
+            _print_sources(search(services, question, scope.search_filter, top_k))
             return
-        _stream_answer(services, question, search_filter, top_k)
-    except MMRagError as err:
-        raise fail(f"error: {err}") from err
+        _stream_answer(services, question, scope.search_filter, top_k)
     finally:
         services.close()
 
@@ -376,15 +370,11 @@ def evaluate(
     """Retrieval (and answer) quality on question sets: nDCG@5, hit@5 by kind and modality,
     cross-validated fusion weights and refusal threshold, refusal rates."""
     from app.eval.runner import format_report, run_eval
-    from ingest.errors import MMRagError
 
     settings = load_settings(profile, data_dir)
-    try:
-        report = run_eval(
-            settings, corpus, questions, k_folds=folds, with_answers=answers, echo=typer.echo
-        )
-    except MMRagError as err:
-        raise fail(f"error: {err}") from err
+    report = run_eval(
+        settings, corpus, questions, k_folds=folds, with_answers=answers, echo=typer.echo
+    )
     typer.echo(format_report(report))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -409,12 +399,8 @@ def serve(
 ) -> None:
     """Run the REST API (OpenAPI docs at /docs)."""
     from app.launch import run_api
-    from ingest.errors import MMRagError
 
-    try:
-        run_api(load_settings(profile, data_dir), host, port, insecure=insecure)
-    except MMRagError as err:
-        raise fail(f"error: {err}") from err
+    run_api(load_settings(profile, data_dir), host, port, insecure=insecure)
 
 
 @cli.command()
@@ -444,34 +430,24 @@ def up(
 ) -> None:
     """Run the API and the browser UI together and print the URL."""
     from app.launch import run_stack
-    from ingest.errors import MMRagError
 
-    try:
-        code = run_stack(
-            load_settings(profile, data_dir),
-            host,
-            port,
-            ui_port,
-            insecure=insecure,
-            announce=typer.echo,
-        )
-    except MMRagError as err:
-        raise fail(f"error: {err}") from err
+    code = run_stack(
+        load_settings(profile, data_dir),
+        host,
+        port,
+        ui_port,
+        insecure=insecure,
+        announce=typer.echo,
+    )
     raise typer.Exit(code)
 
 
 def main() -> None:
-    """Console-script entry point: a domain error (data dir in use, Qdrant unreachable,
-    model missing) is one line on stderr and exit code 1, not a traceback."""
-    from ingest.errors import MMRagError
-
+    """Console-script entry point (domain errors are caught by the command group)."""
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
-    except MMRagError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

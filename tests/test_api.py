@@ -19,9 +19,13 @@ from api_harness import Harness, settings_for
 from fastapi.testclient import TestClient
 
 from app.api.application import create_app
+from app.api.errors import http_error
+from app.api.routes import sse_answer_events
 from app.config import Settings
 from app.service import Services
-from ingest.errors import ModelUnavailable
+from generation.errors import GenerationError
+from generation.types import AnswerEvent, TokenEvent
+from ingest.errors import BackendUnavailable, ModelUnavailable, NotFound
 from ingest.types import JobStatus
 
 KEY = "s3cret-key"
@@ -268,6 +272,24 @@ def test_query_stream_reports_a_mid_stream_failure_as_an_error_event(
     events = _sse(response.text)
     assert [name for name, _ in events] == ["token", "token", "error"]
     assert events[-1][1]["status"] == 503 and "dropped" in str(events[-1][1]["detail"])
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(NotFound("no unit"), 404), (GenerationError("garbled"), 502), (BackendUnavailable("x"), 503)],
+)
+def test_a_stream_error_has_the_status_the_plain_route_would_answer(
+    error: Exception, status: int
+) -> None:
+    def events() -> Iterator[AnswerEvent]:
+        yield TokenEvent("partial ")
+        raise error
+
+    frames = list(sse_answer_events(events()))
+    data = json.loads(frames[-1].split("data: ", 1)[1])
+    assert frames[-1].startswith("event: error") and data["status"] == status
+    mapped = http_error(error)
+    assert mapped is not None and data == {"status": mapped.status, "detail": mapped.detail}
 
 
 def test_backends_down_are_503_with_a_clear_message(api: Harness, pdf_bytes: bytes) -> None:

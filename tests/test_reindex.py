@@ -110,3 +110,9 @@ def test_layout_helper_matches_the_services(ingested: Settings) -> None:
         None, services.retriever.text, services.retriever.sparse
     )
     services.close()
+
+
+def test_a_domain_error_in_any_command_is_one_line_and_exit_1(ingested: Settings) -> None:
+    result = CliRunner().invoke(cli, ["query", "--hits", "--doc", "ffff", "tomatoes"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == ["error: no document with id 'ffff'"]

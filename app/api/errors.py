@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -67,6 +68,23 @@ def status_of(err: MMRagError) -> int:
 def domain_detail(err: MMRagError) -> str:
     """The message of a domain error as the client sees it."""
     return f"service unavailable: {err}" if status_of(err) == 503 else str(err)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpError:
+    """The status and one-line detail a client gets for an error."""
+
+    status: int
+    detail: str
+
+
+def http_error(err: BaseException) -> HttpError | None:
+    """A domain error, or a dependency's own failure (as BackendUnavailable), as the status
+    and detail every route answers with, plain or streamed (None for anything else: a 500)."""
+    domain = err if isinstance(err, MMRagError) else as_backend_error(err)
+    if domain is None:
+        return None
+    return HttpError(status_of(domain), domain_detail(domain))
 
 
 def too_large_detail(scope: Scope) -> str:
@@ -155,19 +173,14 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(err, UploadRejected)
         return error_response(err.status_code, err.detail)
 
-    async def on_domain(_request: Request, err: Exception) -> JSONResponse:
-        assert isinstance(err, MMRagError)
-        code = status_of(err)
-        if code >= 500:
-            log.warning("%s: %s", type(err).__name__, err)
-        return error_response(code, domain_detail(err))
-
-    async def on_backend(request: Request, err: Exception) -> JSONResponse:
-        # A safety net: use cases translate these with backend_guard already.
-        mapped = as_backend_error(err)
+    async def on_domain(request: Request, err: Exception) -> JSONResponse:
+        # MMRagError, and (a safety net: use cases translate these with backend_guard
+        # already) a dependency's own exception.
+        mapped = http_error(err)
         assert mapped is not None
-        log.warning("%s %s: %s", request.method, request.url.path, mapped)
-        return error_response(503, domain_detail(mapped))
+        if mapped.status >= 500:
+            log.warning("%s %s: %s: %s", request.method, request.url.path, type(err).__name__, err)
+        return error_response(mapped.status, mapped.detail)
 
     async def on_unexpected(request: Request, err: Exception) -> JSONResponse:
         # Starlette re-raises after this response, so the traceback still reaches the log.
@@ -176,9 +189,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(UploadRejected, on_rejected)
-    app.add_exception_handler(MMRagError, on_domain)
-    for backend_error in backend_exception_types():
-        app.add_exception_handler(backend_error, on_backend)
+    domain_errors: list[type[Exception]] = [MMRagError, *backend_exception_types()]
+    for domain_error in domain_errors:
+        app.add_exception_handler(domain_error, on_domain)
     app.add_exception_handler(Exception, on_unexpected)
 
 

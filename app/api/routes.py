@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from app import querying
 from app.api.convert import document_detail, document_out, job_out, query_response
 from app.api.deps import LoaderDep, RuntimeDep, ServicesDep
-from app.api.errors import domain_detail, status_of
+from app.api.errors import http_error
 from app.api.health import readiness_of
 from app.api.ranges import RangedFileResponse
 from app.api.schemas import (
@@ -42,10 +42,9 @@ from app.api.schemas import (
 )
 from app.api.uploads import FILE_FIELD, receive_upload
 from app.api.worker import IngestTask
-from app.backends import as_backend_error, backend_guard
+from app.backends import backend_guard
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
-from ingest.errors import MMRagError, NotFound
-from ingest.store import Registry
+from ingest.errors import NotFound
 from ingest.types import DocStatus, JobStatus, Unit, UnitKind
 from retrieval.types import SearchFilter
 
@@ -225,15 +224,8 @@ def get_job(
 # -- query --------------------------------------------------------------------------------
 
 
-def search_filter(registry: Registry, request: QueryRequest) -> SearchFilter | None:
-    """The request's restrictions with document prefixes resolved (NotFound if unknown)."""
-    doc_ids = (
-        tuple(registry.resolve_document(d).id for d in request.doc_ids) if request.doc_ids else None
-    )
-    kinds = tuple(UnitKind(k) for k in request.kinds) if request.kinds else None
-    if doc_ids is None and kinds is None:
-        return None
-    return SearchFilter(doc_ids=doc_ids, kinds=kinds)
+def _scope(services: ServicesDep, request: QueryRequest) -> SearchFilter | None:
+    return querying.resolve_scope(services.registry, request.doc_ids, request.kinds).search_filter
 
 
 _QUERY_ERRORS = errors(400, 404, 413, 422, 502, 503)
@@ -244,9 +236,7 @@ ERRORS = errors(400, 404, 413, 422, 502, 503)
 @search.post("/query", response_model=QueryResponse, responses=_QUERY_ERRORS)
 def query(request: QueryRequest, services: ServicesDep) -> QueryResponse:
     """Retrieve, answer, and check the answer's citations against the hits."""
-    answer = querying.ask(
-        services, request.question, search_filter(services.registry, request), request.top_k
-    )
+    answer = querying.ask(services, request.question, _scope(services, request), request.top_k)
     return query_response(answer)
 
 
@@ -280,15 +270,12 @@ def sse_answer_events(events: Iterator[AnswerEvent]) -> Iterator[str]:
             elif isinstance(event, FinalEvent):
                 yield sse("final", query_response(event.answer))
     except Exception as err:  # headers are sent: the client can only learn of it in the stream
-        domain = err if isinstance(err, MMRagError) else as_backend_error(err)
-        if domain is None:
+        mapped = http_error(err)  # the same status and detail as a plain route would answer
+        if mapped is None:
             log.exception("answer stream failed")
             yield sse("error", StreamError(status=500, detail="internal error while answering"))
             return
-        code = status_of(domain)
-        yield sse(
-            "error", StreamError(status=code if code >= 500 else 502, detail=domain_detail(domain))
-        )
+        yield sse("error", StreamError(status=mapped.status, detail=mapped.detail))
 
 
 def _sse_event(name: str, model: str) -> dict[str, object]:
@@ -343,7 +330,7 @@ def query_stream(request: QueryRequest, services: ServicesDep) -> EventStreamRes
     """Like /query, streamed. Retrieval and the first token happen before the response
     starts, so an unreachable Qdrant or generator is still a plain 503."""
     events = querying.ask_stream(
-        services, request.question, search_filter(services.registry, request), request.top_k
+        services, request.question, _scope(services, request), request.top_k
     )
     return sse_answer_response(events)
 
