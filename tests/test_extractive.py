@@ -13,7 +13,7 @@ from generation.config import GenerationSettings
 from generation.generators.extractive import ExtractiveGenerator
 from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
 from generation.prompts import NO_ANSWER
-from generation.verbatim import clean_span, is_verbatim
+from retrieval.verbatim import clean_span, is_verbatim
 
 
 class KeywordScorer:

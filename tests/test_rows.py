@@ -11,8 +11,8 @@ from generation.config import GenerationSettings
 from generation.generators.extractive import ExtractiveGenerator
 from generation.generators.scoring import LexicalSentenceScorer
 from generation.rows import NoRows, PdfPageRows, group_rows
-from generation.verbatim import is_verbatim
 from ingest.types import Unit
+from retrieval.verbatim import is_verbatim
 
 TABLE = [
     ["Name", "Type", "Default"],

@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generation.sentences import split_sentences
-from generation.verbatim import clean_span, is_verbatim
+from retrieval.sentences import WINDOW_RULES, split_sentences
+from retrieval.verbatim import clean_span, is_verbatim
 
 
 def texts(text: str) -> list[str]:
@@ -139,3 +139,28 @@ def test_sentences_are_verbatim_spans(text: str) -> None:
         # Only whitespace and line-break hyphens differ from the original span.
         assert re.sub(r"[\s-]", "", s.text) == re.sub(r"[\s-]", "", text[s.start : s.end])
         assert is_verbatim(s.text, text)
+
+
+# -- the lite reranker's window rules ---------------------------------------------------------
+
+
+def test_window_rules_join_lower_case_wraps_and_end_after_three_letter_words() -> None:
+    text = "Fig. 3 shows the\nresult. See e.g. the table.\nNext Line\n\nafter a blank"
+    windows = split_sentences(text, rules=WINDOW_RULES)
+    assert [s.text for s in windows] == [
+        "Fig.",  # 3 letters end a sentence: the answer rules' abbreviation list does not apply
+        "3 shows the result.",
+        "See e.g. the table.",
+        "Next Line",
+        "after a blank",
+    ]
+    for s in windows:  # every window is a span of the text, whitespace collapsed
+        assert " ".join(text[s.start : s.end].split()) == s.text
+
+
+def test_window_rules_cut_an_overlong_sentence_into_60_word_windows() -> None:
+    text = " ".join(f"w{i}" for i in range(130))
+    windows = split_sentences(text, rules=WINDOW_RULES)
+    assert [s.n_words for s in windows] == [60, 60, 10]
+    assert windows[1].text.split()[0] == "w60" and windows[2].text.endswith("w129")
+    assert [s.n_words for s in split_sentences(text)] == [130]  # answers never cut

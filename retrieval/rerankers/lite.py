@@ -38,7 +38,7 @@ from retrieval.batching import MicroBatcher
 from retrieval.embedders.base import Embedder, Matrix
 from retrieval.embedders.minilm import MiniLMEmbedder, embedding_dim, load_sentence_transformer
 from retrieval.lexical import bm25_scores, caption_match, coverage
-from retrieval.segment import split_sentences
+from retrieval.sentences import WINDOW_RULES, split_sentences
 from retrieval.terms import tokenize
 from retrieval.unit_text import unit_header, unit_text
 from retrieval.vector_cache import SqliteVectorCache
@@ -206,7 +206,7 @@ class LiteReranker:
         window // 2 + 1), each prefixed by the header line (or, with `prefix_header`
         off, the header line as a window of its own)."""
         header = unit_header(unit)
-        sentences = split_sentences(unit.text)
+        sentences = [s.text for s in split_sentences(unit.text, rules=WINDOW_RULES)]
         step = self.window // 2 + 1 if self.window > 1 else 1
         windows = [
             " ".join(sentences[i : i + self.window])

@@ -1,9 +1,18 @@
-"""Split unit text into answer-sized sentences that stay verbatim.
+"""The one sentence splitter: unit text -> sentences with their character spans.
+
+Two sets of rules (`SplitRules`) share the span-keeping scan (lines -> blocks of lines that
+belong together -> sentences): `ANSWER_RULES` for extractive answers (below) and
+`WINDOW_RULES` for the lite reranker's sentence windows (simpler joining and sentence ends,
+whitespace-collapsed text, overlong sentences cut into 60-word windows). They differ
+because the reranker's window vectors were fitted and cached with its rules; see
+`WINDOW_RULES` for each difference.
+
+Answer rules: split unit text into answer-sized sentences that stay verbatim.
 
 Unit text comes from PDF text layers (a line break at every printed line, hyphenated words,
 bullet lists, table rows), OCR (the same, noisier) and speech transcripts (long lines,
 sometimes no punctuation). Each `Sentence` keeps its character span in the original text,
-and its `text` is that span as `generation.verbatim.clean_span` quotes it: whitespace runs
+and its `text` is that span as `retrieval.verbatim.clean_span` quotes it: whitespace runs
 collapsed and line-break hyphens repaired (`docu-\\nment` -> `document`, while
 `double-\\nspending` keeps its hyphen). Sentences are never cut: a sentence starts where
 one starts and ends where it ends, so an extractive answer built from these never contains
@@ -14,10 +23,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from generation.verbatim import clean_span
+from retrieval.verbatim import clean_span
 
 _BULLET = re.compile(
     r"^\s*(?:[•·▪◦●○■□►▸‣⁃∙*–—-]\s+|\(?\d{1,2}[.)]\s+|\(?[a-zA-Z][.)]\s+|\([ivx]+\)\s+)"
@@ -157,7 +166,12 @@ def _row_runs(lines: list[_Line], rows: Sequence[Sequence[str]]) -> dict[int, in
     return runs
 
 
-def _blocks(text: str, rows: Sequence[Sequence[str]] = ()) -> list[tuple[int, int, int]]:
+Continues = Callable[[_Line, _Line, int], bool]
+
+
+def _blocks(
+    text: str, rows: Sequence[Sequence[str]] = (), continues: Continues = _continues
+) -> list[tuple[int, int, int]]:
     """(start, end, cells) of runs of lines that belong together (paragraph pieces,
     bullets, rows); `cells` > 0 marks a table row found in the page layout (`rows`)."""
     lines = _lines(text)
@@ -177,7 +191,7 @@ def _blocks(text: str, rows: Sequence[Sequence[str]] = ()) -> list[tuple[int, in
         if line.blank:
             prev = line
             continue
-        if prev is not None and blocks and not blocks[-1][2] and _continues(prev, line, width):
+        if prev is not None and blocks and not blocks[-1][2] and continues(prev, line, width):
             blocks[-1] = (blocks[-1][0], line.end, 0)
         else:
             blocks.append((line.start, line.end, 0))
@@ -219,29 +233,87 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def split_sentences(text: str, rows: Sequence[Sequence[str]] = ()) -> list[Sentence]:
-    """`text` -> its sentences in order: wrapped lines joined, bullets, table rows and
-    headings kept apart, never cut; pieces without a word character dropped. `rows` are the
-    page's visual rows (generation.rows): a row whose cells the text lists on consecutive
-    lines becomes one sentence, whole (`Sentence.cells`)."""
-    return list(_sentences(text, tuple(tuple(row) for row in rows)))
+# -- the reranker's window rules ------------------------------------------------------------
+
+# A sentence ends at . ! ? after 3+ non-space characters, so "1. Intro" and "e.g. x" stay
+# whole (but "Fig. 3" does not); CJK full stops end a sentence anywhere.
+_WINDOW_END = re.compile(r"(?:(?<=[^\s.]{3}[.!?])|(?<=[。！？]))\s+")
+_WORD = re.compile(r"\S+")
 
 
-# Memoised: every answer splits the same retrieved units again (Sentence is immutable).
-@functools.lru_cache(maxsize=2048)
-def _sentences(text: str, rows: tuple[tuple[str, ...], ...]) -> tuple[Sentence, ...]:
+def _wraps(prev: _Line, line: _Line, wrap_width: int) -> bool:
+    # A wrapped line of prose: the previous line has no terminal punctuation and this one
+    # continues in lower case. Slide bullets, table rows and headings stay separate.
+    return not prev.blank and not prev.text.endswith(_TERMINAL) and line.text[:1].islower()
+
+
+def _window_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for match in _WINDOW_END.finditer(text, start, end):
+        spans.append((cursor, match.start()))
+        cursor = match.end()
+    spans.append((cursor, end))
+    return spans
+
+
+def _collapsed(text: str, start: int, end: int) -> str:
+    return " ".join(text[start:end].split())
+
+
+@dataclass(frozen=True, slots=True)
+class SplitRules:
+    """What differs between the splitter's users: when a line continues the previous one,
+    where a sentence ends inside a block, how a span's text is written, and the longest
+    sentence kept whole (longer ones are cut into windows of that many words)."""
+
+    continues: Continues
+    sentence_spans: Callable[[str, int, int], list[tuple[int, int]]]
+    clean: Callable[[str, int, int], str]
+    max_words: int | None = None
+
+
+# Extractive answers: never cut a sentence, quote it verbatim (hyphens repaired).
+ANSWER_RULES = SplitRules(_continues, _sentence_spans, clean_span)
+# The lite reranker's windows (its cached window vectors depend on these exact cuts):
+# - a line continues the previous one only when that has no terminal punctuation and this
+#   one starts in lower case (no bullet, table, hyphen, joiner-word or wrap-width rules);
+# - a sentence ends at . ! ? after 3+ non-space characters (no abbreviation list, closing
+#   quotes stay with the next sentence);
+# - text is whitespace-collapsed (line-break hyphens are kept);
+# - a sentence over 60 words is cut into consecutive 60-word windows.
+WINDOW_RULES = SplitRules(_wraps, _window_spans, _collapsed, max_words=60)
+
+
+def split_sentences(
+    text: str, rows: Sequence[Sequence[str]] = (), rules: SplitRules = ANSWER_RULES
+) -> list[Sentence]:
+    """`text` -> its sentences in order, each with its span: wrapped lines joined,
+    bullets, table rows and headings kept apart; pieces without a word character dropped.
+    With ANSWER_RULES sentences are never cut, and `rows` are the page's visual rows
+    (generation.rows): a row whose cells the text lists on consecutive lines becomes one
+    sentence, whole (`Sentence.cells`). WINDOW_RULES are the lite reranker's."""
+    return list(_sentences(text, tuple(tuple(row) for row in rows), rules))
+
+
+# Memoised: every answer splits the same retrieved units again, and the reranker cuts the
+# same candidate units into windows on every query (Sentence is immutable).
+@functools.lru_cache(maxsize=4096)
+def _sentences(
+    text: str, rows: tuple[tuple[str, ...], ...], rules: SplitRules
+) -> tuple[Sentence, ...]:
     spans: list[tuple[int, int, int]] = []
-    for block_start, block_end, cells in _blocks(text, rows):
+    for block_start, block_end, cells in _blocks(text, rows, rules.continues):
         if cells:
             spans.append((block_start, block_end, cells))
             continue
-        for s, e in _sentence_spans(text, block_start, block_end):
+        for s, e in rules.sentence_spans(text, block_start, block_end):
             s, e = _trim(text, s, e)
             if e > s and _HAS_WORD.search(text, s, e):
-                spans.append((s, e, 0))
+                spans.extend((ws, we, 0) for ws, we in _cut(text, s, e, rules.max_words))
     return tuple(
         Sentence(
-            clean_span(text, s, e),
+            rules.clean(text, s, e),
             s,
             e,
             ordinal,
@@ -250,3 +322,16 @@ def _sentences(text: str, rows: tuple[tuple[str, ...], ...]) -> tuple[Sentence, 
         )
         for ordinal, (s, e, cells) in enumerate(spans)
     )
+
+
+def _cut(text: str, start: int, end: int, max_words: int | None) -> list[tuple[int, int]]:
+    """The span whole, or consecutive windows of `max_words` words when it is longer."""
+    if max_words is None:
+        return [(start, end)]
+    words = [m.span() for m in _WORD.finditer(text, start, end)]
+    if len(words) <= max_words:
+        return [(start, end)]
+    return [
+        (words[i][0], words[min(i + max_words, len(words)) - 1][1])
+        for i in range(0, len(words), max_words)
+    ]
