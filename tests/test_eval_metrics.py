@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
-from app.eval.baseline import BM25
+from app.eval.baseline import PageText, baseline_index
 from app.eval.metrics import EvalQuestion, UnitRef, aggregate, gold_unit_ids, hit_at_k, ndcg_at_k
+from retrieval.bm25 import bm25_scores, idf, length_norm, term_weight
+from retrieval.terms import plain_words
 
 
 def test_ndcg_binary_gains_and_ideal_uses_min_gold_k() -> None:
@@ -50,8 +52,15 @@ def test_aggregate_by_kind() -> None:
 
 
 def test_bm25_ranks_the_matching_page_first() -> None:
-    bm25 = BM25(
-        ["the cat sat on the mat", "double spending problem in peer to peer cash", "nothing here"]
-    )
-    assert bm25.top("peer-to-peer double spending", 2) == [1]
-    assert bm25.top("zebra", 3) == []
+    texts = ["the cat sat on the mat", "double spending problem in peer to peer cash", "nothing"]
+    bm25 = baseline_index([PageText("a.pdf", i, t) for i, t in enumerate(texts, 1)])
+    assert bm25.top(plain_words("peer-to-peer double spending"), 2) == [1]
+    assert bm25.top(plain_words("zebra"), 3) == []
+
+
+def test_bm25_saturates_term_frequency_and_normalises_length() -> None:
+    docs = [["cash"] * 1 + ["x"] * 9, ["cash"] * 5 + ["x"] * 5, ["cash"] + ["y"] * 99, ["z"]]
+    one, five, long, none = bm25_scores(["cash", "cash"], docs)
+    assert none == 0.0 and five > one > long > 0
+    assert five < 5 * one  # saturation: five times the term is not five times the score
+    assert math.isclose(one, idf(4, 3) * term_weight(1, length_norm(10, 30.25, 1.2, 0.75), 1.2))

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.eval.baseline import BM25, read_text_layers
+from app.eval.baseline import baseline_index, read_text_layers
 from app.eval.cv import (
     CrossValidation,
     ModalityScores,
@@ -42,6 +42,7 @@ from ingest.stages import StageTimes
 from ingest.store import sha256_file
 from retrieval.evidence import evidence_score
 from retrieval.retriever import rank_two_stage
+from retrieval.terms import plain_words
 from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
@@ -239,11 +240,12 @@ def run_eval(
         started = time.perf_counter()
         pdf_files = sorted({f for f in doc_files.values() if f.lower().endswith(".pdf")})
         pages = read_text_layers(corpus, pdf_files)
-        bm25 = BM25([p.text for p in pages])
+        bm25 = baseline_index(pages)
         page_ids = {(u.file, u.page): u.unit_id for u in units if u.page is not None}
         baseline_rank = {
             q.id: [
-                page_ids.get((pages[i].file, pages[i].page), "") for i in bm25.top(q.question, k)
+                page_ids.get((pages[i].file, pages[i].page), "")
+                for i in bm25.top(plain_words(q.question), k)
             ]
             for q in answerable
         }

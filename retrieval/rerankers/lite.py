@@ -35,9 +35,10 @@ import numpy as np
 
 from ingest.types import Unit
 from retrieval.batching import MicroBatcher
+from retrieval.bm25 import bm25_scores
 from retrieval.embedders.base import Embedder, Matrix
 from retrieval.embedders.minilm import MiniLMEmbedder, embedding_dim, load_sentence_transformer
-from retrieval.lexical import bm25_scores, caption_match, coverage
+from retrieval.lexical import caption_match, coverage
 from retrieval.sentences import WINDOW_RULES, split_sentences
 from retrieval.terms import tokenize
 from retrieval.unit_text import unit_header, unit_text
