@@ -27,8 +27,9 @@ from app.api.application import create_app
 from app.api.schemas import QueryResponse, TokenChunk
 from app.config import Settings
 from app.service import Services
+from generation.generators.sse import decode_events
 from retrieval.index import SPARSE, TEXT, VISUAL
-from ui.client import parse_sse, stream_event
+from ui.client import stream_event
 
 __all__ = ["tiny_qwen3_vl"]  # fixture used below
 
@@ -139,7 +140,7 @@ def _run_gpu_profile(settings: Settings, pdf: Path, video: Path, embedder: str) 
 
         response = client.post("/query/stream", json={"question": QUESTION})
         assert response.status_code == 200
-        events = [stream_event(e, d) for e, d in parse_sse(response.text.splitlines())]
+        events = [stream_event(e.event, e.data) for e in decode_events([response.content])]
         tokens = [e.text for e in events if isinstance(e, TokenChunk)]
         final = events[-1]
         assert isinstance(final, QueryResponse) and len(tokens) > 3

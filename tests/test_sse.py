@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from generation.errors import BadGeneratorResponse
-from generation.generators.sse import DONE, SSEDecoder, parse_chunk
+from generation.generators.sse import DONE, ServerEvent, SSEDecoder, decode_events, parse_chunk
 
 VLLM_STREAM = (
     b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m",'
@@ -27,7 +27,7 @@ VLLM_STREAM = (
 def decode_all(pieces: list[bytes]) -> list[str]:
     decoder = SSEDecoder()
     events = [e for piece in pieces for e in decoder.feed(piece)]
-    return events + decoder.close()
+    return [e.data for e in events + decoder.close()]
 
 
 def test_whole_vllm_stream() -> None:
@@ -55,7 +55,12 @@ def test_crlf_cr_comments_and_multiline_data() -> None:
 def test_cr_at_the_end_of_a_piece_waits_for_the_next_byte() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"data: x\r") == []
-    assert decoder.feed(b"\n\r\n") == ["x"]
+    assert decoder.feed(b"\n\r\n") == [ServerEvent("x")]
+
+
+def test_events_keep_their_name_until_dispatched() -> None:
+    raw = b": keep-alive\nevent: token\ndata: {}\n\nevent: ignored\n\ndata: x\ndata: y"
+    assert list(decode_events([raw])) == [ServerEvent("{}", "token"), ServerEvent("x\ny")]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from app.api.application import create_app
 from app.api.chat_schemas import MessageCreate
 from app.api.schemas import QueryRequest, QueryResponse, StreamError, TokenChunk
 from app.config import Settings
-from ui.client import ApiError, MmragClient, parse_sse, stream_event
+from ui.client import ApiError, MmragClient, stream_event
 
 KEY = "k3y"
 
@@ -80,11 +80,6 @@ def test_unreachable_server_is_an_api_error_with_status_0() -> None:
     with pytest.raises(ApiError) as err:
         client.list_documents()
     assert err.value.status == 0 and "127.0.0.1:9" in err.value.detail
-
-
-def test_parse_sse_handles_comments_multiline_data_and_a_missing_final_blank() -> None:
-    lines = [": keep-alive", "event: token", 'data: {"text": "a"}', "", "data: x", "data: y"]
-    assert list(parse_sse(lines)) == [("token", '{"text": "a"}'), ("message", "x\ny")]
 
 
 def test_stream_events_are_decoded_by_name() -> None:
