@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ingest.pipeline import PdfExtractor, VideoExtractor
     from ingest.store import Registry
     from retrieval.embedders.base import Embedder, SparseEncoder
+    from retrieval.encoders import Encoders
     from retrieval.rerankers.base import Reranker
 
 
@@ -85,6 +86,17 @@ def build_sparse_encoder(settings: Settings) -> SparseEncoder | None:
     from retrieval.embedders.bm25 import BM25Encoder
 
     return BM25Encoder()
+
+
+def build_encoders(settings: Settings) -> Encoders:
+    """The visual, text and sparse encoders the profile turns on (models load lazily)."""
+    from retrieval.encoders import Encoders
+
+    return Encoders(
+        build_visual_embedder(settings),
+        build_text_embedder(settings),
+        build_sparse_encoder(settings),
+    )
 
 
 def build_reranker(settings: Settings, text_embedder: Embedder | None) -> Reranker | None:

@@ -17,10 +17,9 @@ from generation.base import Generator
 from ingest.conversations import ConversationStore
 from ingest.pipeline import Ingestor
 from ingest.store import BlobStore, Registry
-from retrieval.batching import batch_queries
 from retrieval.index import VectorIndex
 from retrieval.index_factory import open_index
-from retrieval.indexer import UnitIndexer, UnitWarmer, layout_for
+from retrieval.indexer import UnitIndexer, UnitWarmer
 from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -80,12 +79,10 @@ class Services:
 def build_services(settings: Settings, *, with_generator: bool = True) -> Services:
     """Load models and open storage and the index. Models load here, once."""
     storage = open_storage(settings)
-    visual = factory.build_visual_embedder(settings)
-    text = factory.build_text_embedder(settings)
-    sparse = factory.build_sparse_encoder(settings)
+    encoders = factory.build_encoders(settings)
     index = open_index(
         settings.retrieval,
-        layout_for(visual, text, sparse),
+        encoders.layout,
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
         timeout_s=settings.qdrant_timeout_s,
@@ -94,10 +91,10 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
     )
     # A crash may have left the index apart from the registry: make them agree first.
     reconcile(storage.registry, index)
-    reranker = factory.build_reranker(settings, text)
+    reranker = factory.build_reranker(settings, encoders.text)
     # A reranker that can precompute its per-unit vectors does so while ingesting.
     warmers: list[UnitWarmer] = [reranker] if isinstance(reranker, UnitWarmer) else []
-    indexer = UnitIndexer(index, visual=visual, text=text, sparse=sparse, warmers=warmers)
+    indexer = UnitIndexer(index, encoders, warmers)
     ingestor = Ingestor(
         settings.ingest,
         storage.registry,
@@ -107,14 +104,7 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         sink=indexer,
     )
     # Concurrent queries share encoder calls (see retrieval/batching.py).
-    retriever = Retriever(
-        index,
-        settings.retrieval,
-        visual=batch_queries(visual),
-        text=batch_queries(text),
-        sparse=sparse,
-        reranker=reranker,
-    )
+    retriever = Retriever(index, settings.retrieval, encoders.with_batched_queries(), reranker)
     generator = (
         factory.build_generator(settings, reranker, storage.registry) if with_generator else None
     )

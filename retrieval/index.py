@@ -13,7 +13,7 @@ registry, and a visibility flag that hides a document until all its units are in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -206,6 +206,24 @@ def scored_units(points: Iterable[ScoredPayload]) -> list[ScoredUnit]:
         for p in points
         if p.payload is not None
     ]
+
+
+def search_batched(
+    queries: Mapping[str, QueryVector],
+    search_filter: SearchFilter | None,
+    layout: VectorLayout,
+    run_batch: Callable[[dict[str, QueryVector]], Sequence[Iterable[ScoredPayload]]],
+) -> dict[str, list[ScoredUnit]]:
+    """The body of every backend's `search_channels`: the queries worth running go to the
+    engine in one batch (`run_batch`: their result points, one list per query, in order);
+    a channel skipped, or a filter that matches nothing, gives an empty list."""
+    wanted = wanted_queries(queries, layout)
+    results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
+    if not wanted or matches_nothing(search_filter):
+        return results
+    for channel, points in zip(wanted, run_batch(wanted), strict=True):
+        results[channel] = scored_units(points)
+    return results
 
 
 def matches_nothing(search_filter: SearchFilter | None) -> bool:

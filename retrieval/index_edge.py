@@ -42,12 +42,10 @@ from retrieval.index import (
     VectorLayout,
     check_layout,
     check_vectors,
-    matches_nothing,
     point_id,
-    scored_units,
+    search_batched,
     unit_from_payload,
     unit_payload,
-    wanted_queries,
 )
 from retrieval.index_gate import AccessGate
 from retrieval.types import SearchFilter, SparseVector
@@ -376,23 +374,19 @@ class EdgeIndex:
         limit: int = 50,
     ) -> dict[str, list[ScoredUnit]]:
         """Top `limit` visible units per channel, all channels in ONE batched query."""
-        wanted = wanted_queries(queries, self.layout)
-        results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
-        if not wanted or matches_nothing(search_filter):
-            return results
-        query_filter = build_filter(search_filter)
         restricted = search_filter is not None and (
             search_filter.doc_ids is not None or search_filter.kinds is not None
         )
-        channels = list(wanted)
-        batch = qe.QueryBatchRequest(
-            [self._request(ch, wanted[ch], query_filter, limit, restricted) for ch in channels]
-        )
-        with self._gate.shared(), self._engine("query"):
-            responses = self.shard.query_batch(batch)
-        for channel, points in zip(channels, responses, strict=True):
-            results[channel] = scored_units(points)
-        return results
+
+        def run(wanted: dict[str, QueryVector]) -> list[list[qe.ScoredPoint]]:
+            query_filter = build_filter(search_filter)
+            batch = qe.QueryBatchRequest(
+                [self._request(ch, q, query_filter, limit, restricted) for ch, q in wanted.items()]
+            )
+            with self._gate.shared(), self._engine("query"):
+                return list(self.shard.query_batch(batch))
+
+        return search_batched(queries, search_filter, self.layout, run)
 
     def stored_bytes(self) -> int:
         """Bytes the shard occupies on disk."""

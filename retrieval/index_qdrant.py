@@ -33,12 +33,10 @@ from retrieval.index import (
     VectorLayout,
     check_layout,
     check_vectors,
-    matches_nothing,
     point_id,
-    scored_units,
+    search_batched,
     unit_from_payload,
     unit_payload,
-    wanted_queries,
 )
 from retrieval.index_edge import channel_quantization, dir_bytes, threshold_kb
 from retrieval.index_gate import AccessGate
@@ -405,15 +403,12 @@ class QdrantClientIndex:
         limit: int = 50,
     ) -> dict[str, list[ScoredUnit]]:
         """Top `limit` visible units per channel, all channels in ONE batched Query API call."""
-        wanted = wanted_queries(queries, self.layout)
-        results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
-        if not wanted or matches_nothing(search_filter):
-            return results
-        channels = list(wanted)
-        with self._gate.shared(), _backend("query"):
-            query_filter = self.search_filter(search_filter)
-            requests = [self._request(ch, wanted[ch], query_filter, limit) for ch in channels]
-            responses = self.client.query_batch_points(self.collection, requests=requests)
-        for channel, response in zip(channels, responses, strict=True):
-            results[channel] = scored_units(response.points)
-        return results
+
+        def run(wanted: dict[str, QueryVector]) -> list[list[models.ScoredPoint]]:
+            with self._gate.shared(), _backend("query"):
+                query_filter = self.search_filter(search_filter)
+                requests = [self._request(ch, q, query_filter, limit) for ch, q in wanted.items()]
+                responses = self.client.query_batch_points(self.collection, requests=requests)
+            return [response.points for response in responses]
+
+        return search_batched(queries, search_filter, self.layout, run)

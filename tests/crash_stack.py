@@ -13,8 +13,9 @@ from ingest.store import BlobStore, Registry
 from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
 from retrieval.embedders.fake import FakeEmbedder
+from retrieval.encoders import Encoders
 from retrieval.index_edge import EdgeIndex
-from retrieval.indexer import UnitIndexer, layout_for
+from retrieval.indexer import UnitIndexer
 
 
 @dataclass
@@ -43,5 +44,9 @@ def open_crash_stack(data_dir: Path) -> CrashStack:
     blobs = BlobStore(data_dir / "blobs")
     registry = Registry(data_dir / "registry.sqlite3", blobs)
     text, sparse = FakeEmbedder(32), BM25Encoder()
-    index = EdgeIndex(data_dir / "edge", RetrievalSettings(), layout_for(None, text, sparse))
-    return CrashStack(registry, blobs, index, UnitIndexer(index, text=text, sparse=sparse))
+    index = EdgeIndex(
+        data_dir / "edge", RetrievalSettings(), Encoders(text=text, sparse=sparse).layout
+    )
+    return CrashStack(
+        registry, blobs, index, UnitIndexer(index, Encoders(text=text, sparse=sparse))
+    )

@@ -13,10 +13,11 @@ from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
 from retrieval.embedders.fake import FakeEmbedder
 from retrieval.embedders.minilm import MiniLMEmbedder
+from retrieval.encoders import Encoders
 from retrieval.index import VectorIndex, VectorLayout
 from retrieval.index_edge import EdgeIndex
 from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
-from retrieval.indexer import UnitIndexer, layout_for
+from retrieval.indexer import UnitIndexer
 
 # Three small "documents" on unrelated topics, so relevance is unambiguous.
 BITCOIN = [
@@ -134,8 +135,8 @@ def fake_stack(
     """Index + indexer with a fake text embedder and BM25 on one backend."""
     settings = settings or RetrievalSettings()
     text, sparse = FakeEmbedder(dim), BM25Encoder()
-    index = open_test_index(backend, where, settings, layout_for(None, text, sparse))
-    return index, UnitIndexer(index, text=text, sparse=sparse)
+    index = open_test_index(backend, where, settings, Encoders(text=text, sparse=sparse).layout)
+    return index, UnitIndexer(index, Encoders(text=text, sparse=sparse))
 
 
 def index_corpus(indexer: UnitIndexer, publish: bool = True) -> dict[str, list[Unit]]:

@@ -26,17 +26,19 @@ from ingest.types import UnitKind
 from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
 from retrieval.embedders.fake import FakeEmbedder
+from retrieval.encoders import Encoders
 from retrieval.index import IndexedUnit, IndexMismatch, QueryVector, VectorIndex, VectorLayout
-from retrieval.indexer import UnitIndexer, layout_for
+from retrieval.indexer import UnitIndexer
 from retrieval.types import SearchFilter
 
 
-def query_of(indexer: UnitIndexer, text: str) -> dict[str, QueryVector]:
-    """The text and sparse query vectors of `text`."""
-    assert indexer.text is not None and indexer.sparse is not None
+def query_of(indexer: UnitIndexer, query: str) -> dict[str, QueryVector]:
+    """The text and sparse query vectors of `query`."""
+    text, sparse = indexer.encoders.text, indexer.encoders.sparse
+    assert text is not None and sparse is not None
     return {
-        "text": indexer.text.embed_queries([text])[0],
-        "sparse": indexer.sparse.encode_queries([text])[0],
+        "text": text.embed_queries([query])[0],
+        "sparse": sparse.encode_queries([query])[0],
     }
 
 
@@ -84,10 +86,10 @@ class IndexSuite:
     def test_channel_scores_are_the_raw_similarities(self, tmp_path: Path) -> None:
         index, indexer = self.stack(tmp_path)
         docs = index_corpus(indexer)
-        assert indexer.text is not None
+        assert indexer.encoders.text is not None
         query = query_of(indexer, "tomatoes compost mulch")
         hits = index.search_channels(query, limit=10)["text"]
-        unit_vectors = indexer.text.embed_units([h.unit for h in hits])
+        unit_vectors = indexer.encoders.text.embed_units([h.unit for h in hits])
         cosine = unit_vectors @ np.asarray(query["text"])
         assert [h.score for h in hits] == pytest.approx(cosine.tolist(), abs=1e-4)
         assert len(hits) == sum(len(u) for u in docs.values())
@@ -155,7 +157,7 @@ class IndexSuite:
     def test_only_configured_vectors_exist(self, tmp_path: Path) -> None:
         text = FakeEmbedder(32)
         index = open_test_index(
-            self.backend, tmp_path, RetrievalSettings(), layout_for(None, text, None)
+            self.backend, tmp_path, RetrievalSettings(), Encoders(text=text).layout
         )
         assert index.layout.channels == ("text",)
         with pytest.raises(ValueError, match="sparse"):

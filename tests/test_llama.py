@@ -24,9 +24,7 @@ def _retriever() -> Retriever:
     settings = RetrievalSettings()
     index, indexer = fake_stack(settings=settings)
     index_corpus(indexer)
-    return Retriever(
-        index, settings, text=indexer.text, sparse=indexer.sparse, reranker=FakeReranker()
-    )
+    return Retriever(index, settings, indexer.encoders, reranker=FakeReranker())
 
 
 def test_nodes_round_trip_to_units() -> None:

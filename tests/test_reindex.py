@@ -16,9 +16,9 @@ from app.cli import cli
 from app.config import Settings
 from app.index_sync import rebuild, reconcile
 from app.service import build_services
+from retrieval.encoders import Encoders
 from retrieval.index_factory import LegacyIndex
 from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
-from retrieval.indexer import layout_for
 
 PAGES = ["Tomatoes need full sun and regular watering.", "Compost improves the soil."]
 
@@ -106,8 +106,11 @@ def test_reconcile_drops_points_of_unknown_documents(ingested: Settings) -> None
 
 def test_layout_helper_matches_the_services(ingested: Settings) -> None:
     services = build_services(ingested, with_generator=False)
-    assert services.index.layout == layout_for(
-        None, services.retriever.text, services.retriever.sparse
+    assert (
+        services.index.layout
+        == Encoders(
+            text=services.retriever.encoders.text, sparse=services.retriever.encoders.sparse
+        ).layout
     )
     services.close()
 

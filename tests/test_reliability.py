@@ -55,8 +55,9 @@ from ingest.errors import NotFound
 from ingest.pipeline import Ingestor
 from ingest.types import DocKind, DocStatus, JobStatus
 from retrieval.embedders.fake import FakeEmbedder
+from retrieval.encoders import Encoders
 from retrieval.index_qdrant import QdrantClientIndex
-from retrieval.indexer import UnitIndexer, layout_for
+from retrieval.indexer import UnitIndexer
 from retrieval.retriever import Retriever
 
 pytestmark = pytest.mark.reliability
@@ -159,8 +160,8 @@ def _stub_services(settings: Settings, url: str) -> Services:
     storage = open_storage(settings)
     client = QdrantClient(url=url, timeout=1, check_compatibility=False)
     text = FakeEmbedder()
-    index = QdrantClientIndex(client, settings.retrieval, layout_for(None, text, None))
-    indexer = UnitIndexer(index, text=text)
+    index = QdrantClientIndex(client, settings.retrieval, Encoders(text=text).layout)
+    indexer = UnitIndexer(index, Encoders(text=text))
     ingestor = Ingestor(
         settings.ingest,
         storage.registry,
@@ -169,7 +170,7 @@ def _stub_services(settings: Settings, url: str) -> Services:
         video=FixedClips(),
         sink=indexer,
     )
-    retriever = Retriever(index, settings.retrieval, text=text)
+    retriever = Retriever(index, settings.retrieval, Encoders(text=text))
     return Services(settings, storage, index, indexer, ingestor, retriever, QuotingGenerator())
 
 

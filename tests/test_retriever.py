@@ -11,8 +11,10 @@ from fixtures_retrieval import fake_stack, index_corpus, minilm
 from ingest.types import Unit, UnitKind
 from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
+from retrieval.embedders.fake import FakeEmbedder
+from retrieval.encoders import Encoders
 from retrieval.index_edge import EdgeIndex
-from retrieval.indexer import UnitIndexer, layout_for
+from retrieval.indexer import UnitIndexer
 from retrieval.rerankers.base import Reranker
 from retrieval.rerankers.fake import FakeReranker
 from retrieval.rerankers.lite import LiteReranker
@@ -32,7 +34,7 @@ class PreferClips:
 def _retriever(settings: RetrievalSettings, reranker: Reranker | None = None) -> Retriever:
     index, indexer = fake_stack(settings=settings)
     index_corpus(indexer)
-    return Retriever(index, settings, text=indexer.text, sparse=indexer.sparse, reranker=reranker)
+    return Retriever(index, settings, indexer.encoders, reranker)
 
 
 @pytest.mark.parametrize("fusion", ["rrf", "dbsf"])
@@ -95,23 +97,23 @@ def test_blank_query_and_empty_index_return_nothing() -> None:
     retriever = _retriever(RetrievalSettings(), FakeReranker())
     assert retriever.search("   ") == []
     index, indexer = fake_stack()
-    empty = Retriever(index, RetrievalSettings(), text=indexer.text, sparse=indexer.sparse)
+    empty = Retriever(index, RetrievalSettings(), indexer.encoders)
     assert empty.search("anything at all") == []
 
 
 def test_encoder_without_a_matching_vector_is_refused() -> None:
     index, indexer = fake_stack()
     with pytest.raises(ValueError, match="visual"):
-        Retriever(index, RetrievalSettings(), visual=indexer.text, text=indexer.text)
+        Retriever(index, RetrievalSettings(), Encoders(visual=indexer.encoders.text))
 
 
 def test_minilm_and_lite_reranker_end_to_end(tmp_path: Path) -> None:
     settings = RetrievalSettings(collection="minilm")
     text, sparse = minilm(), BM25Encoder()
-    index = EdgeIndex(tmp_path / "edge", settings, layout_for(None, text, sparse))
-    index_corpus(UnitIndexer(index, text=text, sparse=sparse))
+    index = EdgeIndex(tmp_path / "edge", settings, Encoders(text=text, sparse=sparse).layout)
+    index_corpus(UnitIndexer(index, Encoders(text=text, sparse=sparse)))
     retriever = Retriever(
-        index, settings, text=text, sparse=sparse, reranker=LiteReranker.from_embedder(text)
+        index, settings, Encoders(text=text, sparse=sparse), LiteReranker.from_embedder(text)
     )
     # Paraphrases: few words in common with the relevant unit.
     expectations = {
@@ -146,3 +148,20 @@ def test_fusion_weights_apply_per_unit_kind() -> None:
 def test_fusion_weights_must_not_both_be_zero() -> None:
     with pytest.raises(ValueError, match="clip fusion weights"):
         RetrievalSettings(clip_stage1_weight=0.0, clip_rerank_weight=0.0)
+
+
+def test_encoders_own_the_layout_and_embed_only_the_channels_that_are_on() -> None:
+    text, sparse = FakeEmbedder(dim=16, name="t"), BM25Encoder()
+    encoders = Encoders(text=text, sparse=sparse)
+    assert encoders.layout.channels == ("text", "sparse") == encoders.channels
+    assert encoders.layout.dense == {"text": 16} and dict(encoders.layout.models) == {
+        "text": "t",
+        "sparse": "bm25",
+    }
+    unit = Unit("u1", "d1", UnitKind.PAGE, 0, "a.pdf", "peer to peer cash", page=1)
+    [item] = encoders.embed_units([unit])
+    assert set(item.dense) == {"text"} and item.sparse is not None and item.unit is unit
+    query = encoders.embed_query("peer cash")
+    assert set(query) == {"text", "sparse"}
+    assert float(query["text"] @ item.dense["text"]) > 0.5  # same words, same space
+    assert Encoders(visual=FakeEmbedder(dim=8)).layout.channels == ("visual",)
