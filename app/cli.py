@@ -158,10 +158,11 @@ def list_documents(
 
     docs = open_storage(load_settings(profile, data_dir)).registry.list_documents()
     if as_json:
-        from app.api.convert import document_out
+        from app.api.schemas import DocumentOut
 
         # The same records as GET /documents.
-        typer.echo(json.dumps([document_out(d).model_dump(mode="json") for d in docs], indent=2))
+        records = [DocumentOut.model_validate(d).model_dump(mode="json") for d in docs]
+        typer.echo(json.dumps(records, indent=2))
         return
     for d in docs:
         count = f"{d.n_pages} pages" if d.kind.value == "pdf" else f"{d.n_clips} clips"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas import QueryRequest, QueryResponse, UnitKindName
 
@@ -24,6 +24,8 @@ class ConversationRename(BaseModel):
 
 class ConversationOut(BaseModel):
     """A saved conversation, without its messages."""
+
+    model_config = ConfigDict(from_attributes=True)  # read from the stored record
 
     id: str
     title: str

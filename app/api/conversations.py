@@ -23,19 +23,9 @@ from app.api.routes import ERRORS, SSE_CONTENT, EventStreamResponse, sse_answer_
 from app.api.schemas import QueryResponse
 from app.conversing import ask_and_save
 from generation.types import FinalEvent
-from ingest.conversations import Conversation, StoredMessage
+from ingest.conversations import StoredMessage
 
 conversations = APIRouter(tags=["conversations"])
-
-
-def conversation_out(conversation: Conversation) -> ConversationOut:
-    return ConversationOut(
-        id=conversation.id,
-        title=conversation.title,
-        n_messages=conversation.n_messages,
-        created_at=conversation.created_at,
-        updated_at=conversation.updated_at,
-    )
 
 
 def message_out(message: StoredMessage) -> MessageOut:
@@ -67,13 +57,13 @@ def create_conversation(
     """A new, empty conversation; untitled ones are named after their first question."""
     created = services.storage.conversations.create(body.title if body else None)
     response.headers["Location"] = f"/conversations/{created.id}"
-    return conversation_out(created)
+    return ConversationOut.model_validate(created)
 
 
 @conversations.get("/conversations", response_model=list[ConversationOut], responses=ERRORS)
 def list_conversations(services: ServicesDep) -> list[ConversationOut]:
     """Every conversation, most recently active first."""
-    return [conversation_out(c) for c in services.storage.conversations.list_all()]
+    return [ConversationOut.model_validate(c) for c in services.storage.conversations.list_all()]
 
 
 @conversations.get(
@@ -85,7 +75,9 @@ def get_conversation(conversation_id: str, services: ServicesDep) -> Conversatio
     store = services.storage.conversations
     conversation = store.get(conversation_id)
     messages = [message_out(m) for m in store.messages(conversation_id)]
-    return ConversationDetail(**conversation_out(conversation).model_dump(), messages=messages)
+    return ConversationDetail(
+        **ConversationOut.model_validate(conversation).model_dump(), messages=messages
+    )
 
 
 @conversations.patch(
@@ -95,7 +87,9 @@ def rename_conversation(
     conversation_id: str, body: ConversationRename, services: ServicesDep
 ) -> ConversationOut:
     """Rename a conversation (`{"title": ...}`)."""
-    return conversation_out(services.storage.conversations.rename(conversation_id, body.title))
+    return ConversationOut.model_validate(
+        services.storage.conversations.rename(conversation_id, body.title)
+    )
 
 
 @conversations.delete(

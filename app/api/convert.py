@@ -1,4 +1,9 @@
-"""Domain records -> API wire models (pure functions)."""
+"""Domain records -> API wire models (pure functions).
+
+Records whose fields the wire model copies one to one (Job, Document, Citation,
+Conversation) need no function here: their models read them with `model_validate`
+(`from_attributes`). What is left derives fields: snippets, URLs, ranks, the rendered answer.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,12 @@ from app.api.schemas import (
     DocumentDetail,
     DocumentOut,
     HitOut,
-    JobOut,
     QueryResponse,
     UnitSummary,
 )
 from generation.citations import render_answer
-from generation.types import Answer, Citation
-from ingest.types import Document, Job, Unit, UnitKind
+from generation.types import Answer
+from ingest.types import Document, Unit, UnitKind
 from retrieval.types import Hit
 
 SNIPPET_CHARS = 400
@@ -40,39 +44,6 @@ def unit_video_url(unit: Unit) -> str | None:
     return f"/units/{quote(unit.id, safe=':')}/video"
 
 
-def job_out(job: Job) -> JobOut:
-    return JobOut(
-        id=job.id,
-        source=job.source,
-        status=job.status.value,
-        progress=job.progress,
-        message=job.message,
-        phase=job.phase,
-        done=job.done,
-        total=job.total,
-        doc_id=job.doc_id,
-        error=job.error,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-    )
-
-
-def document_out(doc: Document) -> DocumentOut:
-    return DocumentOut(
-        id=doc.id,
-        file_name=doc.file_name,
-        kind=doc.kind.value,
-        status=doc.status.value,
-        size_bytes=doc.size_bytes,
-        n_pages=doc.n_pages,
-        n_clips=doc.n_clips,
-        duration_s=doc.duration_s,
-        error=doc.error,
-        created_at=doc.created_at,
-        updated_at=doc.updated_at,
-    )
-
-
 def unit_summary(unit: Unit) -> UnitSummary:
     return UnitSummary(
         id=unit.id,
@@ -90,7 +61,9 @@ def unit_summary(unit: Unit) -> UnitSummary:
 
 
 def document_detail(doc: Document, units: list[Unit]) -> DocumentDetail:
-    return DocumentDetail(**document_out(doc).model_dump(), units=[unit_summary(u) for u in units])
+    return DocumentDetail(
+        **DocumentOut.model_validate(doc).model_dump(), units=[unit_summary(u) for u in units]
+    )
 
 
 def hit_out(rank: int, hit: Hit) -> HitOut:
@@ -115,24 +88,11 @@ def hit_out(rank: int, hit: Hit) -> HitOut:
     )
 
 
-def citation_out(citation: Citation) -> CitationOut:
-    return CitationOut(
-        marker=citation.marker,
-        source_index=citation.source_index,
-        unit_id=citation.unit_id,
-        file_name=citation.file_name,
-        page=citation.page,
-        start_s=citation.start_s,
-        end_s=citation.end_s,
-        valid=citation.valid,
-    )
-
-
 def query_response(answer: Answer) -> QueryResponse:
     return QueryResponse(
         answer=answer.text,
         answer_display=render_answer(answer),
         refused=answer.refused,
-        citations=[citation_out(c) for c in answer.citations],
+        citations=[CitationOut.model_validate(c) for c in answer.citations],
         hits=[hit_out(i, h) for i, h in enumerate(answer.hits, start=1)],
     )

@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from app import querying
-from app.api.convert import document_detail, document_out, job_out, query_response
+from app.api.convert import document_detail, query_response
 from app.api.deps import LoaderDep, RuntimeDep, ServicesDep
 from app.api.errors import http_error
 from app.api.health import readiness_of
@@ -165,7 +165,7 @@ async def upload_document(request: Request, runtime: RuntimeDep, response: Respo
         raise
     log.info("queued %s (%d bytes) as job %s", upload.file_name, upload.size_bytes, job.id)
     response.headers["Location"] = f"/jobs/{job.id}"
-    return job_out(job)
+    return JobOut.model_validate(job)
 
 
 @documents.get("/documents", response_model=list[DocumentOut], responses=errors(422, 503))
@@ -175,7 +175,7 @@ def list_documents(
 ) -> list[DocumentOut]:
     """Every document with its status and page/clip counts, oldest first."""
     wanted = DocStatus(status_filter) if status_filter else None
-    return [document_out(d) for d in services.registry.list_documents(wanted)]
+    return [DocumentOut.model_validate(d) for d in services.registry.list_documents(wanted)]
 
 
 @documents.get(
@@ -218,7 +218,7 @@ def get_job(
     job = services.registry.get_job(job_id)
     if job is None:
         raise NotFound(f"no job with id {job_id!r}")
-    return job_out(job)
+    return JobOut.model_validate(job)
 
 
 # -- query --------------------------------------------------------------------------------

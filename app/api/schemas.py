@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # A document id or a prefix of one: 1-64 hex digits (matched literally, not as a pattern).
 DOC_ID_PATTERN = r"^[0-9a-fA-F]{1,64}$"
@@ -27,6 +27,8 @@ UnitKindName = Literal["page", "clip"]
 class JobOut(BaseModel):
     """An ingestion job: `progress` in [0, 1]; `doc_id` once the file has been hashed;
     `phase` with `done` of `total` units says which stage of ingestion is running."""
+
+    model_config = ConfigDict(from_attributes=True)  # read from the domain record
 
     id: str
     source: str = Field(description="the uploaded file's (sanitised) name")
@@ -52,6 +54,8 @@ class JobOut(BaseModel):
 
 class DocumentOut(BaseModel):
     """A source file and its state; searchable only when `status` is `ready`."""
+
+    model_config = ConfigDict(from_attributes=True)  # read from the domain record
 
     id: str = Field(description="sha256 of the file's bytes; any unique prefix is accepted")
     file_name: str
@@ -133,6 +137,8 @@ class HitOut(BaseModel):
 
 class CitationOut(BaseModel):
     """A citation marker found in the answer and the source it points at (if valid)."""
+
+    model_config = ConfigDict(from_attributes=True)  # read from the domain record
 
     marker: str
     source_index: int | None = None

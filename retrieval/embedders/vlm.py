@@ -12,16 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 
-import numpy as np
-
-from ingest.types import Unit
 from retrieval.config import VLMSettings
 from retrieval.embedders.base import Matrix
+from retrieval.embedders.prompted import PromptedEmbedder
 from retrieval.qwen_vl import loading
 from retrieval.qwen_vl.encoder import LastTokenEncoder
-from retrieval.qwen_vl.formats import query_prompt, unit_prompt
 from retrieval.qwen_vl.patch_embed import use_linear_patch_embedding
 from retrieval.qwen_vl.pooling import truncate_dims
 from retrieval.qwen_vl.prompts import PromptSpec
@@ -29,12 +25,14 @@ from retrieval.qwen_vl.prompts import PromptSpec
 log = logging.getLogger(__name__)
 
 
-class VLMEmbedder:
+class VLMEmbedder(PromptedEmbedder):
     """Embedder over a Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint (hub id or directory).
 
     The config is read at construction (for `dim`); weights load on first use or `load()`.
     Calls are serialised: one forward at a time per embedder.
     """
+
+    settings: VLMSettings
 
     def __init__(self, settings: VLMSettings) -> None:
         self._config = loading.load_config(settings.model)
@@ -81,17 +79,8 @@ class VLMEmbedder:
             backbone, processor, device, s.batch_tokens, s.batch_max_items, packed=s.packed
         )
 
-    def embed_queries(self, queries: Sequence[str]) -> Matrix:
-        """(len(queries), dim) unit vectors of the queries, with the query instruction."""
-        return self._embed([query_prompt(q, self.settings) for q in queries])
-
-    def embed_units(self, units: Sequence[Unit]) -> Matrix:
-        """(len(units), dim) unit vectors: page image / clip frames plus their text."""
-        return self._embed([unit_prompt(u, self.settings) for u in units])
-
-    def _embed(self, specs: list[PromptSpec]) -> Matrix:
-        if not specs:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def embed_specs(self, specs: list[PromptSpec]) -> Matrix:
+        """(len(specs), dim) unit vectors, from the in-process model."""
         encoder = self.load()
         started = time.perf_counter()
         with self._lock:
