@@ -178,16 +178,11 @@ def remove(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Delete documents: registry rows, blobs and index points."""
-    from app.service import build_services
+    from app.service import delete_documents
 
-    services = build_services(load_settings(profile, data_dir), with_generator=False)
-    try:
-        for doc_id in doc_ids:
-            doc = services.registry.resolve_document(doc_id)
-            services.ingestor.delete(doc.id)
-            typer.echo(f"removed {doc.id[:12]} {doc.file_name}")
-    finally:
-        services.close()
+    # No model loads: the index opens with the layout stored beside it.
+    for doc in delete_documents(load_settings(profile, data_dir), doc_ids):
+        typer.echo(f"removed {doc.id[:12]} {doc.file_name}")
 
 
 @cli.command()

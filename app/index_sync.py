@@ -109,6 +109,7 @@ def rebuild(
     index = open_index(
         build_settings,
         layout,
+        blob_root=settings.blob_dir,
         url=settings.qdrant_url,
         api_key=_key(settings),
         edge_dir=settings.index_dir,

@@ -365,7 +365,10 @@ def build_data_dir(corpus: Corpus, data_dir: Path, names: dict[str, str], text_d
     storage = open_storage(settings)
     layout = VectorLayout(text_dim=text_dim, sparse=True, models=names)
     index = EdgeIndex(
-        settings.index_dir / settings.retrieval.collection, settings.retrieval, layout
+        settings.index_dir / settings.retrieval.collection,
+        settings.retrieval,
+        layout,
+        blob_root=settings.blob_dir,
     )
     for start in range(0, corpus.size, UNITS_PER_DOC):
         items = [

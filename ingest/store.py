@@ -100,6 +100,24 @@ class StoreLock:
         return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
 
 
+def blob_key(path: Path, root: Path) -> str:
+    """The key of a blob file: its path relative to `root`. A path under another root (a
+    data dir that moved, a worker that mounts the store elsewhere) keeps its content
+    address, the last two parts `ab/cdef...`."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return f"{path.parent.name}/{path.name}"
+
+
+def blob_path(key: str, root: Path) -> Path:
+    """The file of a stored blob key under `root`. Older versions stored absolute paths in
+    index payloads: one is read through its content address under `root`, so it still
+    resolves after the data dir moved."""
+    stored = Path(key)
+    return root / (blob_key(stored, root) if stored.is_absolute() else key)
+
+
 class BlobStore:
     """Files named by the sha256 of their bytes: `<root>/ab/cdef...<suffix>`.
 
@@ -112,7 +130,11 @@ class BlobStore:
 
     def path(self, key: str) -> Path:
         """Absolute path of a blob key."""
-        return self.root / key
+        return blob_path(key, self.root)
+
+    def key(self, path: Path) -> str:
+        """The key of a blob file (see `blob_key`)."""
+        return blob_key(path, self.root)
 
     def _key(self, digest: str, suffix: str) -> str:
         return f"{digest[:2]}/{digest[2:]}{suffix}"
@@ -400,7 +422,7 @@ class Registry:
     # -- units -----------------------------------------------------------------------------
 
     def _unit_row(self, unit: Unit) -> tuple[object, ...]:
-        keys = [str(p.relative_to(self.blobs.root)) for p in unit.images]
+        keys = [self.blobs.key(p) for p in unit.images]
         return (
             unit.id,
             unit.doc_id,

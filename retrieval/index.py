@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.errors import MMRagError
+from ingest.store import blob_key, blob_path
 from ingest.types import Unit, UnitKind
 from retrieval.types import SearchFilter, SparseVector
 
@@ -129,38 +130,61 @@ class ScoredUnit:
     score: float
 
 
-def unit_payload(unit: Unit) -> dict[str, Any]:
-    """Everything needed to rebuild the unit (backends add their visibility flag)."""
-    return {
-        "unit_id": unit.id,
-        "doc_id": unit.doc_id,
-        "kind": unit.kind.value,
-        "ordinal": unit.ordinal,
-        "file_name": unit.file_name,
-        "text": unit.text,
-        "images": [str(p) for p in unit.images],
-        "page": unit.page,
-        "start_s": unit.start_s,
-        "end_s": unit.end_s,
-        "text_source": unit.text_source,
-    }
+@dataclass(frozen=True, slots=True)
+class UnitPayloads:
+    """Units <-> point payloads: everything needed to rebuild the unit (backends add their
+    visibility flag). Images are stored as blob keys relative to `blob_root`, never as
+    absolute paths, so the index stays valid when the data dir moves or another worker
+    mounts the blob store elsewhere; absolute paths written by older versions still
+    resolve (ingest.store.blob_path). Without a `blob_root` paths are stored as given."""
 
+    blob_root: Path | None = None
 
-def unit_from_payload(payload: Mapping[str, Any]) -> Unit:
-    """Rebuild a `Unit` from a point payload written by `unit_payload`."""
-    return Unit(
-        id=payload["unit_id"],
-        doc_id=payload["doc_id"],
-        kind=UnitKind(payload["kind"]),
-        ordinal=int(payload["ordinal"]),
-        file_name=payload["file_name"],
-        text=payload.get("text") or "",
-        images=tuple(Path(p) for p in payload.get("images") or ()),
-        page=payload.get("page"),
-        start_s=payload.get("start_s"),
-        end_s=payload.get("end_s"),
-        text_source=payload.get("text_source") or "",
-    )
+    def payload(self, unit: Unit) -> dict[str, Any]:
+        """The payload of a unit."""
+        root = self.blob_root
+        return {
+            "unit_id": unit.id,
+            "doc_id": unit.doc_id,
+            "kind": unit.kind.value,
+            "ordinal": unit.ordinal,
+            "file_name": unit.file_name,
+            "text": unit.text,
+            "images": [blob_key(p, root) if root else str(p) for p in unit.images],
+            "page": unit.page,
+            "start_s": unit.start_s,
+            "end_s": unit.end_s,
+            "text_source": unit.text_source,
+        }
+
+    def unit(self, payload: Mapping[str, Any]) -> Unit:
+        """Rebuild a `Unit` from a payload written by `payload`."""
+        root = self.blob_root
+        images = payload.get("images") or ()
+        return Unit(
+            id=payload["unit_id"],
+            doc_id=payload["doc_id"],
+            kind=UnitKind(payload["kind"]),
+            ordinal=int(payload["ordinal"]),
+            file_name=payload["file_name"],
+            text=payload.get("text") or "",
+            images=tuple(blob_path(k, root) if root else Path(k) for k in images),
+            page=payload.get("page"),
+            start_s=payload.get("start_s"),
+            end_s=payload.get("end_s"),
+            text_source=payload.get("text_source") or "",
+        )
+
+    def in_order(
+        self, payloads: Iterable[Mapping[str, Any] | None], unit_ids: Sequence[str]
+    ) -> list[Unit]:
+        """The units of retrieved payloads in the order of `unit_ids` (missing ones skipped)."""
+        by_id = {p["unit_id"]: self.unit(p) for p in payloads if p}
+        return [by_id[u] for u in unit_ids if u in by_id]
+
+    def scored(self, points: Iterable[ScoredPayload]) -> list[ScoredUnit]:
+        """Search result points -> units with their raw scores, in order."""
+        return [ScoredUnit(self.unit(p.payload), float(p.score)) for p in points if p.payload]
 
 
 def check_vectors(item: IndexedUnit, layout: VectorLayout) -> dict[str, Vector]:
@@ -199,19 +223,11 @@ class ScoredPayload(Protocol):
     def payload(self) -> Mapping[str, Any] | None: ...
 
 
-def scored_units(points: Iterable[ScoredPayload]) -> list[ScoredUnit]:
-    """Search result points -> units with their raw scores, in order."""
-    return [
-        ScoredUnit(unit_from_payload(p.payload), float(p.score))
-        for p in points
-        if p.payload is not None
-    ]
-
-
 def search_batched(
     queries: Mapping[str, QueryVector],
     search_filter: SearchFilter | None,
     layout: VectorLayout,
+    payloads: UnitPayloads,
     run_batch: Callable[[dict[str, QueryVector]], Sequence[Iterable[ScoredPayload]]],
 ) -> dict[str, list[ScoredUnit]]:
     """The body of every backend's `search_channels`: the queries worth running go to the
@@ -222,7 +238,7 @@ def search_batched(
     if not wanted or matches_nothing(search_filter):
         return results
     for channel, points in zip(wanted, run_batch(wanted), strict=True):
-        results[channel] = scored_units(points)
+        results[channel] = payloads.scored(points)
     return results
 
 

@@ -28,15 +28,15 @@ from retrieval.index import (
     TEXT,
     VISUAL,
     IndexedUnit,
+    IndexMismatch,
     QueryVector,
     ScoredUnit,
+    UnitPayloads,
     VectorLayout,
     check_layout,
     check_vectors,
     point_id,
     search_batched,
-    unit_from_payload,
-    unit_payload,
 )
 from retrieval.index_edge import channel_quantization, dir_bytes, threshold_kb
 from retrieval.index_gate import AccessGate
@@ -144,14 +144,27 @@ class QdrantClientIndex:
     """One collection of unit points. Creates it on first use, refuses a mismatched one."""
 
     def __init__(
-        self, client: QdrantClient, settings: RetrievalSettings, layout: VectorLayout
+        self,
+        client: QdrantClient,
+        settings: RetrievalSettings,
+        layout: VectorLayout | None = None,
+        *,
+        blob_root: Path | None = None,
     ) -> None:
-        if not layout.channels:
-            raise ValueError("an index needs at least one vector channel")
+        """`layout` None opens the existing collection with the layout it was created with
+        (no model needed: for deletes and health checks); IndexMismatch when there is none."""
         self.client = client
         self.settings = settings
         self.collection = settings.collection
+        if layout is None:
+            with _backend(f"collection {self.collection!r}"):
+                if not client.collection_exists(self.collection):
+                    raise IndexMismatch(f"no Qdrant collection {self.collection!r} yet")
+                layout = self.existing_layout()
+        if not layout.channels:
+            raise ValueError("an index needs at least one vector channel")
         self.layout = layout
+        self.payloads = UnitPayloads(blob_root)
         self.batch_size = settings.upsert_batch
         self.server = is_server(client)
         # Local mode neither quantizes nor builds HNSW: it searches float vectors exactly.
@@ -280,7 +293,7 @@ class QdrantClientIndex:
             vectors[SPARSE] = models.SparseVector(
                 indices=list(item.sparse.indices), values=list(item.sparse.values)
             )
-        payload = unit_payload(item.unit)
+        payload = self.payloads.payload(item.unit)
         payload[VISIBLE] = visible
         return models.PointStruct(id=point_id(item.unit.id), vector=vectors, payload=payload)
 
@@ -355,8 +368,7 @@ class QdrantClientIndex:
             records = self.client.retrieve(
                 self.collection, ids=[point_id(u) for u in unit_ids], with_payload=True
             )
-        by_id = {r.payload["unit_id"]: unit_from_payload(r.payload) for r in records if r.payload}
-        return [by_id[u] for u in unit_ids if u in by_id]
+        return self.payloads.in_order((r.payload for r in records), unit_ids)
 
     def vector_names(self, unit_ids: Sequence[str]) -> dict[str, set[str]]:
         """unit id -> the named vectors stored for it."""
@@ -411,4 +423,4 @@ class QdrantClientIndex:
                 responses = self.client.query_batch_points(self.collection, requests=requests)
             return [response.points for response in responses]
 
-        return search_batched(queries, search_filter, self.layout, run)
+        return search_batched(queries, search_filter, self.layout, self.payloads, run)

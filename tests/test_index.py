@@ -11,7 +11,8 @@ from index_suite import IndexSuite, query_of
 
 from ingest.errors import BackendUnavailable
 from ingest.types import UnitKind
-from retrieval.index import point_id, unit_from_payload, unit_payload
+from ingest.types import Unit, UnitKind
+from retrieval.index import UnitPayloads, point_id
 from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
 from retrieval.types import SearchFilter
 
@@ -33,7 +34,23 @@ class TestMemoryIndex(IndexSuite):
 def test_payload_round_trip_rebuilds_the_unit() -> None:
     for units in corpus_units().values():
         for unit in units:
-            assert unit_from_payload(unit_payload(unit)) == unit
+            assert UnitPayloads().unit(UnitPayloads().payload(unit)) == unit
+
+
+def test_payloads_hold_blob_keys_and_old_absolute_paths_still_resolve(tmp_path: Path) -> None:
+    root = tmp_path / "data" / "blobs"
+    unit = Unit("d:p1", "d", UnitKind.PAGE, 0, "a.pdf", "text", images=(root / "ab" / "cd.png",))
+    payloads = UnitPayloads(root)
+    payload = payloads.payload(unit)
+    assert payload["images"] == ["ab/cd.png"]  # never an absolute path
+    assert payloads.unit(payload) == unit
+    # The data dir moved: the same payload resolves under the new blob root.
+    moved = tmp_path / "elsewhere" / "blobs"
+    assert UnitPayloads(moved).unit(payload).images == (moved / "ab" / "cd.png",)
+    # An older version stored absolute paths: under the old root and under another one.
+    assert payloads.unit({**payload, "images": [str(root / "ab/cd.png")]}) == unit
+    old = {**payload, "images": ["/srv/old-data/blobs/ab/cd.png"]}
+    assert payloads.unit(old).images == (root / "ab" / "cd.png",)
 
 
 def test_point_ids_are_deterministic_uuids() -> None:

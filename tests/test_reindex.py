@@ -119,3 +119,37 @@ def test_a_domain_error_in_any_command_is_one_line_and_exit_1(ingested: Settings
     result = CliRunner().invoke(cli, ["query", "--hits", "--doc", "ffff", "tomatoes"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == ["error: no document with id 'ffff'"]
+
+
+def test_rm_loads_no_model_and_removes_points_rows_and_blobs(
+    ingested: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = build_services(ingested, with_generator=False)
+    [doc] = services.registry.list_documents()
+    services.close()
+    assert any(ingested.blob_dir.glob("??/*"))
+
+    def no_models(_settings: Settings) -> None:
+        raise AssertionError("rm loaded a model")
+
+    monkeypatch.setattr("app.factory.build_encoders", no_models)
+    result = CliRunner().invoke(cli, ["rm", doc.id[:8]])
+    assert result.exit_code == 0, result.output
+    assert f"removed {doc.id[:12]} garden.pdf" in result.output
+    monkeypatch.undo()
+    services = build_services(ingested, with_generator=False)
+    assert services.registry.list_documents() == [] and services.index.doc_counts() == {}
+    services.close()
+    assert not list(ingested.blob_dir.glob("??/*"))
+
+
+def test_the_index_stores_blob_keys_so_a_moved_data_dir_still_serves_images(
+    ingested: Settings, tmp_path: Path
+) -> None:
+    shutil.move(ingested.data_dir, tmp_path / "moved")
+    moved = ingested.model_copy(update={"data_dir": tmp_path / "moved"})
+    services = build_services(moved, with_generator=False)
+    [hit, *_] = services.retriever.search("tomatoes watering")
+    assert hit.unit.images and all(p.is_file() for p in hit.unit.images)
+    assert all(p.is_relative_to(moved.blob_dir) for p in hit.unit.images)
+    services.close()
