@@ -12,6 +12,7 @@ from app.config import Settings
 
 if TYPE_CHECKING:
     from generation.base import Generator
+    from generation.generators.scoring import SentenceScorer
     from ingest.asr import Transcriber
     from ingest.pipeline import PdfExtractor, VideoExtractor
     from ingest.store import Registry
@@ -131,9 +132,23 @@ def _source_path(registry: Registry) -> Callable[[str], Path | None]:
     return source_path
 
 
+def build_sentence_scorer(reranker: Reranker | None) -> SentenceScorer:
+    """How extractive answers score sentences: with the lite reranker's MiniLM MaxSim (its
+    model and window cache, already loaded) when that is the reranker, lexically otherwise."""
+    from generation.generators.scoring import LexicalSentenceScorer
+    from retrieval.rerankers.lite import LiteReranker  # light: models load lazily
+
+    if isinstance(reranker, LiteReranker):
+        return reranker.sentence_scorer
+    return LexicalSentenceScorer()
+
+
 def build_generator(
-    settings: Settings, reranker: Reranker | None, registry: Registry | None = None
+    settings: Settings, scorer: SentenceScorer | None = None, registry: Registry | None = None
 ) -> Generator:
+    """The answer generator the profile names. `scorer` scores sentences of extractive
+    answers (build_sentence_scorer; lexical when None); `registry` gives extractive answers
+    the table rows of PDF pages."""
     choice = settings.generation.generator
     if choice == "auto":
         choice = "vllm" if _is_gpu(settings) else "extractive"
@@ -150,7 +165,11 @@ def build_generator(
         from generation.rows import PdfPageRows
 
         rows = PdfPageRows(_source_path(registry)) if registry is not None else None
-        return ExtractiveGenerator.from_reranker(reranker, settings.generation, rows)
+        from generation.generators.scoring import LexicalSentenceScorer
+
+        return ExtractiveGenerator(
+            scorer or LexicalSentenceScorer(), settings.generation, rows=rows
+        )
     from generation.generators.fake import FakeGenerator
 
     return FakeGenerator()

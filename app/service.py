@@ -134,6 +134,8 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
     # Concurrent queries share encoder calls (see retrieval/batching.py).
     retriever = Retriever(index, settings.retrieval, encoders.with_batched_queries(), reranker)
     generator = (
-        factory.build_generator(settings, reranker, storage.registry) if with_generator else None
+        factory.build_generator(settings, factory.build_sentence_scorer(reranker), storage.registry)
+        if with_generator
+        else None
     )
     return Services(settings, storage, index, indexer, ingestor, retriever, generator)

@@ -67,11 +67,7 @@ def build_scorer(name: str) -> SentenceScorer:
         return LexicalSentenceScorer()
     from retrieval.rerankers.lite import LiteReranker
 
-    reranker = LiteReranker.from_embedder(None, "")
-    scorer: SentenceScorer = ExtractiveGenerator.from_reranker(
-        reranker, GenerationSettings()
-    ).scorer
-    return scorer
+    return LiteReranker.from_embedder(None, "").sentence_scorer
 
 
 def main() -> None:

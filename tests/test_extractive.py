@@ -99,20 +99,20 @@ def test_nothing_matching_means_no_answer() -> None:
     )
 
 
-def test_from_reranker_without_sentence_scorer_falls_back_to_lexical() -> None:
-    built = ExtractiveGenerator.from_reranker(None, GenerationSettings())
-    assert isinstance(built.scorer, LexicalSentenceScorer)
+def test_the_factory_gives_extractive_answers_the_lite_scorer_or_a_lexical_one() -> None:
+    from app.config import Settings
+    from app.factory import build_generator, build_sentence_scorer
+    from retrieval.rerankers.fake import FakeReranker
+    from retrieval.rerankers.lite import LiteReranker
 
-    class WithScorer:
-        name = "lite"
-        sentence_scorer = KeywordScorer("x")
-
-        def score(self, query: str, units: Sequence[object]) -> list[float]:
-            return [0.0] * len(units)
-
-    assert isinstance(
-        ExtractiveGenerator.from_reranker(WithScorer(), GenerationSettings()).scorer, KeywordScorer
-    )
+    assert isinstance(build_sentence_scorer(None), LexicalSentenceScorer)
+    assert isinstance(build_sentence_scorer(FakeReranker()), LexicalSentenceScorer)
+    lite = LiteReranker.__new__(LiteReranker)  # no model: only the wiring is checked
+    lite.sentence_scorer = KeywordScorer("x")  # type: ignore[assignment]
+    assert build_sentence_scorer(lite) is lite.sentence_scorer
+    settings = Settings(_env_file=None, generation={"generator": "extractive"})  # type: ignore[call-arg]
+    built = build_generator(settings, lite.sentence_scorer)
+    assert isinstance(built, ExtractiveGenerator) and built.scorer is lite.sentence_scorer
 
 
 def test_lexical_scorer_prefers_the_sentence_covering_rare_query_words() -> None:

@@ -47,6 +47,5 @@ class TestExtractiveWithLiteScorer(GeneratorSuite):
         from retrieval.rerankers.lite import LiteReranker
 
         reranker = LiteReranker()  # the packaged all-MiniLM-L6-v2
-        generator = ExtractiveGenerator.from_reranker(reranker, GenerationSettings())
-        assert generator.scorer is reranker.sentence_scorer
+        generator = ExtractiveGenerator(reranker.sentence_scorer, GenerationSettings())
         return generator

@@ -10,7 +10,6 @@ from fixtures_retrieval import corpus_units, document, index_corpus, page
 from index_suite import IndexSuite, query_of
 
 from ingest.errors import BackendUnavailable
-from ingest.types import UnitKind
 from ingest.types import Unit, UnitKind
 from retrieval.index import UnitPayloads, point_id
 from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client

@@ -22,12 +22,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from generation.config import GenerationSettings
-from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
+from generation.generators.scoring import SentenceScorer
 from generation.prompts import NO_ANSWER, source_marker
 from generation.rows import NoRows, PageRows
 from generation.streaming import word_chunks
 from retrieval.lexical import float_references
-from retrieval.rerankers.base import Reranker
 from retrieval.sentences import Sentence, split_sentences
 from retrieval.terms import tokenize
 from retrieval.types import Hit
@@ -200,17 +199,6 @@ class ExtractiveGenerator:
         self.max_units = max_units
         self.hit_weight = hit_weight
         self.min_score = min_score
-
-    @classmethod
-    def from_reranker(
-        cls, reranker: Reranker | None, settings: GenerationSettings, rows: PageRows | None = None
-    ) -> ExtractiveGenerator:
-        """Score sentences with the reranker's sentence scorer when it has one (the lite
-        reranker), lexically otherwise; `rows` gives table rows of PDF pages."""
-        scorer = getattr(reranker, "sentence_scorer", None)
-        if not isinstance(scorer, SentenceScorer):
-            scorer = LexicalSentenceScorer()
-        return cls(scorer, settings, rows=rows)
 
     def _candidates(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """Every sentence of the top units with its combined score, in text order."""

@@ -160,7 +160,8 @@ class MiniLMSentenceScorer:
 class LiteReranker:
     """`Reranker` for the lite profile: MiniLM sentence MaxSim fused with BM25 evidence.
 
-    `sentence_scorer` exposes the same sentence scoring to the extractive generator.
+    `sentence_scorer` is the same sentence scoring; the factory (app.factory.build_sentence_scorer)
+    hands it to the extractive generator.
     """
 
     name = "lite"
