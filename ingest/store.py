@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import NotFound, StoreBusy
+from ingest.records import from_record, to_record
 from ingest.types import (
     DocKind,
     DocStatus,
@@ -257,6 +258,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     total INTEGER NOT NULL DEFAULT 0
 );
 """
+_UNIT_COLUMNS = (
+    "id", "doc_id", "ordinal", "kind", "page", "start_s", "end_s", "text", "text_source", "images"
+)  # fmt: skip
 # Columns added after the first release: (table, column, definition) for older registries.
 _ADDED_COLUMNS = (
     ("jobs", "phase", "TEXT NOT NULL DEFAULT 'queued'"),
@@ -300,20 +304,7 @@ class Registry:
     # -- documents -------------------------------------------------------------------------
 
     def _document(self, row: sqlite3.Row) -> Document:
-        return Document(
-            id=row["id"],
-            file_name=row["file_name"],
-            kind=DocKind(row["kind"]),
-            status=DocStatus(row["status"]),
-            size_bytes=row["size_bytes"],
-            source_blob=row["source_blob"],
-            n_pages=row["n_pages"],
-            n_clips=row["n_clips"],
-            duration_s=row["duration_s"],
-            error=row["error"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+        return from_record(Document, row)
 
     def get_document(self, doc_id: str) -> Document | None:
         with self._connect() as conn:
@@ -379,8 +370,8 @@ class Registry:
         with self._transaction() as conn:
             conn.execute("DELETE FROM units WHERE doc_id = ?", (doc_id,))
             conn.executemany(
-                """INSERT INTO units (id, doc_id, ordinal, kind, page, start_s, end_s, text,
-                       text_source, images) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                f"INSERT INTO units ({', '.join(_UNIT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_UNIT_COLUMNS))})",
                 [self._unit_row(u) for u in units],
             )
             conn.execute(
@@ -422,34 +413,13 @@ class Registry:
     # -- units -----------------------------------------------------------------------------
 
     def _unit_row(self, unit: Unit) -> tuple[object, ...]:
-        keys = [self.blobs.key(p) for p in unit.images]
-        return (
-            unit.id,
-            unit.doc_id,
-            unit.ordinal,
-            unit.kind.value,
-            unit.page,
-            unit.start_s,
-            unit.end_s,
-            unit.text,
-            unit.text_source,
-            json.dumps(keys),
-        )
+        keys = json.dumps([self.blobs.key(p) for p in unit.images])
+        record = to_record(unit, images=keys)
+        return tuple(record[column] for column in _UNIT_COLUMNS)
 
     def _unit(self, row: sqlite3.Row, file_name: str) -> Unit:
-        return Unit(
-            id=row["id"],
-            doc_id=row["doc_id"],
-            kind=UnitKind(row["kind"]),
-            ordinal=row["ordinal"],
-            file_name=file_name,
-            text=row["text"],
-            images=tuple(self.blobs.path(k) for k in json.loads(row["images"])),
-            page=row["page"],
-            start_s=row["start_s"],
-            end_s=row["end_s"],
-            text_source=row["text_source"],
-        )
+        images = tuple(self.blobs.path(k) for k in json.loads(row["images"]))
+        return from_record(Unit, row, file_name=file_name, images=images)
 
     def units(self, doc_id: str) -> list[Unit]:
         """Units of a document in order (empty unless it is ready)."""
@@ -487,20 +457,7 @@ class Registry:
     # -- jobs ------------------------------------------------------------------------------
 
     def _job(self, row: sqlite3.Row) -> Job:
-        return Job(
-            id=row["id"],
-            source=row["source"],
-            status=JobStatus(row["status"]),
-            progress=row["progress"],
-            message=row["message"],
-            doc_id=row["doc_id"],
-            error=row["error"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            phase=row["phase"],
-            done=row["done"],
-            total=row["total"],
-        )
+        return from_record(Job, row)
 
     def create_job(self, source: str) -> Job:
         now = time.time()

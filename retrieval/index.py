@@ -22,8 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.errors import MMRagError
+from ingest.records import from_record, to_record
 from ingest.store import blob_key, blob_path
-from ingest.types import Unit, UnitKind
+from ingest.types import Unit
 from retrieval.types import SearchFilter, SparseVector
 
 VISUAL = "visual"
@@ -141,39 +142,19 @@ class UnitPayloads:
     blob_root: Path | None = None
 
     def payload(self, unit: Unit) -> dict[str, Any]:
-        """The payload of a unit."""
+        """The payload of a unit: its record, with `unit_id` for `id`."""
         root = self.blob_root
-        return {
-            "unit_id": unit.id,
-            "doc_id": unit.doc_id,
-            "kind": unit.kind.value,
-            "ordinal": unit.ordinal,
-            "file_name": unit.file_name,
-            "text": unit.text,
-            "images": [blob_key(p, root) if root else str(p) for p in unit.images],
-            "page": unit.page,
-            "start_s": unit.start_s,
-            "end_s": unit.end_s,
-            "text_source": unit.text_source,
-        }
+        images = [blob_key(p, root) if root else str(p) for p in unit.images]
+        record = to_record(unit, images=images)
+        record["unit_id"] = record.pop("id")
+        return record
 
     def unit(self, payload: Mapping[str, Any]) -> Unit:
         """Rebuild a `Unit` from a payload written by `payload`."""
         root = self.blob_root
-        images = payload.get("images") or ()
-        return Unit(
-            id=payload["unit_id"],
-            doc_id=payload["doc_id"],
-            kind=UnitKind(payload["kind"]),
-            ordinal=int(payload["ordinal"]),
-            file_name=payload["file_name"],
-            text=payload.get("text") or "",
-            images=tuple(blob_path(k, root) if root else Path(k) for k in images),
-            page=payload.get("page"),
-            start_s=payload.get("start_s"),
-            end_s=payload.get("end_s"),
-            text_source=payload.get("text_source") or "",
-        )
+        stored = payload.get("images") or ()
+        images = tuple(blob_path(k, root) if root else Path(k) for k in stored)
+        return from_record(Unit, payload, id=payload["unit_id"], images=images)
 
     def in_order(
         self, payloads: Iterable[Mapping[str, Any] | None], unit_ids: Sequence[str]
