@@ -36,6 +36,8 @@ _POINT_NAMESPACE = uuid.UUID("7d0b8a0e-5c1e-4c47-9a39-0f5c3b3e2a61")
 
 Vector = npt.NDArray[np.float32]
 QueryVector = Vector | SparseVector
+ChannelQueries = Mapping[str, QueryVector]  # channel name -> the query's vector
+ChannelHits = dict[str, list["ScoredUnit"]]  # channel name -> its units, best first
 
 
 class IndexMismatch(MMRagError):
@@ -267,11 +269,8 @@ class VectorIndex(Protocol):
         ...
 
     def search_channels(
-        self,
-        queries: Mapping[str, QueryVector],
-        search_filter: SearchFilter | None = None,
-        limit: int = 50,
-    ) -> dict[str, list[ScoredUnit]]:
+        self, queries: ChannelQueries, search_filter: SearchFilter | None = None, limit: int = 50
+    ) -> ChannelHits:
         """Top `limit` visible units per channel with each channel's raw score, best first.
         An empty sparse query skips its channel."""
         ...

@@ -22,7 +22,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,11 @@ from retrieval.config import RetrievalSettings
 from retrieval.index import (
     SPARSE,
     VISUAL,
+    ChannelHits,
+    ChannelQueries,
     IndexedUnit,
     IndexMismatch,
     QueryVector,
-    ScoredUnit,
     UnitPayloads,
     VectorLayout,
     check_layout,
@@ -380,11 +381,8 @@ class EdgeIndex:
         )
 
     def search_channels(
-        self,
-        queries: Mapping[str, QueryVector],
-        search_filter: SearchFilter | None = None,
-        limit: int = 50,
-    ) -> dict[str, list[ScoredUnit]]:
+        self, queries: ChannelQueries, search_filter: SearchFilter | None = None, limit: int = 50
+    ) -> ChannelHits:
         """Top `limit` visible units per channel, all channels in ONE batched query."""
         restricted = search_filter is not None and (
             search_filter.doc_ids is not None or search_filter.kinds is not None

@@ -27,10 +27,11 @@ from retrieval.index import (
     SPARSE,
     TEXT,
     VISUAL,
+    ChannelHits,
+    ChannelQueries,
     IndexedUnit,
     IndexMismatch,
     QueryVector,
-    ScoredUnit,
     UnitPayloads,
     VectorLayout,
     check_layout,
@@ -409,11 +410,8 @@ class QdrantClientIndex:
         )
 
     def search_channels(
-        self,
-        queries: Mapping[str, QueryVector],
-        search_filter: SearchFilter | None = None,
-        limit: int = 50,
-    ) -> dict[str, list[ScoredUnit]]:
+        self, queries: ChannelQueries, search_filter: SearchFilter | None = None, limit: int = 50
+    ) -> ChannelHits:
         """Top `limit` visible units per channel, all channels in ONE batched Query API call."""
 
         def run(wanted: dict[str, QueryVector]) -> list[list[models.ScoredPoint]]:

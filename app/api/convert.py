@@ -44,19 +44,26 @@ def unit_video_url(unit: Unit) -> str | None:
     return f"/units/{quote(unit.id, safe=':')}/video"
 
 
+def _unit_fields(unit: Unit) -> dict[str, object]:
+    """The fields every wire model of a unit shares: where it is and its media links."""
+    return {
+        "kind": unit.kind.value,
+        "label": unit.label,
+        "page": unit.page,
+        "start_s": unit.start_s,
+        "end_s": unit.end_s,
+        "image_url": unit_image_url(unit.id),
+        "video_url": unit_video_url(unit),
+    }
+
+
 def unit_summary(unit: Unit) -> UnitSummary:
     return UnitSummary(
         id=unit.id,
-        kind=unit.kind.value,
-        label=unit.label,
-        page=unit.page,
-        start_s=unit.start_s,
-        end_s=unit.end_s,
         text_source=unit.text_source,
         text_preview=_snippet(unit.text, PREVIEW_CHARS),
         n_images=len(unit.images),
-        image_url=unit_image_url(unit.id),
-        video_url=unit_video_url(unit),
+        **_unit_fields(unit),
     )
 
 
@@ -73,18 +80,12 @@ def hit_out(rank: int, hit: Hit) -> HitOut:
         unit_id=unit.id,
         doc_id=unit.doc_id,
         file_name=unit.file_name,
-        kind=unit.kind.value,
-        label=unit.label,
-        page=unit.page,
-        start_s=unit.start_s,
-        end_s=unit.end_s,
         score=hit.score,
         stage1_score=hit.stage1_score,
         rerank_score=hit.rerank_score,
         matched=list(hit.matched),
         text=_snippet(unit.text, SNIPPET_CHARS),
-        image_url=unit_image_url(unit.id),
-        video_url=unit_video_url(unit),
+        **_unit_fields(unit),
     )
 
 
