@@ -1,6 +1,6 @@
 """The vector index interface: one point per unit, named vectors per channel.
 
-Two backends implement `VectorIndex` and pass one contract suite (tests/index_suite.py):
+Two backends implement `VectorIndex` and pass one contract suite (tests/support/index_suite.py):
 - `retrieval.index_edge.EdgeIndex`: Qdrant Edge, Qdrant's engine in-process (the default);
 - `retrieval.index_qdrant.QdrantClientIndex`: qdrant-client, for a server or cluster
   (`MMRAG_QDRANT_URL`); its local mode (a path or ":memory:") speaks the same API.
