@@ -115,7 +115,7 @@ def free_port():
 
 if mode == "ui":
     sys.exit(launch.run_ui(settings, "127.0.0.1", free_port()))
-from tests.support import app.api.application
+import app.api.application
 from tests.support import api_fakes
 
 real = app.api.application.create_app
