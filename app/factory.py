@@ -21,8 +21,11 @@ if TYPE_CHECKING:
     from retrieval.rerankers.base import Reranker
 
 
-def _is_gpu(settings: Settings) -> bool:
-    return settings.profile == "gpu"
+def _resolve(settings: Settings, choice: str, *, gpu: str, lite: str) -> str:
+    """A configured implementation name, with `auto` resolved by the profile."""
+    if choice != "auto":
+        return choice
+    return gpu if settings.profile == "gpu" else lite
 
 
 def build_pdf_extractor(settings: Settings) -> PdfExtractor:
@@ -48,9 +51,7 @@ def build_video_extractor(settings: Settings) -> VideoExtractor:
 
 
 def build_visual_embedder(settings: Settings) -> Embedder | None:
-    choice = settings.retrieval.visual_embedder
-    if choice == "auto":
-        choice = "vlm" if _is_gpu(settings) else "none"
+    choice = _resolve(settings, settings.retrieval.visual_embedder, gpu="vlm", lite="none")
     if choice == "none":
         return None
     if choice == "vlm":
@@ -67,9 +68,7 @@ def build_visual_embedder(settings: Settings) -> Embedder | None:
 
 
 def build_text_embedder(settings: Settings) -> Embedder | None:
-    choice = settings.retrieval.text_embedder
-    if choice == "auto":
-        choice = "minilm"
+    choice = _resolve(settings, settings.retrieval.text_embedder, gpu="minilm", lite="minilm")
     if choice == "none":
         return None
     if choice == "minilm":
@@ -101,9 +100,7 @@ def build_encoders(settings: Settings) -> Encoders:
 
 
 def build_reranker(settings: Settings, text_embedder: Embedder | None) -> Reranker | None:
-    choice = settings.retrieval.reranker
-    if choice == "auto":
-        choice = "vlm" if _is_gpu(settings) else "lite"
+    choice = _resolve(settings, settings.retrieval.reranker, gpu="vlm", lite="lite")
     if choice == "none":
         return None
     if choice == "lite":
@@ -149,9 +146,7 @@ def build_generator(
     """The answer generator the profile names. `scorer` scores sentences of extractive
     answers (build_sentence_scorer; lexical when None); `registry` gives extractive answers
     the table rows of PDF pages."""
-    choice = settings.generation.generator
-    if choice == "auto":
-        choice = "vllm" if _is_gpu(settings) else "extractive"
+    choice = _resolve(settings, settings.generation.generator, gpu="vllm", lite="extractive")
     if choice == "vllm":
         from generation.generators.vllm import VLLMGenerator
 

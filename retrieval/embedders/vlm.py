@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 
+from ingest.lazy import LoadOnce
 from retrieval.config import VLMSettings
 from retrieval.embedders.base import Matrix
 from retrieval.embedders.prompted import PromptedEmbedder
@@ -46,7 +47,7 @@ class VLMEmbedder(PromptedEmbedder):
         config); `settings.model` is then only a name."""
         embedder = cls.__new__(cls)
         embedder._setup(settings, hidden_size)
-        embedder._encoder = encoder
+        embedder._encoder = LoadOnce(embedder._build_encoder, encoder)  # already built
         return embedder
 
     def _setup(self, settings: VLMSettings, hidden: int) -> None:
@@ -56,15 +57,12 @@ class VLMEmbedder(PromptedEmbedder):
         self.dim: int = settings.mrl_dim or hidden
         suffix = f"@{self.dim}" if settings.mrl_dim else ""
         self.name = f"vlm:{settings.prompt_format}:{settings.model}{suffix}"
-        self._encoder: LastTokenEncoder | None = None
-        self._lock = threading.Lock()
+        self._encoder = LoadOnce(self._build_encoder)
+        self._lock = threading.Lock()  # one forward at a time
 
     def load(self) -> LastTokenEncoder:
         """Load processor and weights now (idempotent); returns the batch encoder."""
-        with self._lock:
-            if self._encoder is None:
-                self._encoder = self._build_encoder()
-            return self._encoder
+        return self._encoder.get()
 
     def _build_encoder(self) -> LastTokenEncoder:
         s = self.settings

@@ -5,48 +5,28 @@ everything still there after a restart. Also the UI helper routes /limits and bo
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pymupdf
 import pytest
-from fastapi.testclient import TestClient
 
 from app.api.application import create_app
 from app.config import Settings
 from app.service import Services
-from tests.support.api_fakes import QuotingGenerator, fake_services, make_pdf, serving
+from tests.support.api_fakes import fake_services, make_pdf, serving
+from tests.support.api_harness import Harness, settings_for
 
 KEY = "conv-key"
 PAGES = ["Bitcoin is a peer-to-peer electronic cash system.", "Whales sing long songs at sea."]
 
 
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(data_dir=tmp_path / "data", _env_file=None, **overrides)  # type: ignore[call-arg]
+_settings = settings_for
 
 
-class Api:
-    """A TestClient over fake services, with the helpers these tests repeat."""
-
-    def __init__(self, client: TestClient, services: Services) -> None:
-        self.client = client
-        self.services = services
-
-    @property
-    def generator(self) -> QuotingGenerator:
-        assert isinstance(self.services.generator, QuotingGenerator)
-        return self.services.generator
-
-    def ingest(self, name: str, data: bytes) -> str:
-        job = self.client.post("/documents", files={"file": (name, data)}).json()
-        deadline = time.monotonic() + 10
-        while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
-            time.sleep(0.02)
-            job = self.client.get(f"/jobs/{job['id']}").json()
-        assert job["status"] == "done", job
-        return str(job["doc_id"])
+class Api(Harness):
+    """The shared harness, with the conversation helpers these tests repeat."""
 
     def new_conversation(self, **body: object) -> str:
         response = self.client.post("/conversations", json=body or None)

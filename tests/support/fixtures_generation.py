@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
 
 from generation.base import Generator
-from ingest.types import Unit, UnitKind, clip_unit_id
+from ingest.types import Unit
 from retrieval.types import Hit
+from tests.support.fixtures_retrieval import clip as retrieval_clip
 from tests.support.fixtures_retrieval import page as retrieval_page
 
 BITCOIN_TEXT = """Bitcoin: A Peer-to-Peer Electronic Cash System
@@ -41,19 +43,8 @@ def clip_unit(
     file_name: str, index: int, start_s: float, end_s: float, text: str, frames: Sequence[Path] = ()
 ) -> Unit:
     """A clip unit of video `file_name`."""
-    doc_id = f"doc-{file_name}"
-    return Unit(
-        id=clip_unit_id(doc_id, index),
-        doc_id=doc_id,
-        kind=UnitKind.CLIP,
-        ordinal=index,
-        file_name=file_name,
-        text=text,
-        images=tuple(frames),
-        start_s=start_s,
-        end_s=end_s,
-        text_source="asr",
-    )
+    unit = retrieval_clip(f"doc-{file_name}", file_name, index, text, images=tuple(frames))
+    return replace(unit, start_s=start_s, end_s=end_s)
 
 
 def hit(unit: Unit, score: float) -> Hit:
