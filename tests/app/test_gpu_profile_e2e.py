@@ -28,10 +28,7 @@ from tests.support.fake_openai_server import FakeOpenAIServer
 from tests.support.fake_vllm_embed_server import FakeVLLMEmbedServer
 from tests.support.fixtures_pdf import text_pdf
 from tests.support.fixtures_video import make_ramp_video, requires_ffmpeg
-from tests.support.tiny_vlm import tiny_qwen3_vl
 from ui.client import stream_event
-
-__all__ = ["tiny_qwen3_vl"]  # fixture used below
 
 PAGES = [
     "The warranty covers the compressor for ten years from the date of purchase.",

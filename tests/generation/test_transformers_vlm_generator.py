@@ -15,9 +15,7 @@ from generation.errors import GenerationError
 from generation.generators.transformers_vlm import StopOnEvent, TransformersVLMGenerator
 from retrieval.types import Hit
 from tests.support.generator_suite import GeneratorSuite
-from tests.support.tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen3_vl
-
-__all__ = ["tiny_qwen3_vl"]  # fixture used below
+from tests.support.tiny_vlm import make_clip_unit, make_page_unit
 
 QUESTION = "Where do whales sing?"
 

@@ -22,15 +22,7 @@ from retrieval.qwen_vl.packing import PackedInputs, _cuda_varlen, _Layout
 from retrieval.qwen_vl.patch_embed import PatchLinear, use_linear_patch_embedding
 from retrieval.qwen_vl.processing import IMAGE_PAD, QwenVLProcessor
 from retrieval.qwen_vl.prompts import PromptSpec, render_prompt
-from tests.support.tiny_vlm import (
-    make_clip_unit,
-    make_page_unit,
-    tiny_qwen2_vl,
-    tiny_qwen3_vl,
-    tiny_qwen3_vl_bos,
-)
-
-__all__ = ["tiny_qwen2_vl", "tiny_qwen3_vl", "tiny_qwen3_vl_bos"]  # fixtures used below
+from tests.support.tiny_vlm import make_clip_unit, make_page_unit
 
 
 def encoder_for(checkpoint: Path, packed: bool, budget: int = 1 << 20) -> LastTokenEncoder:

@@ -20,15 +20,7 @@ from retrieval.embedders.vlm import VLMEmbedder
 from retrieval.qwen_vl.encoder import LastTokenEncoder
 from retrieval.qwen_vl.formats import query_prompt, unit_prompt
 from retrieval.qwen_vl.loading import resolve_device, resolve_dtype
-from tests.support.tiny_vlm import (
-    make_clip_unit,
-    make_page_unit,
-    tiny_qwen2_5_vl,
-    tiny_qwen2_vl,
-    tiny_qwen3_vl,
-)
-
-__all__ = ["tiny_qwen2_5_vl", "tiny_qwen2_vl", "tiny_qwen3_vl"]  # fixtures used below
+from tests.support.tiny_vlm import make_clip_unit, make_page_unit
 
 QUERIES = ["where do whales sing?", "a dog on the beach", ""]
 

@@ -29,7 +29,7 @@ from retrieval.qwen_vl import chat_templates
 from retrieval.qwen_vl.formats import query_prompt, unit_prompt
 from retrieval.qwen_vl.prompts import render_prompt
 from retrieval.qwen_vl.synthetic import BOS_TOKEN
-from tests.support.tiny_vlm import make_page_unit, tiny_qwen2_vl, tiny_qwen3_vl, tiny_qwen3_vl_bos
+from tests.support.tiny_vlm import make_page_unit
 from tests.support.vlm_reference import (
     RefQwen2VLProcessor,
     RefQwen3VLProcessor,
@@ -39,8 +39,6 @@ from tests.support.vlm_reference import (
     ref_vlm2vec_pooling,
     reference_processor,
 )
-
-__all__ = ["tiny_qwen2_vl", "tiny_qwen3_vl", "tiny_qwen3_vl_bos"]  # fixtures used below
 
 QUERY = "Where do whales sing?"
 

@@ -22,14 +22,12 @@ from retrieval.qwen_vl.synthetic import BOS_TOKEN
 from retrieval.rerankers.base import Reranker
 from retrieval.rerankers.vlm import VLMReranker, answer_token_id
 from tests.support.reranker_suite import RerankerSuite
-from tests.support.tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen3_vl, tiny_qwen3_vl_bos
+from tests.support.tiny_vlm import make_clip_unit, make_page_unit
 from tests.support.vlm_reference import (
     RefQwen3VLProcessor,
     ref_process_vision_info,
     reference_processor,
 )
-
-__all__ = ["tiny_qwen3_vl", "tiny_qwen3_vl_bos"]  # fixtures used below
 
 QUERY = "Where do whales sing?"
 INSTRUCTION = "Retrieve pages relevant to the user's query."

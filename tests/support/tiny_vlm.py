@@ -2,8 +2,8 @@
 2-block vision tower, a BPE tokenizer trained on the spot) saved to a temporary directory
 and loaded through the product's own loading code, plus tiny page and clip units.
 
-Import the fixtures you use into a test module:
-    from tests.support.tiny_vlm import make_clip_unit, make_page_unit, tiny_qwen2_vl, tiny_qwen3_vl
+The fixtures are registered for every test by tests/conftest.py (`pytest_plugins`): ask for
+`tiny_qwen3_vl` by name; import only the unit builders (`make_page_unit`, `make_clip_unit`).
 """
 
 from __future__ import annotations
