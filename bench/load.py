@@ -7,8 +7,9 @@
    `POST /documents` ingests a PDF (uploaded, deleted and uploaded again until enough
    queries are timed); target: p95 during ingest <= 3x idle p95.
 
-The server is `app.api.create_app` under uvicorn in this process (a thread), the clients
-httpx over real sockets. The data dir is a fresh temporary one (nothing shared is touched).
+The server is `app.api.application.create_app` under uvicorn in this process (a thread); the timed
+clients of phases 1 and 2 are threads of a child process (bench/load_clients.py), so they
+do not compete with the server for its GIL; all use httpx over real sockets. The data dir is a fresh temporary one (nothing shared is touched).
 
     python -m bench.load [--clients 20] [--rounds 3] [--out bench/results/load.json]
 """
@@ -24,7 +25,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ import uvicorn
 
 from app.api.application import create_app
 from app.config import Settings
+from bench.load_clients import run_clients, timed_query
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parent.parent / "shared" / "corpus"
@@ -147,41 +148,6 @@ def wait_job(http: httpx.Client, job_id: str) -> dict[str, object]:
         time.sleep(0.2)
 
 
-def timed_query(http: httpx.Client, question: str) -> float | None:
-    """Seconds for one /query, or None when it failed."""
-    started = time.perf_counter()
-    try:
-        response = http.post("/query", json={"question": question}, timeout=300)
-    except httpx.HTTPError:
-        return None
-    elapsed = time.perf_counter() - started
-    return elapsed if response.status_code == 200 and response.json()["answer"] else None
-
-
-def run_clients(url: str, clients: int, work: list[list[str]]) -> tuple[list[float], int, float]:
-    """Each client sends its list of questions one after another, all clients at once."""
-    barrier = threading.Barrier(clients)
-
-    def client(questions: list[str]) -> tuple[list[float], int]:
-        latencies: list[float] = []
-        errors = 0
-        with httpx.Client(base_url=url, timeout=300) as http:
-            barrier.wait()
-            for question in questions:
-                seconds = timed_query(http, question)
-                if seconds is None:
-                    errors += 1
-                else:
-                    latencies.append(seconds)
-        return latencies, errors
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(client, work))
-    elapsed = time.perf_counter() - started
-    return [x for lat, _ in results for x in lat], sum(e for _, e in results), elapsed
-
-
 def query_while(
     http: httpx.Client, questions: list[str], busy: Callable[[], bool], minimum: int
 ) -> tuple[list[float], int]:
@@ -240,7 +206,7 @@ def main() -> None:
 
     questions = questions_for(QUERY_DOCS)
     data_dir = Path(tempfile.mkdtemp(prefix="mmrag-load-"))
-    settings = Settings(data_dir=data_dir, port=args.port, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=data_dir, port=args.port, _env_file=None)
     phases: list[Phase] = []
     with Server(settings, args.port) as server, httpx.Client(base_url=server.url) as http:
         started = time.perf_counter()

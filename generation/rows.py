@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 # Two lines are in one row when their vertical centres differ by less than this share of
 # the smaller line height.
 ROW_BAND = 0.5
+# Text only: image blocks carry no lines, and decoding them is most of get_text's cost.
+_TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
 
 
 @runtime_checkable
@@ -64,12 +66,22 @@ def group_rows(lines: list[tuple[float, float, float, str]]) -> list[list[str]]:
 
 class PdfPageRows:
     """`PageRows` of page units read from their source PDF (found by `source_path`, doc id
-    -> path or None). Open documents are kept in a small LRU cache."""
+    -> path or None). Open documents are kept in a small LRU cache, and the rows of the
+    last `rows_cache_size` pages in another: a unit id names immutable content, and
+    PyMuPDF holds the GIL while it reads a layout (~10-35 ms a page), so concurrent
+    answers about the same pages would otherwise queue behind each other."""
 
-    def __init__(self, source_path: Callable[[str], Path | None], cache_size: int = 4) -> None:
+    def __init__(
+        self,
+        source_path: Callable[[str], Path | None],
+        cache_size: int = 4,
+        rows_cache_size: int = 1024,
+    ) -> None:
         self.source_path = source_path
         self.cache_size = cache_size
+        self.rows_cache_size = rows_cache_size
         self._docs: OrderedDict[str, Any] = OrderedDict()
+        self._rows: OrderedDict[str, list[list[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _open(self, doc_id: str) -> Any:
@@ -91,19 +103,33 @@ class PdfPageRows:
         if unit.kind is not UnitKind.PAGE or unit.page is None or unit.text_source != "layer":
             return []
         with self._lock:
+            cached = self._rows.get(unit.id)
+            if cached is not None:
+                self._rows.move_to_end(unit.id)
+                return cached
             try:
                 doc = self._open(unit.doc_id)
                 if doc is None or unit.page > doc.page_count:
                     return []
-                layout = doc[unit.page - 1].get_text("dict")
+                layout = doc[unit.page - 1].get_text("dict", flags=_TEXT_FLAGS)
             except (RuntimeError, ValueError) as err:
                 logger.warning("%s: no page layout for table rows: %s", unit.label, err)
                 return []
-        lines = []
-        for block in layout.get("blocks", []):
-            for line in block.get("lines", []):
-                text = "".join(span["text"] for span in line["spans"]).strip()
-                if text:
-                    x0, y0, _, y1 = line["bbox"]
-                    lines.append((float(x0), float(y0), float(y1), text))
-        return group_rows(lines)
+        rows = _rows_of(layout)
+        with self._lock:
+            self._rows[unit.id] = rows
+            while len(self._rows) > self.rows_cache_size:
+                self._rows.popitem(last=False)
+        return rows
+
+
+def _rows_of(layout: dict[str, Any]) -> list[list[str]]:
+    """The rows of a page's `get_text("dict")` layout."""
+    lines = []
+    for block in layout.get("blocks", []):
+        for line in block.get("lines", []):
+            text = "".join(span["text"] for span in line["spans"]).strip()
+            if text:
+                x0, y0, _, y1 = line["bbox"]
+                lines.append((float(x0), float(y0), float(y1), text))
+    return group_rows(lines)

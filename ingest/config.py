@@ -30,6 +30,9 @@ class IngestSettings(BaseModel):
         description="PDF page processes and video keyframe OCR threads; 0 = one per CPU core",
     )
     max_file_bytes: int = Field(4 * 1024**3, ge=1)
+    # Queries come first: the API's ingest thread and every page process run this much
+    # nicer than the server (threads they start, tesseract included, inherit it).
+    nice: int = Field(10, ge=0, le=19, description="CPU niceness added to ingestion work")
 
     # Video: fixed windows with optional overlap, K evenly spaced frames per clip.
     clip_seconds: float = Field(10.0, gt=0)

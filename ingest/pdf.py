@@ -28,6 +28,7 @@ import pymupdf
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.pdf_page import PageExtractor
+from ingest.priority import lower_thread_priority
 from ingest.types import PageContent
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def _init_worker(path: Path, settings: IngestSettings) -> None:
     parent is killed (SIGKILL, OOM), which the executor itself never notices."""
     global _worker_source
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    lower_thread_priority(settings.nice)
     parent = multiprocessing.parent_process()
     if parent is not None and parent.sentinel is not None:
         watcher = threading.Thread(

@@ -58,7 +58,7 @@ def _start_runtime(settings: Settings, services_factory: ServicesFactory) -> Api
     upload_root = settings.data_dir / "uploads"
     upload_root.mkdir(parents=True, exist_ok=True)
     recovered = recover_jobs(services.registry, upload_root)
-    worker = IngestWorker(services.ingestor, services.registry)
+    worker = IngestWorker(services.ingestor, services.registry, nice=settings.ingest.nice)
     worker.start()
     for task in recovered:
         worker.submit(task)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.api.uploads import ReceivedUpload
+from ingest.priority import lower_thread_priority
 from ingest.stages import IngestProgress, Phase, ProgressFn
 from ingest.store import Registry
 from ingest.types import DocStatus, IngestResult, Job, JobStatus
@@ -96,11 +97,16 @@ class IngestWorker:
     """Runs uploaded files through the ingestor, one at a time, in submission order."""
 
     def __init__(
-        self, ingestor: FileIngestor, registry: Registry, progress_interval_s: float = 0.25
+        self,
+        ingestor: FileIngestor,
+        registry: Registry,
+        progress_interval_s: float = 0.25,
+        nice: int = 0,
     ) -> None:
         self.ingestor = ingestor
         self.registry = registry
         self.progress_interval_s = progress_interval_s
+        self.nice = nice  # added to the worker thread's niceness: queries come first
         self._queue: queue.Queue[IngestTask | None] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, name="mmrag-ingest", daemon=True)
 
@@ -129,6 +135,7 @@ class IngestWorker:
         self._thread.join(timeout_s)
 
     def _serve(self) -> None:
+        lower_thread_priority(self.nice)
         while True:
             task = self._queue.get()
             try:

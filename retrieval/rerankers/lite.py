@@ -187,6 +187,11 @@ class LiteReranker:
         self.window = window
         self.prefix_header = prefix_header
         self.sentence_scorer = MiniLMSentenceScorer(self.vectors)
+        # Window matrices per unit: a query looks up ~50 units instead of ~1,300 windows
+        # (hashing and copying each one under a lock was most of a cached rerank's time).
+        self._unit_cache: OrderedDict[tuple[str, str], Matrix] = OrderedDict()
+        self._unit_cache_size = max(1, cache_size // 16)
+        self._unit_lock = threading.Lock()
 
     @classmethod
     def from_embedder(
@@ -219,20 +224,41 @@ class LiteReranker:
             return [f"{header}: {w}" for w in windows] or [header]
         return [header, *windows]
 
+    def window_matrices(self, units: Sequence[Unit]) -> list[Matrix]:
+        """Each unit's (n_windows, dim) window vectors, from the per-unit cache where
+        possible; the units' missing windows are encoded in one call."""
+        # The windows are a function of the header and the text: together they are the key
+        # (str hashing runs in C, unlike cutting the windows again).
+        keys = [(unit_header(u), u.text) for u in units]
+        with self._unit_lock:
+            found = {k: self._unit_cache[k] for k in keys if k in self._unit_cache}
+        missing = {
+            k: self.unit_windows(u) for k, u in zip(keys, units, strict=True) if k not in found
+        }
+        if missing:
+            flat = [text for windows in missing.values() for text in windows]
+            vectors = self.vectors.encode(flat)
+            start = 0
+            for key, windows in missing.items():
+                found[key] = vectors[start : start + len(windows)]
+                start += len(windows)
+        with self._unit_lock:
+            for key in keys:
+                self._unit_cache[key] = found[key]
+                self._unit_cache.move_to_end(key)
+            while len(self._unit_cache) > self._unit_cache_size:
+                self._unit_cache.popitem(last=False)
+        return [found[k] for k in keys]
+
     def score(self, query: str, units: Sequence[Unit]) -> list[float]:
         """One relevance score per unit, higher is better; comparable within one call."""
         if not units:
             return []
         w = self.weights
-        per_unit = [self.unit_windows(u) for u in units]
-        flat = [text for windows in per_unit for text in windows]
         query_vec = self.vectors.encode([query])[0]  # (dim,)
-        sims = self.vectors.encode(flat) @ query_vec  # (n_windows,)
         dense: list[float] = []
-        start = 0
-        for windows in per_unit:
-            unit_sims = np.sort(sims[start : start + len(windows)])[::-1]
-            start += len(windows)
+        for matrix in self.window_matrices(units):
+            unit_sims = np.sort(matrix @ query_vec)[::-1]
             top = unit_sims[: w.top_windows]
             dense.append(w.dense_max * float(unit_sims[0]) + w.dense_top * float(top.mean()))
         lexical = bm25_scores(

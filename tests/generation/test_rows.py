@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pymupdf
@@ -73,3 +74,23 @@ def test_a_cell_question_quotes_the_whole_matching_row(tmp_path: Path) -> None:
     # Without the layout, a cell takes the following lines instead (crossing rows).
     plain = ExtractiveGenerator(LexicalSentenceScorer(), GenerationSettings(extractive_sentences=1))
     assert plain.compose("What is the default lineCap?", [hit(unit, 0.9)]) != answer
+
+
+def test_pdf_rows_are_read_once_per_page(tmp_path: Path) -> None:
+    unit = _unit(tmp_path / "canvas.pdf")
+    opened: list[str] = []
+
+    def source(doc_id: str) -> Path:
+        opened.append(doc_id)
+        return tmp_path / "canvas.pdf"
+
+    rows = PdfPageRows(source, cache_size=1, rows_cache_size=1)
+    first = rows.rows(unit)
+    rows._docs.clear()  # only the rows cache can answer now
+    assert rows.rows(unit) == first == TABLE
+    assert len(opened) == 1
+    other = replace(unit, id=unit.id + "-other")
+    assert rows.rows(other) == TABLE  # a second page evicts the first (capacity 1)
+    rows._docs.clear()
+    assert rows.rows(unit) == TABLE
+    assert len(opened) == 3

@@ -109,6 +109,26 @@ def test_caption_match_prefers_the_captioning_page() -> None:
     assert caption_match("no reference here", "Figure 2: x") == 0.0
 
 
+def test_window_matrices_are_cached_per_unit() -> None:
+    units = [page("d", "a.pdf", i + 1, t) for i, t in enumerate([*BITCOIN, *GARDEN])]
+    reranker = LiteReranker(encoder=minilm().model)
+    first = reranker.score("peer-to-peer cash", units)
+    encoded: list[int] = []
+    inner = reranker.vectors.encode
+
+    def counting(texts: Any, **kwargs: Any) -> Any:
+        encoded.append(len(texts))
+        return inner(texts, **kwargs)
+
+    reranker.vectors.encode = counting  # type: ignore[method-assign]
+    again = reranker.score("peer-to-peer cash", units[::-1])[::-1]
+    assert encoded == [1]  # only the query: every unit's windows came from the unit cache
+    assert again == pytest.approx(first, abs=1e-6)
+    changed = [page("d", "a.pdf", 1, BITCOIN[0] + " Changed."), *units[1:]]
+    reranker.score("peer-to-peer cash", changed)
+    assert encoded[1:] == [1, len(reranker.unit_windows(changed[0]))]
+
+
 class TestFakeReranker(RerankerSuite):
     @pytest.fixture
     def reranker(self) -> FakeReranker:

@@ -1,0 +1,90 @@
+"""Ingestion runs nicer than the queries served beside it."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.api.uploads import ReceivedUpload
+from app.api.worker import IngestTask, IngestWorker
+from ingest.config import IngestSettings
+from ingest.priority import lower_thread_priority
+from ingest.stages import ProgressFn, no_progress
+from ingest.store import BlobStore, Registry
+from ingest.types import DocKind, IngestResult
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no per-thread priority")
+
+
+def _niceness_after(nice: int) -> tuple[int, int]:
+    """(niceness of a thread after lowering its priority, of a thread it then starts)."""
+    seen: list[int] = []
+
+    def child() -> None:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    def run() -> None:
+        lower_thread_priority(nice)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        started = threading.Thread(target=child)
+        started.start()
+        started.join()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return seen[0], seen[1]
+
+
+def test_a_thread_lowers_only_its_own_priority_and_its_children_inherit_it() -> None:
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    own, child = _niceness_after(5)
+    assert own == child == min(19, before + 5)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # caller kept
+
+
+def test_zero_leaves_the_priority_alone() -> None:
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert _niceness_after(0) == (before, before)
+
+
+def test_ingestion_is_nicer_by_default() -> None:
+    assert IngestSettings().nice == 10
+
+
+class _NicenessRecorder:
+    """A FileIngestor that records the niceness it runs at."""
+
+    def __init__(self) -> None:
+        self.niceness: list[int] = []
+
+    def _record(self, path: Path) -> IngestResult:
+        self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return IngestResult(path, "d" * 64, "ingested", n_pages=1)
+
+    def ingest_file(self, path: Path, progress: ProgressFn = no_progress) -> IngestResult:
+        return self._record(path)
+
+    def resume_document(self, doc_id: str, progress: ProgressFn = no_progress) -> IngestResult:
+        return self._record(Path(doc_id))
+
+
+def test_the_api_ingest_worker_runs_nicer_than_the_server(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.sqlite3", BlobStore(tmp_path / "blobs"))
+    job = registry.create_job("paper.pdf")
+    ingestor = _NicenessRecorder()
+    worker = IngestWorker(ingestor, registry, nice=4)
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    (folder / "paper.pdf").write_bytes(b"%PDF-1.4")
+    worker.start()
+    worker.submit(
+        IngestTask(job.id, ReceivedUpload(folder / "paper.pdf", "paper.pdf", 8, DocKind.PDF))
+    )
+    assert worker.wait_idle(30)
+    worker.stop()
+    server = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert ingestor.niceness == [min(19, server + 4)]
