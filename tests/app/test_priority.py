@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from app.api.uploads import ReceivedUpload
-from app.api.worker import IngestTask, IngestWorker
+from app.api.worker import IngestWorker
 from ingest.config import IngestSettings
 from ingest.priority import lower_thread_priority
 from ingest.stages import ProgressFn, no_progress
-from ingest.store import BlobStore, Registry
-from ingest.types import DocKind, IngestResult
+from ingest.store import Registry
+from ingest.types import IngestResult
+from tests.support.uploads import run_one_upload
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no per-thread priority")
 
@@ -72,19 +72,11 @@ class _NicenessRecorder:
         return self._record(Path(doc_id))
 
 
-def test_the_api_ingest_worker_runs_nicer_than_the_server(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry.sqlite3", BlobStore(tmp_path / "blobs"))
+def test_the_api_ingest_worker_runs_nicer_than_the_server(
+    tmp_path: Path, registry: Registry
+) -> None:
     job = registry.create_job("paper.pdf")
     ingestor = _NicenessRecorder()
-    worker = IngestWorker(ingestor, registry, nice=4)
-    folder = tmp_path / "upload"
-    folder.mkdir()
-    (folder / "paper.pdf").write_bytes(b"%PDF-1.4")
-    worker.start()
-    worker.submit(
-        IngestTask(job.id, ReceivedUpload(folder / "paper.pdf", "paper.pdf", 8, DocKind.PDF))
-    )
-    assert worker.wait_idle(30)
-    worker.stop()
+    run_one_upload(tmp_path, IngestWorker(ingestor, registry, nice=4), job.id)
     server = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert ingestor.niceness == [min(19, server + 4)]

@@ -6,8 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from app.api.uploads import ReceivedUpload
-from app.api.worker import IngestTask, IngestWorker
+from app.api.worker import IngestWorker
 from ingest.stages import (
     IngestProgress,
     Phase,
@@ -20,8 +19,9 @@ from ingest.stages import (
     sum_stages,
 )
 from ingest.store import BlobStore, Registry
-from ingest.types import DocKind, IngestResult
+from ingest.types import IngestResult
 from tests.support.fixtures_pdf import IngestEnv, text_pdf
+from tests.support.uploads import run_one_upload
 
 
 def test_stage_times_add_merge_and_measure() -> None:
@@ -143,21 +143,12 @@ class _PhasedIngestor:
         return IngestResult(path, "d" * 64, "ingested", n_pages=2)
 
 
-def test_api_job_row_follows_every_phase(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry.sqlite3", BlobStore(tmp_path / "blobs"))
+def test_api_job_row_follows_every_phase(tmp_path: Path, registry: Registry) -> None:
     job = registry.create_job("paper.pdf")
     ingestor = _PhasedIngestor(registry, job.id)
     # A long interval: only the change of phase forces each write.
     worker = IngestWorker(ingestor, registry, progress_interval_s=3600)
-    folder = tmp_path / "upload"
-    folder.mkdir()
-    (folder / "paper.pdf").write_bytes(b"%PDF-1.4")
-    worker.start()
-    worker.submit(
-        IngestTask(job.id, ReceivedUpload(folder / "paper.pdf", "paper.pdf", 8, DocKind.PDF))
-    )
-    assert worker.wait_idle(30)
-    worker.stop()
+    run_one_upload(tmp_path, worker, job.id)
     assert [s[0] for s in ingestor.seen] == [
         "hashing",
         "extracting",

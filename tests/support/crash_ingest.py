@@ -1,7 +1,7 @@
 """Child process of tests/retrieval/test_index_crash.py: ingest PDFs into a Qdrant Edge index and
 stop dead at a chosen point of the last one, waiting to be SIGKILLed.
 
-    python tests/support/crash_ingest.py DATA_DIR STOP PDF...
+    python -m tests.support.crash_ingest DATA_DIR STOP PDF...
 
 STOP is `mid-document` (after the last PDF's first batch is upserted, hidden) or
 `after-publish` (after its points are published, before the registry marks it ready).

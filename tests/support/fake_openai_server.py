@@ -29,10 +29,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from generation.prompts import NO_ANSWER
+from tests.support.http_server import LocalHTTPServer
 
 Responder = Callable[[dict[str, Any]], str]
 
@@ -73,7 +74,7 @@ def tokens_of(text: str) -> list[str]:
     return re.findall(r"\s*\S+", text)
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalHTTPServer):
     """Start with `with FakeOpenAIServer() as server:`; `server.base_url` ends in /v1."""
 
     def __init__(self, mode: str = "normal", responder: Responder = cite_sources) -> None:
@@ -87,26 +88,14 @@ class FakeOpenAIServer:
         self.request_headers: list[dict[str, str]] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        super().__init__(_handler_for(self))
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.root_url}/v1"
 
-    def __enter__(self) -> FakeOpenAIServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def _before_shutdown(self) -> None:
         self.stop.set()  # releases handlers waiting in "hang"/"stall"
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     def mode_for_next_request(self, body: dict[str, Any], headers: dict[str, str]) -> str:
         """Record the request and say how to answer it."""

@@ -14,10 +14,12 @@ import hashlib
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
+
+from tests.support.http_server import LocalHTTPServer
 
 
 def vector_for(body: dict[str, Any], dim: int) -> list[float]:
@@ -28,7 +30,7 @@ def vector_for(body: dict[str, Any], dim: int) -> list[float]:
     return (v / np.linalg.norm(v)).tolist()
 
 
-class FakeVLLMEmbedServer:
+class FakeVLLMEmbedServer(LocalHTTPServer):
     """`with FakeVLLMEmbedServer() as server:`; `server.base_url` ends in /v1."""
 
     def __init__(self, mode: str = "normal", dim: int = 48, hang_s: float = 2.0) -> None:
@@ -40,21 +42,11 @@ class FakeVLLMEmbedServer:
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def __enter__(self) -> FakeVLLMEmbedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.root_url}/v1"
 
     def _mode_for_next(self) -> str:
         with self._lock:

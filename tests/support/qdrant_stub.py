@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Literal
+
+from tests.support.http_server import LocalHTTPServer
 
 Mode = Literal["ok", "500", "503", "hang", "drop"]
 FAILURE_MODES: tuple[Mode, ...] = ("500", "503", "hang", "drop")
 
 
-class QdrantStub:
+class QdrantStub(LocalHTTPServer):
     """Run with `with QdrantStub() as stub:`; `stub.url` is its address, `stub.mode` what
     it does with the next requests, `stub.requests` what it has been asked."""
 
@@ -60,22 +61,11 @@ class QdrantStub:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> QdrantStub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.root_url
 
 
 def _ok_result(method: str, path: str) -> object:

@@ -1,5 +1,5 @@
 """The API with fake models over a real data dir, for tests that kill the server process:
-`python tests/support/reliability_server.py DATA_DIR PORT SECONDS_PER_PAGE`."""
+`python -m tests.support.reliability_server DATA_DIR PORT SECONDS_PER_PAGE`."""
 
 from __future__ import annotations
 
