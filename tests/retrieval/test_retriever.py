@@ -50,11 +50,18 @@ def test_stage1_finds_the_relevant_unit_with_channel_scores(fusion: str) -> None
     assert all(0.0 <= h.score <= 1.0 for h in hits)
 
 
-def test_search_fuses_both_stages() -> None:
-    settings = RetrievalSettings(
-        stage1_weight=0.3, rerank_weight=0.7, clip_stage1_weight=0.3, clip_rerank_weight=0.7
+def _weighted(stage1: float, rerank: float) -> RetrievalSettings:
+    """Settings with these stage weights for pages and clips alike."""
+    return RetrievalSettings(
+        stage1_weight=stage1,
+        rerank_weight=rerank,
+        clip_stage1_weight=stage1,
+        clip_rerank_weight=rerank,
     )
-    retriever = _retriever(settings, PreferClips())
+
+
+def test_search_fuses_both_stages() -> None:
+    retriever = _retriever(_weighted(0.3, 0.7), PreferClips())
     query = "peer-to-peer electronic cash"
     stage1 = retriever.stage1_only(query, top_k=1)
     hits = retriever.search(query, top_k=3)
@@ -67,10 +74,7 @@ def test_search_fuses_both_stages() -> None:
 
 
 def test_stage1_weight_alone_keeps_stage1_order() -> None:
-    settings = RetrievalSettings(
-        stage1_weight=1.0, rerank_weight=0.0, clip_stage1_weight=1.0, clip_rerank_weight=0.0
-    )
-    retriever = _retriever(settings, PreferClips())
+    retriever = _retriever(_weighted(1.0, 0.0), PreferClips())
     query = "tomatoes sun watering"
     assert [h.unit.id for h in retriever.search(query)] == [
         h.unit.id for h in retriever.stage1_only(query)
