@@ -67,6 +67,13 @@ def build_visual_embedder(settings: Settings) -> Embedder | None:
     return FakeEmbedder()
 
 
+def window_cache(settings: Settings) -> Path:
+    """Where MiniLM window vectors persist, per text model, so a restart, `mmrag reindex`
+    or a second eval run does not encode them again."""
+    model_tag = hashlib.sha256((settings.retrieval.text_model or "packaged-minilm").encode())
+    return settings.data_dir / "cache" / f"lite-windows-{model_tag.hexdigest()[:12]}.sqlite3"
+
+
 def build_text_embedder(settings: Settings) -> Embedder | None:
     choice = _resolve(settings, settings.retrieval.text_embedder, gpu="minilm", lite="minilm")
     if choice == "none":
@@ -74,7 +81,7 @@ def build_text_embedder(settings: Settings) -> Embedder | None:
     if choice == "minilm":
         from retrieval.embedders.minilm import MiniLMEmbedder
 
-        return MiniLMEmbedder(settings.retrieval.text_model)
+        return MiniLMEmbedder(settings.retrieval.text_model, cache_path=window_cache(settings))
     from retrieval.embedders.fake import FakeEmbedder
 
     return FakeEmbedder()
@@ -106,10 +113,9 @@ def build_reranker(settings: Settings, text_embedder: Embedder | None) -> Rerank
     if choice == "lite":
         from retrieval.rerankers.lite import LiteReranker
 
-        # Window vectors persist per text model, so a restart or a second eval run is fast.
-        model_tag = hashlib.sha256((settings.retrieval.text_model or "packaged-minilm").encode())
-        cache = settings.data_dir / "cache" / f"lite-windows-{model_tag.hexdigest()[:12]}.sqlite3"
-        return LiteReranker.from_embedder(text_embedder, settings.retrieval.text_model, cache)
+        return LiteReranker.from_embedder(
+            text_embedder, settings.retrieval.text_model, window_cache(settings)
+        )
     if choice == "vlm":
         from retrieval.rerankers.vlm import VLMReranker
 

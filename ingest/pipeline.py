@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from ingest.config import IngestSettings
 from ingest.errors import IngestError, MMRagError
+from ingest.prefetch import prefetched
 from ingest.sniff import detect_kind, is_candidate
 from ingest.stages import (
     IngestProgress,
@@ -52,10 +53,11 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Ingestor", "IngestProgress", "ProgressFn", "UnitSink", "iter_files"]
 
-# Units embedded per sink call: a whole document of up to this many units is one encoder
-# call (long and short texts sorted together: less padding than page by page), and memory
-# stays bounded for a 1000-page PDF.
-EMBED_BATCH_UNITS = 256
+# Units embedded per sink call: one encoder call of this many units' texts (long and short
+# sorted together: less padding than page by page). Extraction runs ahead in a thread
+# (ingest.prefetch) by up to two batches, so the page processes work while the encoder
+# does, and memory stays bounded for a 1000-page PDF.
+EMBED_BATCH_UNITS = 64
 
 
 class UnitSink(Protocol):
@@ -263,7 +265,8 @@ class Ingestor:
         # A video's audio is transcribed before its first clip comes out.
         first = "transcribing audio" if doc.kind is DocKind.VIDEO else ""
         report(Phase.EXTRACTING, 0, first)
-        for unit in self._units(doc, source, stages):
+        extracted = StageTimes()  # written by the prefetch thread, merged when it is done
+        for unit in prefetched(self._units(doc, source, extracted), 2 * self.batch_size):
             units.append(unit)
             batch.append(unit)
             report(Phase.EXTRACTING, len(units))
@@ -275,6 +278,7 @@ class Ingestor:
             report(Phase.EMBEDDING, embedded)
             embedded += self._flush(doc, batch, stages)
             report(Phase.EMBEDDING, embedded)
+        stages.merge(extracted)
         if doc.kind is DocKind.VIDEO and units:
             duration = max(u.end_s or 0.0 for u in units)
         report(Phase.INDEXING, len(units))
@@ -304,7 +308,9 @@ class Ingestor:
         batch.clear()
         return n
 
-    def _units(self, doc: Document, source: Path, stages: StageTimes) -> Iterator[Unit]:
+    def _units(
+        self, doc: Document, source: Path, stages: StageTimes
+    ) -> Generator[Unit, None, None]:
         if doc.kind is DocKind.PDF:
             for page in self.pdf.pages(source):
                 stages.merge(page.timings)

@@ -47,7 +47,7 @@ from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when ingestion output changes meaning
+CACHE_VERSION = 2  # bump when ingestion output changes meaning
 
 
 class EvalInputError(MMRagError):
@@ -83,7 +83,8 @@ def corpus_fingerprint(corpus: Path, files: Sequence[Path], settings: Settings) 
     digest = hashlib.sha256(f"v{CACHE_VERSION}:{settings.profile}".encode())
     for path in files:
         digest.update(f"{path.relative_to(corpus)}:{sha256_file(path)}".encode())
-    digest.update(settings.ingest.model_dump_json().encode())
+    # `nice` changes when ingestion runs, not what it stores (excluded: older caches stay valid).
+    digest.update(settings.ingest.model_dump_json(exclude={"nice"}).encode())
     r = settings.retrieval
     digest.update(
         json.dumps(

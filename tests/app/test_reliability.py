@@ -205,11 +205,13 @@ def test_a_failing_qdrant_is_a_503_naming_it_and_nothing_is_deleted(tmp_path: Pa
 def _undecodable_piece(doc_id: str) -> str:
     """Five characters of `doc_id` that "%" cannot join into an escape of a hex digit. The
     TestClient decodes a path twice (httpx's URL.path, then Starlette), so "%25" + "66f0a"
-    would arrive as "f0a", a valid prefix; a real server decodes once."""
+    would arrive as "f0a", a valid prefix; a real server decodes once. The escape must
+    decode to a letter: "%2f" would be a "/" that no route matches (404, not 422)."""
     return next(
         doc_id[i : i + 5]
         for i in range(len(doc_id) - 4)
-        if chr(int(doc_id[i : i + 2], 16)) not in string.hexdigits
+        if (decoded := chr(int(doc_id[i : i + 2], 16))) in string.ascii_letters
+        and decoded not in string.hexdigits
     )
 
 

@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 
 from generation.generators.scoring import SentenceScorer
+from retrieval.embedders.minilm import MiniLMEmbedder
+from retrieval.embedders.windows import SentenceVectors
 from retrieval.rerankers.base import Reranker
 from retrieval.rerankers.fake import FakeReranker
-from retrieval.rerankers.lite import LiteReranker, SentenceVectors
+from retrieval.rerankers.lite import LiteReranker
 from tests.support.fixtures_retrieval import BITCOIN, CLIPS, GARDEN, clip, minilm, page
 from tests.support.reranker_suite import RerankerSuite
 
@@ -111,7 +113,7 @@ def test_caption_match_prefers_the_captioning_page() -> None:
 
 def test_window_matrices_are_cached_per_unit() -> None:
     units = [page("d", "a.pdf", i + 1, t) for i, t in enumerate([*BITCOIN, *GARDEN])]
-    reranker = LiteReranker(encoder=minilm().model)
+    reranker = LiteReranker(embedder=MiniLMEmbedder(encoder=minilm().model))
     first = reranker.score("peer-to-peer cash", units)
     encoded: list[int] = []
     inner = reranker.vectors.encode

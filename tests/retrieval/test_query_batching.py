@@ -14,7 +14,7 @@ from app.api.health import Pingable
 from retrieval.batching import BatchedQueryEmbedder, MicroBatcher, batch_queries
 from retrieval.embedders.base import Matrix
 from retrieval.embedders.fake import FakeEmbedder
-from retrieval.rerankers.lite import SentenceVectors
+from retrieval.embedders.windows import SentenceVectors
 
 pytestmark = pytest.mark.reliability
 
