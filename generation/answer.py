@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from enum import StrEnum
 
 from generation.base import Generator
 from generation.citations import check_citations
 from generation.config import GenerationSettings
-from generation.prompts import NO_ANSWER
+from generation.prompts import NO_ANSWER, source_marker
 from generation.types import Answer, AnswerEvent, FinalEvent, TokenEvent
-from retrieval.evidence import evidence_score
+from ingest.types import UnitKind
+from retrieval.evidence import asks_when, clip_evidence, evidence_score
 from retrieval.types import Hit
 
 logger = logging.getLogger(__name__)
@@ -24,10 +26,55 @@ logger = logging.getLogger(__name__)
 CLOSEST_SOURCES_SHOWN = 3
 
 
+CLOSEST_MOMENTS_SHOWN = 3
+# What a located answer says before its clip citations: where to look, and why it is not
+# a checked answer (the text of a clip does not describe its pictures).
+LOCATED_PREFIX = (
+    "The videos' speech and on-screen text do not say this, and their pictures are not "
+    "read, so this is where to look, not a checked answer. Closest moments:"
+)
+
+
+class Route(StrEnum):
+    """What the evidence allows: quote the sources, point at video moments, or refuse."""
+
+    ANSWER = "answer"
+    LOCATE = "locate"
+    REFUSE = "refuse"
+
+
 def has_evidence(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> bool:
     """Whether the hits' absolute evidence for the question (`retrieval.evidence`, never
     the normalised `Hit.score`) reaches the refusal threshold."""
     return bool(hits) and evidence_score(question, hits) >= settings.refusal_threshold
+
+
+def can_locate(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> bool:
+    """Whether the question asks *when* something happens and a retrieved clip holds enough
+    of its words (`clip_evidence` at least `settings.locate_threshold`: the library has a
+    video it is about)."""
+    return asks_when(question) and clip_evidence(question, hits) >= settings.locate_threshold
+
+
+def route(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> Route:
+    """ANSWER with evidence (`has_evidence`), else LOCATE when `can_locate`, else REFUSE."""
+    if has_evidence(question, hits, settings):
+        return Route.ANSWER
+    return Route.LOCATE if can_locate(question, hits, settings) else Route.REFUSE
+
+
+def located_text(hits: Sequence[Hit]) -> str:
+    """A located answer: the best-ranked clips (at most CLOSEST_MOMENTS_SHOWN), cited as
+    `[Sn]` so the reader can play them, after a plain note that this is where to look."""
+    clips = [i for i, h in enumerate(hits, start=1) if h.unit.kind is UnitKind.CLIP]
+    markers = ", ".join(source_marker(i) for i in clips[:CLOSEST_MOMENTS_SHOWN])
+    return f"{LOCATED_PREFIX} {markers}."
+
+
+def located_answer(hits: Sequence[Hit]) -> Answer:
+    """The checked, located Answer (`located_text`)."""
+    checked = check_citations(located_text(hits), hits)
+    return Answer(text=checked.text, citations=checked.citations, hits=list(hits), located=True)
 
 
 def refusal_text(hits: Sequence[Hit]) -> str:
@@ -62,9 +109,20 @@ def stream_answer(
 
     Without evidence (no hits, or their `evidence_score` under `settings.refusal_threshold`)
     no generator is called, whichever it is: one TokenEvent with the refusal, then a refused
-    Answer that lists the closest hits. Generator errors (GenerationError) propagate.
+    Answer that lists the closest hits. A question routed to LOCATE gets the closest clips
+    (`located_text`) unless the generator reads video frames (`reads_frames`), which then
+    answers from them; so does a question that `can_locate` when a generator that does not
+    read frames finds nothing to quote (its text is held back until it is known).
+    Generator errors (GenerationError) propagate.
     """
-    if not has_evidence(question, hits, settings):
+    decision = route(question, hits, settings)
+    reads_frames = getattr(generator, "reads_frames", False)
+    if decision is Route.LOCATE and not reads_frames:
+        located = located_answer(hits)
+        yield TokenEvent(located.text)
+        yield FinalEvent(located)
+        return
+    if decision is Route.REFUSE:
         text = refusal_text(hits)
         logger.info(
             "no evidence for %r (%.3f under %s): refusing",
@@ -76,12 +134,19 @@ def stream_answer(
         yield FinalEvent(Answer(text=text, citations=[], hits=list(hits), refused=True))
         return
     started = time.perf_counter()
+    hold_back = not reads_frames and can_locate(question, hits, settings)
     pieces: list[str] = []
     for piece in generator.stream(question, hits):
         if piece:
             pieces.append(piece)
-            yield TokenEvent(piece)
+            if not hold_back:
+                yield TokenEvent(piece)
     final = finalize_answer("".join(pieces), hits)
+    if hold_back and final.refused:
+        final = located_answer(hits)
+        pieces = [final.text]
+    if hold_back:
+        yield from (TokenEvent(piece) for piece in pieces)
     logger.info(
         "%s answered in %.2f s (%d chunks, %d citations, %d invalid)",
         generator.name,

@@ -10,7 +10,11 @@ from retrieval.types import Hit
 
 @runtime_checkable
 class Generator(Protocol):
-    """Streams answer text that cites sources as [S1], [S2], ... (1-based hit indices)."""
+    """Streams answer text that cites sources as [S1], [S2], ... (1-based hit indices).
+
+    An implementation may set `reads_frames = True` when it sees the clips' frames (a VLM):
+    then questions asking *when* something happens in a video reach it instead of getting
+    the closest clips listed (generation.answer.Route.LOCATE)."""
 
     name: str
 

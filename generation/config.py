@@ -29,5 +29,18 @@ class GenerationSettings(BaseModel):
     # Under this absolute evidence (retrieval.evidence: the share of the question's content
     # words one retrieved unit holds) the answer says the documents do not cover it.
     # Fitted with `mmrag eval` on answerable + unanswerable dev questions (docs/figures.md).
-    refusal_threshold: float = Field(0.52, ge=0, le=1)
-    extractive_sentences: int = Field(2, ge=1)
+    refusal_threshold: float = Field(0.53, ge=0, le=1)
+    # A question asking *when* something happens, under the refusal threshold, is answered
+    # with the closest clips when one retrieved clip holds at least this share of its
+    # content words (retrieval.evidence.clip_evidence); fitted with the refusal threshold.
+    locate_threshold: float = Field(0.05, gt=0, le=1)
+    # The three extractive settings below are chosen by k-fold CV in `mmrag eval --answers`
+    # (app.eval.ANSWER_VARIANTS; docs/figures.md).
+    extractive_sentences: int = Field(3, ge=1)
+    # Passages after the first are quoted while they score at least this share of the best.
+    extractive_min_ratio: float = Field(0.5, ge=0, le=1)
+    # Quote the best sentence of the top-ranked unit too when the best sentence is elsewhere.
+    extractive_top_unit: bool = True
+    # Which passages go on with the sentence that follows them in the text: none, the
+    # best one, or all.
+    extractive_follow: Literal["none", "first", "all"] = "all"

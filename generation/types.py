@@ -29,6 +29,9 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
     refused: bool = False  # no source scored above the refusal threshold
+    # Not quoted but located: the closest video moments for a question asking *when*,
+    # cited, with a note that they are where to look (generation.answer.Route.LOCATE).
+    located: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.ocr import ocr_image
 from ingest.ocr_languages import ScriptMemory, ocr_in_script
+from ingest.png import encode_png
 from ingest.stages import Stage, StageTimes
 from ingest.textquality import TextQuality, is_garbage, text_quality
 from ingest.types import PageContent
@@ -202,7 +203,7 @@ class PageExtractor:
                 raise CorruptFile(self.path, f"page {number} has an empty size")
             with timings.measure(Stage.RENDER):
                 pix = render(page, self.settings.render_dpi, self.settings.max_pixels)
-                png = pix.tobytes("png")
+                png = encode_png(pix.samples, pix.width, pix.height, pix.n)
             with timings.measure(Stage.TEXT):
                 layer = page.get_text()
                 reason = needs_ocr(text_quality(layer), False, self.settings.min_text_chars)

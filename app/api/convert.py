@@ -94,6 +94,7 @@ def query_response(answer: Answer) -> QueryResponse:
         answer=answer.text,
         answer_display=render_answer(answer),
         refused=answer.refused,
+        located=answer.located,
         citations=[CitationOut.model_validate(c) for c in answer.citations],
         hits=[hit_out(i, h) for i, h in enumerate(answer.hits, start=1)],
     )

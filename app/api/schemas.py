@@ -156,6 +156,11 @@ class QueryResponse(BaseModel):
     answer: str = Field(description="answer text; citations as `[Sn]`, n = a hit's `rank`")
     answer_display: str = Field(description="the answer with citations as readable labels")
     refused: bool = Field(description="true when no source scored above the refusal threshold")
+    located: bool = Field(
+        False,
+        description="true when the answer only lists the closest video moments for a question "
+        "asking when (their pictures are not read): where to look, not a checked answer",
+    )
     citations: list[CitationOut]
     hits: list[HitOut]
 

@@ -10,19 +10,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from app.config import Settings
 from app.eval.baseline import baseline_index, read_text_layers
 from app.eval.cv import (
+    NOT_LOCATABLE,
+    AnswerCV,
+    AnswerFigures,
     CrossValidation,
     ModalityScores,
+    RefusalRates,
     Retrieved,
+    cross_validate_answers,
     cross_validate_fusion,
     cross_validate_refusal,
 )
@@ -40,10 +47,13 @@ from ingest.errors import MMRagError
 from ingest.pipeline import iter_files
 from ingest.stages import StageTimes
 from ingest.store import sha256_file
-from retrieval.evidence import evidence_score
+from retrieval.evidence import asks_when, clip_evidence, evidence_score
 from retrieval.retriever import rank_two_stage
 from retrieval.terms import plain_words
 from retrieval.types import Hit
+
+if TYPE_CHECKING:
+    from generation.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +150,21 @@ class Report:
         if self.cv is not None:
             out["cross_validation"] = asdict(self.cv)
         out["per_question"] = self.per_question
-        return out
+        finite = _finite(out)
+        assert isinstance(finite, dict)
+        return finite
+
+
+def _finite(value: object) -> object:
+    """`value` with infinite floats (a locate threshold that locates nothing) as None, so
+    the JSON is standard."""
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def ingest_corpus(
@@ -262,12 +286,21 @@ def run_eval(
         }
         per_question: list[dict[str, object]] = []
         evidence = {q.id: evidence_score(q.question, final_rank[q.id][:k]) for q in questions}
+        # What the LOCATE route reads: the clip evidence of questions asking *when*.
+        locate = {
+            q.id: clip_evidence(q.question, final_rank[q.id][:k])
+            if asks_when(q.question)
+            else NOT_LOCATABLE
+            for q in questions
+        }
         for q in questions:
             record: dict[str, object] = {
                 "id": q.id,
                 "kind": q.kind,
+                "question": q.question,
                 "gold": sorted(gold[q.id]),
                 "evidence": evidence[q.id],
+                "locate_evidence": locate[q.id],
             }
             if not q.answerable:
                 record["final"] = {"top": [h.unit.id for h in final_rank[q.id][:k]]}
@@ -294,6 +327,7 @@ def run_eval(
                 [evidence[q.id] for q in questions],
                 [q.answerable for q in questions],
                 k_folds,
+                [locate[q.id] for q in questions],
             )
             if any(not q.answerable for q in questions) and answerable
             else None,
@@ -321,8 +355,13 @@ def run_eval(
         )
         if with_answers:
             started = time.perf_counter()
-            report.answers = _answer_metrics(services, questions, final_rank, gold, k)
+            report.answers, records = _answer_metrics(services, questions, final_rank, gold, k)
+            for record in per_question:
+                record["answer"] = records[str(record["id"])]
             timings["answers"] = time.perf_counter() - started
+            started = time.perf_counter()
+            cv.answers = _cross_validate_answers(services, answerable, final_rank, gold, k, k_folds)
+            timings["cross_validate_answers"] = time.perf_counter() - started
         return report
     finally:
         services.close()
@@ -334,13 +373,20 @@ class AnswerScores:
     cites_gold: float  # share of answers citing a gold unit
     token_recall: float  # mean share of the gold answer's words found in the answer
     n: int
+    words: float = 0.0  # mean length of the answers given (refusals excluded), in words
 
 
 @dataclass(frozen=True, slots=True)
 class RefusalShares:
+    """What was refused: a refusal says the documents do not cover the question and cites
+    nothing. A located answer (the closest video moments for a question asking *when*,
+    cited) is not a refusal; its shares are reported beside."""
+
     unanswerable: float  # share of unanswerable questions refused
     answerable: float  # share of answerable questions refused
     n_unanswerable: int
+    located_unanswerable: float = 0.0  # share of unanswerable questions located
+    located_answerable: float = 0.0  # share of answerable questions located
 
 
 @dataclass
@@ -349,15 +395,76 @@ class AnswerReport:
     by_modality: dict[str, AnswerScores]
     by_kind: dict[str, AnswerScores]
     refusal: RefusalShares
-    samples: list[dict[str, object]]
 
 
-def _answer_scores(rows: Sequence[tuple[float, float, float]]) -> AnswerScores:
+def _answer_scores(rows: Sequence[tuple[float, float, float, float]]) -> AnswerScores:
     n = len(rows)
     if n == 0:
         return AnswerScores(0.0, 0.0, 0.0, 0)
     contains, cites, recall = (sum(r[i] for r in rows) / n for i in range(3))
-    return AnswerScores(contains, cites, recall, n)
+    given = [r[3] for r in rows if r[3] > 0]
+    return AnswerScores(contains, cites, recall, n, sum(given) / len(given) if given else 0.0)
+
+
+# The extractive settings `mmrag eval --answers` cross-validates, from the shortest answers
+# to the longest (ties go to the first): passages quoted, the top-ranked unit's best
+# sentence quoted too, which passages go on with their next sentence.
+ANSWER_VARIANTS: dict[str, dict[str, object]] = {
+    f"{n} passages{', top unit' if top else ''}{f', follow {follow}' if follow != 'none' else ''}": {
+        "extractive_sentences": n,
+        "extractive_top_unit": top,
+        "extractive_follow": follow,
+    }
+    for n in (2, 3)
+    for follow in ("none", "first", "all")
+    for top in (False, True)
+}
+
+
+def _score_answer(
+    result: Answer, question: EvalQuestion, gold: set[str]
+) -> tuple[float, float, float]:
+    """(contains gold, cites a gold unit, gold-word share) of an answer; a refusal scores
+    0 in each."""
+    from app.eval.metrics import answer_contains_gold, token_recall
+
+    gold_answer = question.answer or ""
+    cited = {c.unit_id for c in result.citations if c.valid}
+    contains = 1.0 if answer_contains_gold(result, gold_answer) else 0.0
+    cites_gold = 1.0 if cited & gold else 0.0
+    recall = 0.0 if result.refused else token_recall(result.text, gold_answer)
+    return contains, cites_gold, recall
+
+
+def _cross_validate_answers(
+    services: Services,
+    answerable: Sequence[EvalQuestion],
+    ranked: dict[str, list[Hit]],
+    gold: dict[str, set[str]],
+    k: int,
+    k_folds: int,
+) -> AnswerCV | None:
+    """Answer every answerable question under each of ANSWER_VARIANTS and cross-validate
+    the choice (folds stratified by modality); None unless the generator is extractive."""
+    from generation.answer import answer as make_answer
+    from generation.generators.extractive import ExtractiveGenerator
+
+    generator = services.generator
+    if not isinstance(generator, ExtractiveGenerator) or not answerable:
+        return None
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for name, changes in ANSWER_VARIANTS.items():
+        settings = services.settings.generation.model_copy(update=changes)
+        variant = generator.with_settings(settings)
+        rows[name] = [
+            _score_answer(
+                make_answer(variant, q.question, ranked[q.id][:k], settings), q, gold[q.id]
+            )
+            for q in answerable
+        ]
+    return cross_validate_answers(
+        [q.id for q in answerable], [q.modality for q in answerable], rows, k_folds
+    )
 
 
 def _answer_metrics(
@@ -366,44 +473,49 @@ def _answer_metrics(
     ranked: dict[str, list[Hit]],
     gold: dict[str, set[str]],
     k: int,
-) -> AnswerReport:
+) -> tuple[AnswerReport, dict[str, dict[str, object]]]:
     """Answer every question through the real pipeline (refusal included). Answerable
     ones: share containing the gold answer, citing a gold unit, gold-word recall; all:
-    the share refused."""
-    from app.eval.metrics import answer_contains_gold, token_recall
+    the share refused and the share located. Also each question's answer record (text,
+    route, citations, scores) for `per_question`."""
     from generation.answer import answer as make_answer
     from generation.citations import render_answer
 
     assert services.generator is not None
-    rows: dict[str, list[tuple[float, float, float]]] = {}
+    rows: dict[str, list[tuple[float, float, float, float]]] = {}
     refused: dict[bool, list[float]] = {True: [], False: []}
-    samples: list[dict[str, object]] = []
+    located: dict[bool, list[float]] = {True: [], False: []}
+    records: dict[str, dict[str, object]] = {}
     for q in questions:
         result = make_answer(
             services.generator, q.question, ranked[q.id][:k], services.settings.generation
         )
         refused[q.answerable].append(1.0 if result.refused else 0.0)
-        sample: dict[str, object] = {
-            "id": q.id,
-            "answer": render_answer(result),
-            "refused": result.refused,
+        located[q.answerable].append(1.0 if result.located else 0.0)
+        words = 0 if result.refused else len(render_answer(result).split())
+        record: dict[str, object] = {
+            "text": render_answer(result),
+            "route": "refuse" if result.refused else "locate" if result.located else "answer",
+            "cited": [c.unit_id for c in result.citations if c.valid],
+            "words": words,
         }
         if q.answerable:
-            gold_answer = q.answer or ""
-            cited = {c.unit_id for c in result.citations if c.valid}
-            contains = 1.0 if answer_contains_gold(result, gold_answer) else 0.0
-            cites_gold = 1.0 if cited & gold[q.id] else 0.0
-            recall = 0.0 if result.refused else token_recall(result.text, gold_answer)
-            row = (contains, cites_gold, recall)
+            contains, cites_gold, recall = _score_answer(result, q, gold[q.id])
+            row = (contains, cites_gold, recall, float(words))
             for key in ("overall", f"modality:{q.modality}", f"kind:{q.kind}"):
                 rows.setdefault(key, []).append(row)
-            sample.update(contains=contains, cites_gold=cites_gold, token_recall=recall)
-        samples.append(sample)
+            record.update(
+                gold_answer=q.answer or "",
+                contains=contains,
+                cites_gold=cites_gold,
+                token_recall=recall,
+            )
+        records[q.id] = record
 
     def share(values: Sequence[float]) -> float:
         return sum(values) / len(values) if values else 0.0
 
-    return AnswerReport(
+    report = AnswerReport(
         overall=_answer_scores(rows.get("overall", [])),
         by_modality={m: _answer_scores(rows.get(f"modality:{m}", [])) for m in ("pdf", "video")},
         by_kind={
@@ -411,9 +523,15 @@ def _answer_metrics(
             for key, r in sorted(rows.items())
             if key.startswith("kind:")
         },
-        refusal=RefusalShares(share(refused[False]), share(refused[True]), len(refused[False])),
-        samples=samples,
+        refusal=RefusalShares(
+            share(refused[False]),
+            share(refused[True]),
+            len(refused[False]),
+            share(located[False]),
+            share(located[True]),
+        ),
     )
+    return report, records
 
 
 def format_report(report: Report) -> str:
@@ -444,16 +562,19 @@ def format_report(report: Report) -> str:
         lines.extend(_format_cv(report.cv))
     if report.answers is not None:
         a = report.answers
-        lines.append("answers          contains gold  cites gold  gold-word share")
+        lines.append("answers          contains gold  cites gold  gold-word share  words")
         answer_rows = [("overall", a.overall), *a.by_modality.items(), *a.by_kind.items()]
         for name, row in answer_rows:
             lines.append(
                 f"  {name:<14} {row.contains_answer:>13.3f} {row.cites_gold:>11.3f}"
-                f" {row.token_recall:>16.3f}  (n={row.n})"
+                f" {row.token_recall:>16.3f} {row.words:>6.1f}  (n={row.n})"
             )
+        r = a.refusal
         lines.append(
-            f"refused: unanswerable {a.refusal.unanswerable:.3f} (n={a.refusal.n_unanswerable}),"
-            f" answerable {a.refusal.answerable:.3f} (n={a.overall.n})"
+            f"refused: unanswerable {r.unanswerable:.3f} (n={r.n_unanswerable}),"
+            f" answerable {r.answerable:.3f} (n={a.overall.n});"
+            f" located: unanswerable {r.located_unanswerable:.3f},"
+            f" answerable {r.located_answerable:.3f}"
         )
     t = report.timings
     lines.append(
@@ -489,19 +610,50 @@ def _format_cv(cv: CrossValidation) -> list[str]:
     )
     if cv.refusal is not None:
         r = cv.refusal
-        lines.append("  refusal threshold       refused: answerable unanswerable")
+        lines.append(
+            "  refusal threshold, locate threshold   refused: answerable unanswerable"
+            " (located: answerable unanswerable)"
+        )
         for i, rfold in enumerate(r.folds, start=1):
             lines.append(
-                f"  fold {i} t={rfold.threshold:<8.3f}   held-in {rfold.held_in.answerable:.3f}"
-                f" {rfold.held_in.unanswerable:.3f}  held-out {rfold.held_out.answerable:.3f}"
-                f" {rfold.held_out.unanswerable:.3f}"
+                f"  fold {i} t={rfold.threshold:.3f} l={rfold.locate_threshold:.3f}"
+                f"  held-in {_rates(rfold.held_in)}  held-out {_rates(rfold.held_out)}"
             )
         lines.append(
-            f"  held-out, pooled           {r.held_out.answerable:.3f} {r.held_out.unanswerable:.3f}"
+            f"  held-out, pooled            {_rates(r.held_out)}"
             f"  (n={r.held_out.n_answerable}, {r.held_out.n_unanswerable})"
         )
         lines.append(
-            f"  all questions t={r.threshold:.3f}      {r.all_questions.answerable:.3f}"
-            f" {r.all_questions.unanswerable:.3f}  (chosen)"
+            f"  all questions t={r.threshold:.3f} l={r.locate_threshold:.3f}"
+            f"  {_rates(r.all_questions)}  (chosen)"
         )
+    if cv.answers is not None:
+        a = cv.answers
+        lines.append(
+            "  answer settings, PDF questions   contains  cites gold  gold-word share"
+            "  (all answerable: same columns)"
+        )
+        for i, afold in enumerate(a.folds, start=1):
+            lines.append(f"  fold {i} held-in  {_figures(afold.held_in)}  {afold.variant}")
+            lines.append(f"  fold {i} held-out {_figures(afold.held_out)}")
+        lines.append(f"  held-out, pooled {_figures(a.held_out)}")
+        lines.append(f"  all questions    {_figures(a.all_questions)}  {a.variant} (chosen)")
     return lines
+
+
+def _rates(rates: RefusalRates) -> str:
+    return (
+        f"{rates.answerable:.3f} {rates.unanswerable:.3f}"
+        f" ({rates.located_answerable:.3f} {rates.located_unanswerable:.3f})"
+    )
+
+
+def _figures(by: dict[str, AnswerFigures]) -> str:
+    def three(f: AnswerFigures) -> str:
+        return f"{f.contains:.3f} {f.cites_gold:.3f} {f.token_recall:.3f}"
+
+    pdf = by.get("pdf", AnswerFigures(0.0, 0.0, 0.0, 0))
+    return (
+        f"{pdf.contains:>19.3f} {pdf.cites_gold:>11.3f} {pdf.token_recall:>16.3f}"
+        f"  ({three(by['all'])})"
+    )

@@ -118,6 +118,28 @@ def _with_context(
     return Snippet(pick.source_index, tuple(sentences), pick.score)
 
 
+def _with_following(
+    snippet: Snippet, by_key: dict[tuple[int, int], ScoredSentence], taken: set[tuple[int, int]]
+) -> Snippet:
+    """The snippet and the sentence right after it, when that one follows with only
+    whitespace between (the passage stays contiguous), is quotable and not quoted yet: an
+    answer often goes on in the next sentence ("The most common types are IDC and ILC." /
+    "IDC accounts for about 80% of breast cancers, ..."). A table row neither follows nor is
+    followed: it stands alone, and the next row is another record."""
+    last = snippet.sentences[-1]
+    following = by_key.get((snippet.source_index, last.ordinal + 1))
+    if (
+        following is None
+        or last.cells
+        or following.sentence.cells
+        or not following.sentence.adjacent
+        or not quotable(following.sentence)
+        or following.key in taken
+    ):
+        return snippet
+    return Snippet(snippet.source_index, (*snippet.sentences, following.sentence), snippet.score)
+
+
 def _float_of(sentence: str) -> tuple[str, str] | None:
     """The (kind, number) of the figure/table a sentence is the caption of (it starts
     with `Figure 2:` / `Fig. 2.` / `Table 3`), else None."""
@@ -182,6 +204,7 @@ class ExtractiveGenerator:
     """
 
     name = "extractive"
+    reads_frames = False  # clip text only: LOCATE questions get the closest clips
 
     def __init__(
         self,
@@ -199,6 +222,17 @@ class ExtractiveGenerator:
         self.max_units = max_units
         self.hit_weight = hit_weight
         self.min_score = min_score
+
+    def with_settings(self, settings: GenerationSettings) -> ExtractiveGenerator:
+        """The same generator (scorer, rows, weights) under other settings."""
+        return ExtractiveGenerator(
+            self.scorer,
+            settings,
+            max_units=self.max_units,
+            hit_weight=self.hit_weight,
+            min_score=self.min_score,
+            rows=self.rows,
+        )
 
     def _candidates(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """Every sentence of the top units with its combined score, in text order."""
@@ -230,17 +264,31 @@ class ExtractiveGenerator:
             return []
         by_key = {c.key: c for c in candidates}
         best = ranked[0]
+        top: ScoredSentence | None = None
+        if self.settings.extractive_top_unit and best.source_index != 1:
+            # The retriever's best unit is the likeliest to hold the answer: its best
+            # sentence is quoted too, second, when it has one that scores at all.
+            top = next((c for c in ranked if c.source_index == 1), None)
+            if top is not None:
+                ranked.remove(top)
+                ranked.insert(1, top)
         snippets: list[Snippet] = []
         covered: set[tuple[int, int]] = set()
         texts: set[str] = set()
         for candidate in ranked:
             if len(snippets) >= self.settings.extractive_sentences:
                 break
-            if candidate.score < 0.5 * best.score:
+            if (
+                candidate.score < self.settings.extractive_min_ratio * best.score
+                and candidate is not top
+            ):
                 break
             if candidate.key in covered or candidate.sentence.text in texts:
                 continue
             snippet = _with_context(candidate, by_key, covered)
+            follow = self.settings.extractive_follow
+            if follow == "all" or (follow == "first" and not snippets):
+                snippet = _with_following(snippet, by_key, covered)
             snippets.append(snippet)
             covered.update((snippet.source_index, s.ordinal) for s in snippet.sentences)
             texts.update(s.text for s in snippet.sentences)

@@ -15,6 +15,7 @@ class FakeGenerator:
     the first `max_sources` hits; with no hits it says it cannot find the answer."""
 
     name = "fake"
+    reads_frames = False
 
     def __init__(self, max_sources: int = 2, words_per_source: int = 12) -> None:
         self.max_sources = max_sources

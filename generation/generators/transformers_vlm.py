@@ -68,6 +68,8 @@ class TransformersVLMGenerator:
     """Generator over a Qwen-VL instruct checkpoint (`settings.transformers_model`). Weights
     load on first use or `load()`; one generation at a time."""
 
+    reads_frames = True  # sees clip frames: answers LOCATE questions itself
+
     def __init__(self, settings: GenerationSettings) -> None:
         self.settings = settings
         self.name = f"transformers:{settings.transformers_model}"

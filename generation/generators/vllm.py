@@ -33,6 +33,7 @@ class VLLMGenerator:
     """Streams answers from an OpenAI-compatible `/v1/chat/completions` endpoint."""
 
     name = "vllm"
+    reads_frames = True  # sees clip frames: answers LOCATE questions itself
 
     def __init__(
         self,

@@ -466,3 +466,14 @@ def test_a_failed_model_load_is_reported_by_ready(tmp_path: Path) -> None:
         assert body["status"] == "failed" and "no such model" in body["detail"]
         failed = client.get("/documents")
         assert failed.status_code == 503 and "ModelUnavailable" in failed.json()["detail"]
+
+
+def test_a_located_answer_says_so_in_the_response() -> None:
+    from app.api.convert import query_response
+    from generation.answer import located_answer
+    from tests.support.fixtures_generation import clip_unit, hit
+
+    hits = [hit(clip_unit("bottle-detection.mp4", 1, 6.0, 11.0, ""), 0.8)]
+    body = query_response(located_answer(hits)).model_dump()
+    assert body["located"] and not body["refused"]
+    assert body["citations"][0]["valid"] and "00:06-00:11" in body["answer_display"]

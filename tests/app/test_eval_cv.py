@@ -3,15 +3,20 @@ with unanswerable lines."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from app.eval.cv import (
+    NOT_LOCATABLE,
     Retrieved,
     choose_shares,
+    choose_variant,
+    cross_validate_answers,
     cross_validate_fusion,
     cross_validate_refusal,
+    fit_rule,
     fit_threshold,
     kfold,
     refusal_rates,
@@ -152,3 +157,51 @@ def test_bad_question_lines_name_the_file_and_line(tmp_path: Path) -> None:
 
 def test_evalquestion_requires_file_key() -> None:
     assert EvalQuestion(id="1", question="q", file=None).modality == "none"
+
+
+def test_fit_rule_locates_when_questions_that_evidence_alone_would_refuse() -> None:
+    # Two answerable questions ask when something happens in a video: little evidence,
+    # but their clips hold some of their words; an unanswerable one asks when too, about
+    # nothing in any clip (locate score 0); another does not ask when (NOT_LOCATABLE).
+    evidence = [0.9, 0.8, 0.1, 0.2, 0.1, 0.15]
+    answerable = [True, True, True, True, False, False]
+    locate = [NOT_LOCATABLE, NOT_LOCATABLE, 0.2, 0.25, 0.0, NOT_LOCATABLE]
+    t, at = fit_rule(evidence, answerable, locate)
+    assert 0.2 < t < 0.8
+    assert 0.0 < at <= 0.2
+    rates = refusal_rates(evidence, answerable, t, locate, at)
+    assert (rates.answerable, rates.unanswerable) == (0.0, 1.0)
+    assert rates.located_answerable == 0.5 and rates.located_unanswerable == 0.0
+    # Without locate scores nothing is located, and the threshold alone must trade.
+    t_only, never = fit_rule(evidence, answerable)
+    assert never == math.inf and t_only == fit_threshold(evidence, answerable)
+
+
+def test_cross_validated_refusal_with_located_questions() -> None:
+    ids = [f"q{i}" for i in range(20)]
+    evidence = [0.6] * 6 + [0.1] * 4 + [0.1] * 10
+    answerable = [True] * 10 + [False] * 10
+    locate = [NOT_LOCATABLE] * 6 + [0.3] * 4 + [NOT_LOCATABLE] * 6 + [0.0] * 4
+    cv = cross_validate_refusal(ids, evidence, answerable, k_folds=2, locate=locate)
+    assert cv.held_out.answerable == 0.0 and cv.held_out.unanswerable == 1.0
+    assert cv.held_out.located_answerable == 0.4
+    assert 0.0 < cv.locate_threshold <= 0.3
+
+
+def test_answer_variants_are_chosen_on_held_in_questions_only() -> None:
+    # "long" is better on PDF questions, "short" equal elsewhere: every fold picks "long";
+    # a tie goes to the variant listed first.
+    ids = [f"q{i}" for i in range(10)]
+    strata = ["pdf"] * 8 + ["video"] * 2
+    short = [(0.0, 1.0, 0.5)] * 8 + [(0.0, 0.0, 0.0)] * 2
+    long = [(1.0, 1.0, 1.0)] * 8 + [(0.0, 0.0, 0.0)] * 2
+    cv = cross_validate_answers(ids, strata, {"short": short, "long": long}, k_folds=5)
+    assert cv.variant == "long" and all(f.variant == "long" for f in cv.folds)
+    assert cv.held_out["pdf"].contains == 1.0 and cv.held_out["video"].n == 2
+    assert cv.held_out["all"].n == 10
+    assert choose_variant({"a": short, "b": short}) == "a"
+    # One question a variant gets right does not outweigh the rest.
+    skewed = [(1.0, 1.0, 1.0)] + [(0.0, 0.0, 0.0)] * 9
+    cv = cross_validate_answers(ids, strata, {"short": short, "skewed": skewed}, k_folds=5)
+    assert {f.variant for f in cv.folds} == {"short"}
+    assert cv.held_out["pdf"].cites_gold == 1.0

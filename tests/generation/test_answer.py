@@ -6,13 +6,28 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from generation.answer import answer, has_evidence, refusal_text, stream_answer
+from generation.answer import (
+    LOCATED_PREFIX,
+    Route,
+    answer,
+    has_evidence,
+    refusal_text,
+    route,
+    stream_answer,
+)
+from generation.citations import render_answer
 from generation.config import GenerationSettings
 from generation.errors import GeneratorUnavailable
 from generation.prompts import NO_ANSWER
 from generation.types import FinalEvent, TokenEvent
 from retrieval.types import Hit
-from tests.support.fixtures_generation import CountingGenerator, hit, page_unit, sample_hits
+from tests.support.fixtures_generation import (
+    CountingGenerator,
+    clip_unit,
+    hit,
+    page_unit,
+    sample_hits,
+)
 
 SETTINGS = GenerationSettings(refusal_threshold=0.0)  # always answer: tests of the stream
 
@@ -113,3 +128,82 @@ def test_generator_errors_reach_the_caller_after_the_streamed_tokens() -> None:
         ):
             events.append(event)
     assert events == [TokenEvent("Partial ")]
+
+
+def _bottle_hits() -> list[Hit]:
+    # Lite clip text: header words (file title, "video clip"), no speech.
+    return [
+        hit(page_unit("manual.pdf", 3, "Place the bottle on the table before cleaning."), 0.9),
+        hit(clip_unit("bottle-detection.mp4", 1, 6.0, 11.0, ""), 0.8),
+        hit(clip_unit("bottle-detection.mp4", 3, 17.0, 22.0, ""), 0.7),
+    ]
+
+
+LOCATE = GenerationSettings(refusal_threshold=0.6, locate_threshold=0.1)
+
+
+def test_a_when_question_about_a_video_is_located_not_refused() -> None:
+    question = "When is only a single water bottle left standing on the table?"
+    hits = _bottle_hits()
+    assert route(question, hits, LOCATE) is Route.LOCATE
+    counting = CountingGenerator(ScriptedGenerator(["never"]))
+    result = answer(counting, question, hits, LOCATE)
+    assert counting.calls == 0
+    assert result.located and not result.refused
+    # The clips, best first, as valid citations; the page is not one of them.
+    assert [c.source_index for c in result.citations] == [2, 3]
+    assert all(c.valid for c in result.citations)
+    shown = render_answer(result)
+    assert shown.startswith(LOCATED_PREFIX)
+    assert "bottle-detection.mp4 00:06-00:11" in shown
+    assert shown.index("00:06-00:11") < shown.index("00:17-00:22")
+
+
+def test_only_questions_asking_when_are_located() -> None:
+    hits = _bottle_hits()
+    # The same words, not asking for a time: nothing to point at, refused.
+    assert route("Which colour is the single water bottle?", hits, LOCATE) is Route.REFUSE
+    # Asking when, but about nothing any clip holds: refused.
+    assert route("When did the Berlin Wall fall?", hits, LOCATE) is Route.REFUSE
+    # Asking when, with no clip among the hits: refused.
+    assert route("When is the bottle left?", hits[:1], LOCATE) is Route.REFUSE
+    # Enough evidence: quoted as usual.
+    assert route("Where to place the bottle?", hits, LOCATE) is Route.ANSWER
+
+
+def test_a_generator_that_reads_frames_answers_located_questions_itself() -> None:
+    class Seeing(ScriptedGenerator):
+        reads_frames = True
+
+    question = "During which interval is the leftmost water bottle removed?"
+    result = answer(Seeing(["From 6 to 11 s [S2]."]), question, _bottle_hits(), LOCATE)
+    assert result.text == "From 6 to 11 s [S2]." and not result.located and not result.refused
+
+
+def test_a_when_question_with_nothing_to_quote_falls_back_to_locating() -> None:
+    # Evidence is enough (the page holds the words) but the generator quotes nothing:
+    # the question asks when and a clip is about it, so the clips are listed.
+    question = "When is the bottle placed on the table?"
+    hits = _bottle_hits()
+    assert route(question, hits, LOCATE) is Route.ANSWER
+    events = list(stream_answer(ScriptedGenerator([NO_ANSWER]), question, hits, LOCATE))
+    final = events[-1]
+    assert isinstance(final, FinalEvent) and final.answer.located and not final.answer.refused
+    assert [e.text for e in events if isinstance(e, TokenEvent)] == [final.answer.text]
+    # A quote is kept as it is.
+    quoted = answer(ScriptedGenerator(["Place the bottle [S1]."]), question, hits, LOCATE)
+    assert quoted.text == "Place the bottle [S1]." and not quoted.located
+
+
+def test_evidence_ignores_one_letter_terms_and_matches_word_variants() -> None:
+    from retrieval.evidence import evidence_score
+
+    unit = page_unit("manual.pdf", 2, "Clean the filters often. Attach dependent forms.")
+    hits = [hit(unit, 0.5)]
+    # "I" says nothing about the subject: 3 of 3 terms, not 3 of 4.
+    assert evidence_score("How often should I clean the filter?", hits) == 1.0
+    # "attaching"/"Attach" and "dependants"/"dependent" share their first six letters;
+    # "attention" and "depot" match nothing ("attent", a five-letter word: exact only).
+    assert evidence_score("attaching dependants", hits) == 1.0
+    assert evidence_score("attention dependants", hits) == 0.5
+    assert evidence_score("depot", hits) == 0.0

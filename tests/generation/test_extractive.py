@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,8 +31,17 @@ class KeywordScorer:
         return [1.0 if self.keyword in s else 0.0 for s in sentences]
 
 
-def generator(scorer: SentenceScorer, n: int = 2) -> ExtractiveGenerator:
-    return ExtractiveGenerator(scorer, GenerationSettings(extractive_sentences=n))
+def generator(
+    scorer: SentenceScorer,
+    n: int = 2,
+    *,
+    top_unit: bool = False,
+    follow: Literal["none", "first", "all"] = "none",
+) -> ExtractiveGenerator:
+    settings = GenerationSettings(
+        extractive_sentences=n, extractive_top_unit=top_unit, extractive_follow=follow
+    )
+    return ExtractiveGenerator(scorer, settings)
 
 
 def strip_markers(text: str) -> str:
@@ -135,10 +145,14 @@ _WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta-", "\n", ".", "  ", "
 @given(
     st.lists(st.lists(_WORDS, max_size=40).map(" ".join), min_size=1, max_size=3),
     st.integers(1, 4),
+    st.booleans(),
+    st.sampled_from(["none", "first", "all"]),
 )
-def test_never_invents_text(unit_texts: list[str], n: int) -> None:
+def test_never_invents_text(
+    unit_texts: list[str], n: int, top_unit: bool, follow: Literal["none", "first", "all"]
+) -> None:
     hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
-    gen = generator(LexicalSentenceScorer(), n)
+    gen = generator(LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow)
     snippets = gen.select("alpha gamma epsilon", hits)
     assert len(snippets) <= n
     for snippet in snippets:
@@ -226,12 +240,19 @@ def passages(answer: str) -> list[tuple[str, int]]:
         ]
     ),
     st.integers(1, 4),
+    st.booleans(),
+    st.sampled_from(["none", "first", "all"]),
 )
 def test_every_quoted_passage_is_verbatim_in_its_cited_unit(
-    unit_texts: list[str], question: str, n: int
+    unit_texts: list[str],
+    question: str,
+    n: int,
+    top_unit: bool,
+    follow: Literal["none", "first", "all"],
 ) -> None:
     hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
-    answer = generator(LexicalSentenceScorer(), n).compose(question, hits)
+    gen = generator(LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow)
+    answer = gen.compose(question, hits)
     if answer == NO_ANSWER:
         return
     found = passages(answer)
@@ -289,3 +310,70 @@ def test_line_break_hyphens_are_repaired_in_answers() -> None:
         "q", [hit(page_unit("c.pdf", 1, text), 0.9)]
     )
     assert answer == "The card must stay out of the detection area for the lock to work. [S1]"
+
+
+class TableScorer:
+    """Fake scorer: a fixed score per sentence text (0 for others)."""
+
+    name = "table"
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+
+    def score(self, query: str, sentences: Sequence[str]) -> list[float]:
+        return [self.scores.get(s, 0.0) for s in sentences]
+
+
+def test_follow_quotes_the_sentence_after_the_best_one() -> None:
+    text = (
+        "The most common types are invasive ductal carcinoma and lobular carcinoma. "
+        "IDC accounts for about 80% of breast cancers. Unrelated closing words here."
+    )
+    hits = [hit(page_unit("bc.pdf", 10, text), 0.9)]
+    scorer = TableScorer(
+        {"The most common types are invasive ductal carcinoma and lobular carcinoma.": 0.9}
+    )
+    plain = generator(scorer, n=1).compose("share of ductal carcinoma?", hits)
+    assert "80%" not in plain
+    followed = generator(scorer, n=1, follow="first").compose("share of ductal carcinoma?", hits)
+    assert followed == (
+        "The most common types are invasive ductal carcinoma and lobular carcinoma. "
+        "IDC accounts for about 80% of breast cancers. [S1]"
+    )
+    assert is_verbatim(strip_markers(followed), text)
+
+
+def test_follow_stops_at_a_gap_in_the_text() -> None:
+    # A sentence whose next one is not adjacent (a non-word line between them) stands alone.
+    text = "Alpha beta gamma delta epsilon zeta eta theta.\n***\nNext sentence here now."
+    hits = [hit(page_unit("a.pdf", 1, text), 0.9)]
+    scorer = TableScorer({"Alpha beta gamma delta epsilon zeta eta theta.": 1.0})
+    answer = generator(scorer, n=1, follow="first").compose("alpha?", hits)
+    assert answer == "Alpha beta gamma delta epsilon zeta eta theta. [S1]"
+
+
+def test_top_unit_quotes_the_best_sentence_of_the_first_hit_second() -> None:
+    one = "The answer is probably written here in these many words."
+    best = "A sentence that scores best of all the sentences here."
+    other = "Another sentence that scores well but is on page two."
+    first = page_unit("a.pdf", 1, f"{one} Nothing else.")
+    second = page_unit("b.pdf", 2, f"{best} {other}")
+    hits = [hit(first, 0.9), hit(second, 0.8)]
+    scorer = TableScorer({best: 1.0, other: 0.9, one: 0.2})  # `one`: under half the best
+    plain = generator(scorer, n=2).compose("q", hits)
+    assert plain == f"{best} [S2] {other} [S2]"
+    with_top = generator(scorer, n=2, top_unit=True).compose("q", hits)
+    assert with_top == f"{best} [S2] {one} [S1]"
+
+
+def test_follow_all_extends_every_passage_first_only_the_best() -> None:
+    a1 = "Alpha sentence number one is the best of them all."
+    a2 = "Alpha follower says what comes after the best one."
+    b1 = "Beta sentence number two scores a little lower here."
+    b2 = "Beta follower holds the rest of the second answer."
+    hits = [hit(page_unit("a.pdf", 1, f"{a1} {a2}\n\n{b1} {b2}"), 0.9)]
+    scorer = TableScorer({a1: 1.0, b1: 0.9})
+    first = generator(scorer, n=2, follow="first").compose("q", hits)
+    assert first == f"{a1} {a2} [S1] {b1} [S1]"
+    every = generator(scorer, n=2, follow="all").compose("q", hits)
+    assert every == f"{a1} {a2} [S1] {b1} {b2} [S1]"

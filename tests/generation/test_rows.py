@@ -94,3 +94,12 @@ def test_pdf_rows_are_read_once_per_page(tmp_path: Path) -> None:
     rows._docs.clear()
     assert rows.rows(unit) == TABLE
     assert len(opened) == 3
+
+
+def test_a_table_row_is_not_followed_by_the_next_row(tmp_path: Path) -> None:
+    unit = _unit(tmp_path / "canvas.pdf")
+    rows = PdfPageRows(lambda doc_id: tmp_path / "canvas.pdf")
+    settings = GenerationSettings(extractive_sentences=1, extractive_follow="all")
+    generator = ExtractiveGenerator(LexicalSentenceScorer(), settings, rows=rows)
+    answer = generator.compose("What is the default lineCap?", [hit(unit, 0.9)])
+    assert answer == "lineCap string butt [S1]"
