@@ -426,6 +426,12 @@ def main() -> None:
     parser.add_argument("--visual-dim", type=int, default=2048, help="0 = skip")
     parser.add_argument("--visual-at", type=int, default=10_000, help="size of the visual rows")
     parser.add_argument("--api-start", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--local",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time qdrant-client's local mode too (minutes at 100k: its ratio is measured once)",
+    )
     parser.add_argument("--hnsw-up-to", type=int, default=10**9, help="skip HNSW rows above")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument(
@@ -451,12 +457,14 @@ def main() -> None:
             for name, kind in (("edge-hnsw", "hnsw"), ("edge-hnsw-int8", "int8")):
                 if n <= args.hnsw_up_to:
                     size_rows.append(bench_edge(name, kind, corpus, queries, names, truth, work)[0])
-            few = args.local_queries[0] if n <= 10_000 else args.local_queries[1]
-            local = bench_local(corpus, queries[:few], names, truth)
-            for row in size_rows:
-                row.speedup_vs_local = local.p50_ms / row.p50_ms
-            rows.extend([*size_rows, local])
-            print_rows(rows[-len(size_rows) - 1 :])
+            if args.local:
+                few = args.local_queries[0] if n <= 10_000 else args.local_queries[1]
+                local = bench_local(corpus, queries[:few], names, truth)
+                for row in size_rows:
+                    row.speedup_vs_local = local.p50_ms / row.p50_ms
+                size_rows.append(local)
+            rows.extend(size_rows)
+            print_rows(size_rows)
             if args.api_start and n == max(args.sizes):
                 data_dir = work / "api-data"
                 build_data_dir(corpus, data_dir, names, corpus.dense[TEXT].shape[1])
