@@ -34,7 +34,7 @@ COPY retrieval ./retrieval
 COPY generation ./generation
 COPY ui ./ui
 RUN pip install -c constraints.txt ".[gpu]" \
- && python -c "import app.api, ui.client"
+ && python -c "import app.api.application, ui.client"
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 ARG UID=1000

@@ -6,19 +6,36 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.core import Context  # typer 0.29 vendors click here
+from typer.core import TyperGroup
 
 from app.config import Settings
 
 if TYPE_CHECKING:
     from app.service import Services
-    from ingest.store import Registry
     from retrieval.types import Hit, SearchFilter
+
+
+class _Commands(TyperGroup):
+    """The command group: a domain error (data dir in use, Qdrant unreachable, a model or
+    document missing) raised by any command is caught here, once, and becomes one line on
+    stderr and exit code 1 instead of a traceback."""
+
+    def invoke(self, ctx: Context) -> Any:
+        from ingest.errors import MMRagError
+
+        try:
+            return super().invoke(ctx)
+        except MMRagError as err:
+            raise fail(f"error: {err}") from err
+
 
 cli = typer.Typer(
     name="mmrag",
+    cls=_Commands,
     help="Chat with your PDFs and videos.",
     no_args_is_help=True,
     add_completion=False,
@@ -141,10 +158,11 @@ def list_documents(
 
     docs = open_storage(load_settings(profile, data_dir)).registry.list_documents()
     if as_json:
-        from app.api_convert import document_out
+        from app.api.schemas import DocumentOut
 
         # The same records as GET /documents.
-        typer.echo(json.dumps([document_out(d).model_dump(mode="json") for d in docs], indent=2))
+        records = [DocumentOut.model_validate(d).model_dump(mode="json") for d in docs]
+        typer.echo(json.dumps(records, indent=2))
         return
     for d in docs:
         count = f"{d.n_pages} pages" if d.kind.value == "pdf" else f"{d.n_clips} clips"
@@ -160,20 +178,11 @@ def remove(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Delete documents: registry rows, blobs and index points."""
-    from app.service import build_services
-    from ingest.errors import NotFound
+    from app.service import delete_documents
 
-    services = build_services(load_settings(profile, data_dir), with_generator=False)
-    try:
-        for doc_id in doc_ids:
-            try:
-                doc = services.registry.resolve_document(doc_id)
-            except NotFound as err:
-                raise fail(str(err)) from err
-            services.ingestor.delete(doc.id)
-            typer.echo(f"removed {doc.id[:12]} {doc.file_name}")
-    finally:
-        services.close()
+    # No model loads: the index opens with the layout stored beside it.
+    for doc in delete_documents(load_settings(profile, data_dir), doc_ids):
+        typer.echo(f"removed {doc.id[:12]} {doc.file_name}")
 
 
 @cli.command()
@@ -210,7 +219,6 @@ def reindex(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     from tqdm import tqdm
 
     from app.index_sync import rebuild
-    from ingest.errors import MMRagError
 
     settings = load_settings(profile, data_dir)
     with tqdm(unit="doc", dynamic_ncols=True) as bar:
@@ -220,10 +228,7 @@ def reindex(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
             bar.set_description(name[:40])
             bar.update(1)
 
-        try:
-            report = rebuild(settings, show)
-        except MMRagError as err:
-            raise fail(f"error: {err}") from err
+        report = rebuild(settings, show)
     typer.echo(
         f"reindexed {report.documents} documents ({report.units} units) in {report.seconds:.1f} s"
         + ("; removed the old local-mode index" if report.removed_legacy else "")
@@ -256,18 +261,6 @@ def doctor(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
         raise typer.Exit(1)
 
 
-def _parse_filter(
-    doc_ids: list[str] | None, kind: str | None, registry: Registry
-) -> SearchFilter | None:
-    """--doc/--kind options -> a SearchFilter (None when unrestricted)."""
-    from ingest.types import UnitKind
-    from retrieval.types import SearchFilter
-
-    ids = tuple(registry.resolve_document(d).id for d in doc_ids) if doc_ids else None
-    kinds = (UnitKind(kind),) if kind else None
-    return SearchFilter(doc_ids=ids, kinds=kinds) if ids or kinds else None
-
-
 def _print_sources(hits: list[Hit]) -> None:
     for i, hit in enumerate(hits, start=1):
         rerank = f"{hit.rerank_score:.3f}" if hit.rerank_score is not None else "-"
@@ -295,19 +288,16 @@ def query(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Answer a question from your documents, streaming, with cited sources."""
-    from app.querying import search
+    from app.querying import resolve_scope, search
     from app.service import build_services
-    from ingest.errors import MMRagError
 
     services = build_services(load_settings(profile, data_dir), with_generator=not hits_only)
     try:
-        search_filter = _parse_filter(doc, kind, services.registry)
+        scope = resolve_scope(services.registry, doc, [kind] if kind else None)
         if hits_only:
-            _print_sources(search(services, question, search_filter, top_k))
+            _print_sources(search(services, question, scope.search_filter, top_k))
             return
-        _stream_answer(services, question, search_filter, top_k)
-    except MMRagError as err:
-        raise fail(f"error: {err}") from err
+        _stream_answer(services, question, scope.search_filter, top_k)
     finally:
         services.close()
 
@@ -375,16 +365,12 @@ def evaluate(
 ) -> None:
     """Retrieval (and answer) quality on question sets: nDCG@5, hit@5 by kind and modality,
     cross-validated fusion weights and refusal threshold, refusal rates."""
-    from app.eval import format_report, run_eval
-    from ingest.errors import MMRagError
+    from app.eval.runner import format_report, run_eval
 
     settings = load_settings(profile, data_dir)
-    try:
-        report = run_eval(
-            settings, corpus, questions, k_folds=folds, with_answers=answers, echo=typer.echo
-        )
-    except MMRagError as err:
-        raise fail(f"error: {err}") from err
+    report = run_eval(
+        settings, corpus, questions, k_folds=folds, with_answers=answers, echo=typer.echo
+    )
     typer.echo(format_report(report))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -408,13 +394,9 @@ def serve(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the REST API (OpenAPI docs at /docs)."""
-    from app.api_launch import run_api
-    from ingest.errors import MMRagError
+    from app.launch import run_api
 
-    try:
-        run_api(load_settings(profile, data_dir), host, port, insecure=insecure)
-    except MMRagError as err:
-        raise fail(f"error: {err}") from err
+    run_api(load_settings(profile, data_dir), host, port, insecure=insecure)
 
 
 @cli.command()
@@ -428,7 +410,7 @@ def ui(
     ] = None,
 ) -> None:
     """Run the Streamlit UI against a running API."""
-    from app.api_launch import run_ui
+    from app.launch import run_ui
 
     raise typer.Exit(run_ui(load_settings(), host, port, api_url))
 
@@ -443,35 +425,25 @@ def up(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the API and the browser UI together and print the URL."""
-    from app.api_launch import run_stack
-    from ingest.errors import MMRagError
+    from app.launch import run_stack
 
-    try:
-        code = run_stack(
-            load_settings(profile, data_dir),
-            host,
-            port,
-            ui_port,
-            insecure=insecure,
-            announce=typer.echo,
-        )
-    except MMRagError as err:
-        raise fail(f"error: {err}") from err
+    code = run_stack(
+        load_settings(profile, data_dir),
+        host,
+        port,
+        ui_port,
+        insecure=insecure,
+        announce=typer.echo,
+    )
     raise typer.Exit(code)
 
 
 def main() -> None:
-    """Console-script entry point: a domain error (data dir in use, Qdrant unreachable,
-    model missing) is one line on stderr and exit code 1, not a traceback."""
-    from ingest.errors import MMRagError
-
+    """Console-script entry point (domain errors are caught by the command group)."""
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
-    except MMRagError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

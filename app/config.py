@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(1024**2, ge=0)
     # Serve /openapi.json, /docs and /redoc without the API key (they are guarded by default).
     open_api_docs: bool = False
-    # Listen on a non-loopback host without api_key (see app/api_launch.py).
+    # Listen on a non-loopback host without api_key (see app/launch.py).
     allow_insecure: bool = False
     # Intra-op threads of each model call in the API server (0 = torch's default, one per
     # core). Concurrent requests already spread over the cores, and the threads of many

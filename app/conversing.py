@@ -11,39 +11,30 @@ import logging
 from collections.abc import Iterator
 
 from app import querying
-from app.api_chat_schemas import MessageFilter
-from app.api_convert import query_response
-from app.api_schemas import QueryRequest
+from app.api.chat_schemas import MessageFilter
+from app.api.convert import query_response
+from app.api.schemas import QueryRequest
+from app.querying import Scope
 from app.service import Services
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
 from ingest.conversations import NewMessage
 from ingest.errors import BackendUnavailable, MMRagError
-from ingest.types import UnitKind
-from retrieval.types import SearchFilter
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "the answer was interrupted before it finished (the client went away)"
 
 
-def resolve_filter(
-    services: Services, request: QueryRequest
-) -> tuple[SearchFilter | None, MessageFilter | None]:
-    """The search restriction of a request (document prefixes resolved, NotFound if
-    unknown) and the record of it saved with the question (None when unrestricted)."""
-    docs = [services.registry.resolve_document(d) for d in request.doc_ids or []]
-    kinds = tuple(UnitKind(k) for k in request.kinds) if request.kinds else None
-    record = None
-    if docs or kinds or request.top_k:
-        record = MessageFilter(
-            doc_ids=[d.id for d in docs] or None,
-            file_names=[d.file_name for d in docs] or None,
-            kinds=request.kinds or None,
-            top_k=request.top_k,
-        )
-    if not docs and kinds is None:
-        return None, record
-    return SearchFilter(doc_ids=tuple(d.id for d in docs) or None, kinds=kinds), record
+def filter_record(scope: Scope, request: QueryRequest) -> MessageFilter | None:
+    """The record of a question's restriction saved with it (None when unrestricted)."""
+    if not (scope.documents or scope.kinds or request.top_k):
+        return None
+    return MessageFilter(
+        doc_ids=[d.id for d in scope.documents] or None,
+        file_names=[d.file_name for d in scope.documents] or None,
+        kinds=request.kinds or None,
+        top_k=request.top_k,
+    )
 
 
 def describe_failure(err: BaseException) -> str:
@@ -65,13 +56,14 @@ def ask_and_save(
     NotFound (before any event) for an unknown conversation or document."""
     store = services.storage.conversations
     store.get(conversation_id)
-    search_filter, record = resolve_filter(services, request)
+    scope = querying.resolve_scope(services.registry, request.doc_ids, request.kinds)
+    record = filter_record(scope, request)
     question = NewMessage(
         "user",
         request.question,
         filter_json=record.model_dump_json(exclude_none=True) if record else None,
     )
-    events = querying.ask_stream(services, request.question, search_filter, request.top_k)
+    events = querying.ask_stream(services, request.question, scope.search_filter, request.top_k)
     parts: list[str] = []
     saved = False
     try:

@@ -12,15 +12,20 @@ from app.config import Settings
 
 if TYPE_CHECKING:
     from generation.base import Generator
+    from generation.generators.scoring import SentenceScorer
     from ingest.asr import Transcriber
     from ingest.pipeline import PdfExtractor, VideoExtractor
     from ingest.store import Registry
     from retrieval.embedders.base import Embedder, SparseEncoder
+    from retrieval.encoders import Encoders
     from retrieval.rerankers.base import Reranker
 
 
-def _is_gpu(settings: Settings) -> bool:
-    return settings.profile == "gpu"
+def _resolve(settings: Settings, choice: str, *, gpu: str, lite: str) -> str:
+    """A configured implementation name, with `auto` resolved by the profile."""
+    if choice != "auto":
+        return choice
+    return gpu if settings.profile == "gpu" else lite
 
 
 def build_pdf_extractor(settings: Settings) -> PdfExtractor:
@@ -46,9 +51,7 @@ def build_video_extractor(settings: Settings) -> VideoExtractor:
 
 
 def build_visual_embedder(settings: Settings) -> Embedder | None:
-    choice = settings.retrieval.visual_embedder
-    if choice == "auto":
-        choice = "vlm" if _is_gpu(settings) else "none"
+    choice = _resolve(settings, settings.retrieval.visual_embedder, gpu="vlm", lite="none")
     if choice == "none":
         return None
     if choice == "vlm":
@@ -72,9 +75,7 @@ def window_cache(settings: Settings) -> Path:
 
 
 def build_text_embedder(settings: Settings) -> Embedder | None:
-    choice = settings.retrieval.text_embedder
-    if choice == "auto":
-        choice = "minilm"
+    choice = _resolve(settings, settings.retrieval.text_embedder, gpu="minilm", lite="minilm")
     if choice == "none":
         return None
     if choice == "minilm":
@@ -94,10 +95,19 @@ def build_sparse_encoder(settings: Settings) -> SparseEncoder | None:
     return BM25Encoder()
 
 
+def build_encoders(settings: Settings) -> Encoders:
+    """The visual, text and sparse encoders the profile turns on (models load lazily)."""
+    from retrieval.encoders import Encoders
+
+    return Encoders(
+        build_visual_embedder(settings),
+        build_text_embedder(settings),
+        build_sparse_encoder(settings),
+    )
+
+
 def build_reranker(settings: Settings, text_embedder: Embedder | None) -> Reranker | None:
-    choice = settings.retrieval.reranker
-    if choice == "auto":
-        choice = "vlm" if _is_gpu(settings) else "lite"
+    choice = _resolve(settings, settings.retrieval.reranker, gpu="vlm", lite="lite")
     if choice == "none":
         return None
     if choice == "lite":
@@ -125,12 +135,24 @@ def _source_path(registry: Registry) -> Callable[[str], Path | None]:
     return source_path
 
 
+def build_sentence_scorer(reranker: Reranker | None) -> SentenceScorer:
+    """How extractive answers score sentences: with the lite reranker's MiniLM MaxSim (its
+    model and window cache, already loaded) when that is the reranker, lexically otherwise."""
+    from generation.generators.scoring import LexicalSentenceScorer
+    from retrieval.rerankers.lite import LiteReranker  # light: models load lazily
+
+    if isinstance(reranker, LiteReranker):
+        return reranker.sentence_scorer
+    return LexicalSentenceScorer()
+
+
 def build_generator(
-    settings: Settings, reranker: Reranker | None, registry: Registry | None = None
+    settings: Settings, scorer: SentenceScorer | None = None, registry: Registry | None = None
 ) -> Generator:
-    choice = settings.generation.generator
-    if choice == "auto":
-        choice = "vllm" if _is_gpu(settings) else "extractive"
+    """The answer generator the profile names. `scorer` scores sentences of extractive
+    answers (build_sentence_scorer; lexical when None); `registry` gives extractive answers
+    the table rows of PDF pages."""
+    choice = _resolve(settings, settings.generation.generator, gpu="vllm", lite="extractive")
     if choice == "vllm":
         from generation.generators.vllm import VLLMGenerator
 
@@ -144,7 +166,11 @@ def build_generator(
         from generation.rows import PdfPageRows
 
         rows = PdfPageRows(_source_path(registry)) if registry is not None else None
-        return ExtractiveGenerator.from_reranker(reranker, settings.generation, rows)
+        from generation.generators.scoring import LexicalSentenceScorer
+
+        return ExtractiveGenerator(
+            scorer or LexicalSentenceScorer(), settings.generation, rows=rows
+        )
     from generation.generators.fake import FakeGenerator
 
     return FakeGenerator()

@@ -84,16 +84,14 @@ def rebuild(
     from app import factory
     from app.service import open_storage
     from retrieval.index_factory import legacy_collection, open_index
-    from retrieval.indexer import UnitWarmer, layout_for
+    from retrieval.indexer import UnitWarmer
 
     started = time.perf_counter()
     storage = open_storage(settings)
-    visual = factory.build_visual_embedder(settings)
-    text = factory.build_text_embedder(settings)
-    sparse = factory.build_sparse_encoder(settings)
-    reranker = factory.build_reranker(settings, text)
+    encoders = factory.build_encoders(settings)
+    reranker = factory.build_reranker(settings, encoders.text)
     warmers: list[UnitWarmer] = [reranker] if isinstance(reranker, UnitWarmer) else []
-    layout = layout_for(visual, text, sparse)
+    layout = encoders.layout
     collection = settings.retrieval.collection
     final_dir = settings.index_dir / collection
     build_settings = settings.retrieval
@@ -111,11 +109,12 @@ def rebuild(
     index = open_index(
         build_settings,
         layout,
+        blob_root=settings.blob_dir,
         url=settings.qdrant_url,
         api_key=_key(settings),
         edge_dir=settings.index_dir,
     )
-    indexer = UnitIndexer(index, visual=visual, text=text, sparse=sparse, warmers=warmers)
+    indexer = UnitIndexer(index, encoders, warmers)
     ready = storage.registry.list_documents(DocStatus.READY)
     units = 0
     try:

@@ -7,6 +7,7 @@ small modules (app/querying.py) and in the components themselves.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -15,12 +16,12 @@ from app.config import Settings
 from app.index_sync import reconcile
 from generation.base import Generator
 from ingest.conversations import ConversationStore
-from ingest.pipeline import Ingestor
+from ingest.pipeline import Ingestor, delete_document
 from ingest.store import BlobStore, Registry
-from retrieval.batching import batch_queries
-from retrieval.index import VectorIndex
+from ingest.types import Document
+from retrieval.index import IndexMismatch, VectorIndex, VectorLayout
 from retrieval.index_factory import open_index
-from retrieval.indexer import UnitIndexer, UnitWarmer, layout_for
+from retrieval.indexer import UnitIndexer, UnitWarmer
 from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,40 @@ def open_storage(settings: Settings) -> Storage:
     blobs = BlobStore(settings.blob_dir)
     registry = Registry(settings.registry_path, blobs)
     return Storage(registry, blobs, ConversationStore(settings.registry_path))
+
+
+def open_vector_index(settings: Settings, layout: VectorLayout | None = None) -> VectorIndex:
+    """The index the settings name. With `layout` None an existing index opens as it is,
+    without loading a model (deletes, health checks); IndexMismatch when there is none."""
+    return open_index(
+        settings.retrieval,
+        layout,
+        blob_root=settings.blob_dir,
+        url=settings.qdrant_url,
+        api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+        timeout_s=settings.qdrant_timeout_s,
+        edge_dir=settings.index_dir,
+        legacy_dir=settings.qdrant_path,
+    )
+
+
+def delete_documents(settings: Settings, doc_ids: Sequence[str]) -> Iterator[Document]:
+    """Delete documents (ids or unique prefixes, NotFound otherwise) from the index, the
+    registry and the blob store, yielding each one when it is gone. Loads no model."""
+    storage = open_storage(settings)
+    docs = [storage.registry.resolve_document(d) for d in doc_ids]
+    try:
+        index: VectorIndex | None = open_vector_index(settings)
+    except IndexMismatch:
+        index = None  # no index yet: nothing of these documents is in one
+    try:
+        for doc in docs:
+            remove = index.delete_document if index is not None else None
+            delete_document(storage.registry, storage.blobs, remove, doc.id)
+            yield doc
+    finally:
+        if index is not None:
+            index.close()
 
 
 @runtime_checkable
@@ -80,24 +115,14 @@ class Services:
 def build_services(settings: Settings, *, with_generator: bool = True) -> Services:
     """Load models and open storage and the index. Models load here, once."""
     storage = open_storage(settings)
-    visual = factory.build_visual_embedder(settings)
-    text = factory.build_text_embedder(settings)
-    sparse = factory.build_sparse_encoder(settings)
-    index = open_index(
-        settings.retrieval,
-        layout_for(visual, text, sparse),
-        url=settings.qdrant_url,
-        api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
-        timeout_s=settings.qdrant_timeout_s,
-        edge_dir=settings.index_dir,
-        legacy_dir=settings.qdrant_path,
-    )
+    encoders = factory.build_encoders(settings)
+    index = open_vector_index(settings, encoders.layout)
     # A crash may have left the index apart from the registry: make them agree first.
     reconcile(storage.registry, index)
-    reranker = factory.build_reranker(settings, text)
+    reranker = factory.build_reranker(settings, encoders.text)
     # A reranker that can precompute its per-unit vectors does so while ingesting.
     warmers: list[UnitWarmer] = [reranker] if isinstance(reranker, UnitWarmer) else []
-    indexer = UnitIndexer(index, visual=visual, text=text, sparse=sparse, warmers=warmers)
+    indexer = UnitIndexer(index, encoders, warmers)
     ingestor = Ingestor(
         settings.ingest,
         storage.registry,
@@ -107,15 +132,10 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         sink=indexer,
     )
     # Concurrent queries share encoder calls (see retrieval/batching.py).
-    retriever = Retriever(
-        index,
-        settings.retrieval,
-        visual=batch_queries(visual),
-        text=batch_queries(text),
-        sparse=sparse,
-        reranker=reranker,
-    )
+    retriever = Retriever(index, settings.retrieval, encoders.with_batched_queries(), reranker)
     generator = (
-        factory.build_generator(settings, reranker, storage.registry) if with_generator else None
+        factory.build_generator(settings, factory.build_sentence_scorer(reranker), storage.registry)
+        if with_generator
+        else None
     )
     return Services(settings, storage, index, indexer, ingestor, retriever, generator)

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pymupdf
 
+from app.eval.metrics import contains_answer, token_recall
 from generation.config import GenerationSettings
 from generation.generators.extractive import ExtractiveGenerator
 from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
-from generation.metrics import contains_answer, token_recall
 from ingest.types import Unit, UnitKind
 from retrieval.types import Hit
 
@@ -67,11 +67,7 @@ def build_scorer(name: str) -> SentenceScorer:
         return LexicalSentenceScorer()
     from retrieval.rerankers.lite import LiteReranker
 
-    reranker = LiteReranker.from_embedder(None, "")
-    scorer: SentenceScorer = ExtractiveGenerator.from_reranker(
-        reranker, GenerationSettings()
-    ).scorer
-    return scorer
+    return LiteReranker.from_embedder(None, "").sentence_scorer
 
 
 def main() -> None:

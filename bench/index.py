@@ -47,10 +47,10 @@ from ingest.types import DocKind, Unit, UnitKind, page_unit_id
 from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
 from retrieval.embedders.minilm import MiniLMEmbedder
+from retrieval.encoders import Encoders
 from retrieval.index import SPARSE, TEXT, VISUAL, IndexedUnit, QueryVector, VectorIndex
 from retrieval.index_edge import EdgeIndex, dir_bytes
 from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
-from retrieval.indexer import layout_for
 from retrieval.types import SearchFilter, SparseVector
 
 TOP_N = 50
@@ -365,7 +365,10 @@ def build_data_dir(corpus: Corpus, data_dir: Path, names: dict[str, str], text_d
     storage = open_storage(settings)
     layout = VectorLayout(text_dim=text_dim, sparse=True, models=names)
     index = EdgeIndex(
-        settings.index_dir / settings.retrieval.collection, settings.retrieval, layout
+        settings.index_dir / settings.retrieval.collection,
+        settings.retrieval,
+        layout,
+        blob_root=settings.blob_dir,
     )
     for start in range(0, corpus.size, UNITS_PER_DOC):
         items = [
@@ -462,7 +465,7 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     embedder, bm25 = MiniLMEmbedder(), BM25Encoder()
-    names = dict(layout_for(None, embedder, bm25).models)
+    names = dict(Encoders(text=embedder, sparse=bm25).layout.models)
     base = load_base(args.corpus.resolve(), args.cache, embedder, bm25)
     print(f"base: {len(base.texts)} passages, {len(base.queries)} questions")
     rows: list[Row] = []

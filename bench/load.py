@@ -9,7 +9,7 @@
    `POST /documents` ingests a PDF (uploaded, deleted and uploaded again until enough
    queries are timed); target: p95 during ingest <= 3x idle p95.
 
-The server is `app.api.create_app` under uvicorn in this process (a thread); the timed
+The server is `app.api.application.create_app` under uvicorn in this process (a thread); the timed
 clients of phases 1 and 2 are threads of a child process (bench/load_clients.py), so they
 do not compete with the server for its GIL; all use httpx over real sockets. The data dir is a fresh temporary one (nothing shared is touched).
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from app.api import create_app
+from app.api.application import create_app
 from app.config import Settings
 from bench.load_clients import run_clients, timed_query
 

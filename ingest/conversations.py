@@ -1,7 +1,7 @@
 """Saved conversations, in the registry database (same SQLite file, their own tables).
 
 The store keeps each message's answer and filter as opaque JSON text: their schema belongs
-to the API (app/api_schemas.py), which writes and reads them; the store only guarantees
+to the API (app/api/schemas.py), which writes and reads them; the store only guarantees
 that a question and its answer are saved together (one transaction) or not at all.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -93,6 +93,20 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield from sorted(p for p in path.rglob("*") if p.is_file() and is_candidate(p))
         else:
             yield path
+
+
+def delete_document(
+    registry: Registry,
+    blobs: BlobStore,
+    remove_points: Callable[[str], None] | None,
+    doc_id: str,
+) -> None:
+    """Remove a document's index points (first: a failure leaves everything in place), its
+    rows and the blobs no other document shares."""
+    if remove_points is not None:
+        remove_points(doc_id)
+    for key in registry.delete_document(doc_id):
+        blobs.delete(key)
 
 
 class Ingestor:
@@ -201,10 +215,8 @@ class Ingestor:
 
     def delete(self, doc_id: str) -> None:
         """Remove a document's points, rows and the blobs no other document shares."""
-        if self.sink is not None:
-            self.sink.remove(doc_id)
-        for key in self.registry.delete_document(doc_id):
-            self.blobs.delete(key)
+        remove = self.sink.remove if self.sink is not None else None
+        delete_document(self.registry, self.blobs, remove, doc_id)
 
     def gc(self, grace_s: float | None = DEFAULT_GC_GRACE_S, wait_s: float = 0.0) -> GcReport:
         """Delete orphan blobs (see `collect_garbage`)."""

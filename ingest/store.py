@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import NotFound, StoreBusy
+from ingest.records import from_record, to_record
 from ingest.types import (
     DocKind,
     DocStatus,
@@ -100,6 +101,24 @@ class StoreLock:
         return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
 
 
+def blob_key(path: Path, root: Path) -> str:
+    """The key of a blob file: its path relative to `root`. A path under another root (a
+    data dir that moved, a worker that mounts the store elsewhere) keeps its content
+    address, the last two parts `ab/cdef...`."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return f"{path.parent.name}/{path.name}"
+
+
+def blob_path(key: str, root: Path) -> Path:
+    """The file of a stored blob key under `root`. Older versions stored absolute paths in
+    index payloads: one is read through its content address under `root`, so it still
+    resolves after the data dir moved."""
+    stored = Path(key)
+    return root / (blob_key(stored, root) if stored.is_absolute() else key)
+
+
 class BlobStore:
     """Files named by the sha256 of their bytes: `<root>/ab/cdef...<suffix>`.
 
@@ -112,7 +131,11 @@ class BlobStore:
 
     def path(self, key: str) -> Path:
         """Absolute path of a blob key."""
-        return self.root / key
+        return blob_path(key, self.root)
+
+    def key(self, path: Path) -> str:
+        """The key of a blob file (see `blob_key`)."""
+        return blob_key(path, self.root)
 
     def _key(self, digest: str, suffix: str) -> str:
         return f"{digest[:2]}/{digest[2:]}{suffix}"
@@ -235,6 +258,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     total INTEGER NOT NULL DEFAULT 0
 );
 """
+_UNIT_COLUMNS = (
+    "id", "doc_id", "ordinal", "kind", "page", "start_s", "end_s", "text", "text_source", "images"
+)  # fmt: skip
 # Columns added after the first release: (table, column, definition) for older registries.
 _ADDED_COLUMNS = (
     ("jobs", "phase", "TEXT NOT NULL DEFAULT 'queued'"),
@@ -278,20 +304,7 @@ class Registry:
     # -- documents -------------------------------------------------------------------------
 
     def _document(self, row: sqlite3.Row) -> Document:
-        return Document(
-            id=row["id"],
-            file_name=row["file_name"],
-            kind=DocKind(row["kind"]),
-            status=DocStatus(row["status"]),
-            size_bytes=row["size_bytes"],
-            source_blob=row["source_blob"],
-            n_pages=row["n_pages"],
-            n_clips=row["n_clips"],
-            duration_s=row["duration_s"],
-            error=row["error"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+        return from_record(Document, row)
 
     def get_document(self, doc_id: str) -> Document | None:
         with self._connect() as conn:
@@ -357,8 +370,8 @@ class Registry:
         with self._transaction() as conn:
             conn.execute("DELETE FROM units WHERE doc_id = ?", (doc_id,))
             conn.executemany(
-                """INSERT INTO units (id, doc_id, ordinal, kind, page, start_s, end_s, text,
-                       text_source, images) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                f"INSERT INTO units ({', '.join(_UNIT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_UNIT_COLUMNS))})",
                 [self._unit_row(u) for u in units],
             )
             conn.execute(
@@ -400,34 +413,13 @@ class Registry:
     # -- units -----------------------------------------------------------------------------
 
     def _unit_row(self, unit: Unit) -> tuple[object, ...]:
-        keys = [str(p.relative_to(self.blobs.root)) for p in unit.images]
-        return (
-            unit.id,
-            unit.doc_id,
-            unit.ordinal,
-            unit.kind.value,
-            unit.page,
-            unit.start_s,
-            unit.end_s,
-            unit.text,
-            unit.text_source,
-            json.dumps(keys),
-        )
+        keys = json.dumps([self.blobs.key(p) for p in unit.images])
+        record = to_record(unit, images=keys)
+        return tuple(record[column] for column in _UNIT_COLUMNS)
 
     def _unit(self, row: sqlite3.Row, file_name: str) -> Unit:
-        return Unit(
-            id=row["id"],
-            doc_id=row["doc_id"],
-            kind=UnitKind(row["kind"]),
-            ordinal=row["ordinal"],
-            file_name=file_name,
-            text=row["text"],
-            images=tuple(self.blobs.path(k) for k in json.loads(row["images"])),
-            page=row["page"],
-            start_s=row["start_s"],
-            end_s=row["end_s"],
-            text_source=row["text_source"],
-        )
+        images = tuple(self.blobs.path(k) for k in json.loads(row["images"]))
+        return from_record(Unit, row, file_name=file_name, images=images)
 
     def units(self, doc_id: str) -> list[Unit]:
         """Units of a document in order (empty unless it is ready)."""
@@ -465,20 +457,7 @@ class Registry:
     # -- jobs ------------------------------------------------------------------------------
 
     def _job(self, row: sqlite3.Row) -> Job:
-        return Job(
-            id=row["id"],
-            source=row["source"],
-            status=JobStatus(row["status"]),
-            progress=row["progress"],
-            message=row["message"],
-            doc_id=row["doc_id"],
-            error=row["error"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            phase=row["phase"],
-            done=row["done"],
-            total=row["total"],
-        )
+        return from_record(Job, row)
 
     def create_job(self, source: str) -> Job:
         now = time.time()

@@ -1,6 +1,6 @@
 """The vector index interface: one point per unit, named vectors per channel.
 
-Two backends implement `VectorIndex` and pass one contract suite (tests/index_suite.py):
+Two backends implement `VectorIndex` and pass one contract suite (tests/support/index_suite.py):
 - `retrieval.index_edge.EdgeIndex`: Qdrant Edge, Qdrant's engine in-process (the default);
 - `retrieval.index_qdrant.QdrantClientIndex`: qdrant-client, for a server or cluster
   (`MMRAG_QDRANT_URL`); its local mode (a path or ":memory:") speaks the same API.
@@ -13,7 +13,7 @@ registry, and a visibility flag that hides a document until all its units are in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -22,7 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.errors import MMRagError
-from ingest.types import Unit, UnitKind
+from ingest.records import from_record, to_record
+from ingest.store import blob_key, blob_path
+from ingest.types import Unit
 from retrieval.types import SearchFilter, SparseVector
 
 VISUAL = "visual"
@@ -34,6 +36,8 @@ _POINT_NAMESPACE = uuid.UUID("7d0b8a0e-5c1e-4c47-9a39-0f5c3b3e2a61")
 
 Vector = npt.NDArray[np.float32]
 QueryVector = Vector | SparseVector
+ChannelQueries = Mapping[str, QueryVector]  # channel name -> the query's vector
+ChannelHits = dict[str, list["ScoredUnit"]]  # channel name -> its units, best first
 
 
 class IndexMismatch(MMRagError):
@@ -129,38 +133,41 @@ class ScoredUnit:
     score: float
 
 
-def unit_payload(unit: Unit) -> dict[str, Any]:
-    """Everything needed to rebuild the unit (backends add their visibility flag)."""
-    return {
-        "unit_id": unit.id,
-        "doc_id": unit.doc_id,
-        "kind": unit.kind.value,
-        "ordinal": unit.ordinal,
-        "file_name": unit.file_name,
-        "text": unit.text,
-        "images": [str(p) for p in unit.images],
-        "page": unit.page,
-        "start_s": unit.start_s,
-        "end_s": unit.end_s,
-        "text_source": unit.text_source,
-    }
+@dataclass(frozen=True, slots=True)
+class UnitPayloads:
+    """Units <-> point payloads: everything needed to rebuild the unit (backends add their
+    visibility flag). Images are stored as blob keys relative to `blob_root`, never as
+    absolute paths, so the index stays valid when the data dir moves or another worker
+    mounts the blob store elsewhere; absolute paths written by older versions still
+    resolve (ingest.store.blob_path). Without a `blob_root` paths are stored as given."""
 
+    blob_root: Path | None = None
 
-def unit_from_payload(payload: Mapping[str, Any]) -> Unit:
-    """Rebuild a `Unit` from a point payload written by `unit_payload`."""
-    return Unit(
-        id=payload["unit_id"],
-        doc_id=payload["doc_id"],
-        kind=UnitKind(payload["kind"]),
-        ordinal=int(payload["ordinal"]),
-        file_name=payload["file_name"],
-        text=payload.get("text") or "",
-        images=tuple(Path(p) for p in payload.get("images") or ()),
-        page=payload.get("page"),
-        start_s=payload.get("start_s"),
-        end_s=payload.get("end_s"),
-        text_source=payload.get("text_source") or "",
-    )
+    def payload(self, unit: Unit) -> dict[str, Any]:
+        """The payload of a unit: its record, with `unit_id` for `id`."""
+        root = self.blob_root
+        images = [blob_key(p, root) if root else str(p) for p in unit.images]
+        record = to_record(unit, images=images)
+        record["unit_id"] = record.pop("id")
+        return record
+
+    def unit(self, payload: Mapping[str, Any]) -> Unit:
+        """Rebuild a `Unit` from a payload written by `payload`."""
+        root = self.blob_root
+        stored = payload.get("images") or ()
+        images = tuple(blob_path(k, root) if root else Path(k) for k in stored)
+        return from_record(Unit, payload, id=payload["unit_id"], images=images)
+
+    def in_order(
+        self, payloads: Iterable[Mapping[str, Any] | None], unit_ids: Sequence[str]
+    ) -> list[Unit]:
+        """The units of retrieved payloads in the order of `unit_ids` (missing ones skipped)."""
+        by_id = {p["unit_id"]: self.unit(p) for p in payloads if p}
+        return [by_id[u] for u in unit_ids if u in by_id]
+
+    def scored(self, points: Iterable[ScoredPayload]) -> list[ScoredUnit]:
+        """Search result points -> units with their raw scores, in order."""
+        return [ScoredUnit(self.unit(p.payload), float(p.score)) for p in points if p.payload]
 
 
 def check_vectors(item: IndexedUnit, layout: VectorLayout) -> dict[str, Vector]:
@@ -199,13 +206,23 @@ class ScoredPayload(Protocol):
     def payload(self) -> Mapping[str, Any] | None: ...
 
 
-def scored_units(points: Iterable[ScoredPayload]) -> list[ScoredUnit]:
-    """Search result points -> units with their raw scores, in order."""
-    return [
-        ScoredUnit(unit_from_payload(p.payload), float(p.score))
-        for p in points
-        if p.payload is not None
-    ]
+def search_batched(
+    queries: Mapping[str, QueryVector],
+    search_filter: SearchFilter | None,
+    layout: VectorLayout,
+    payloads: UnitPayloads,
+    run_batch: Callable[[dict[str, QueryVector]], Sequence[Iterable[ScoredPayload]]],
+) -> dict[str, list[ScoredUnit]]:
+    """The body of every backend's `search_channels`: the queries worth running go to the
+    engine in one batch (`run_batch`: their result points, one list per query, in order);
+    a channel skipped, or a filter that matches nothing, gives an empty list."""
+    wanted = wanted_queries(queries, layout)
+    results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
+    if not wanted or matches_nothing(search_filter):
+        return results
+    for channel, points in zip(wanted, run_batch(wanted), strict=True):
+        results[channel] = payloads.scored(points)
+    return results
 
 
 def matches_nothing(search_filter: SearchFilter | None) -> bool:
@@ -252,11 +269,8 @@ class VectorIndex(Protocol):
         ...
 
     def search_channels(
-        self,
-        queries: Mapping[str, QueryVector],
-        search_filter: SearchFilter | None = None,
-        limit: int = 50,
-    ) -> dict[str, list[ScoredUnit]]:
+        self, queries: ChannelQueries, search_filter: SearchFilter | None = None, limit: int = 50
+    ) -> ChannelHits:
         """Top `limit` visible units per channel with each channel's raw score, best first.
         An empty sparse query skips its channel."""
         ...

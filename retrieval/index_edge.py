@@ -22,7 +22,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,19 +35,17 @@ from retrieval.config import RetrievalSettings
 from retrieval.index import (
     SPARSE,
     VISUAL,
+    ChannelHits,
+    ChannelQueries,
     IndexedUnit,
     IndexMismatch,
     QueryVector,
-    ScoredUnit,
+    UnitPayloads,
     VectorLayout,
     check_layout,
     check_vectors,
-    matches_nothing,
     point_id,
-    scored_units,
-    unit_from_payload,
-    unit_payload,
-    wanted_queries,
+    search_batched,
 )
 from retrieval.index_gate import AccessGate
 from retrieval.types import SearchFilter, SparseVector
@@ -178,11 +176,25 @@ def dir_bytes(path: Path) -> int:
 class EdgeIndex:
     """A Qdrant Edge shard of unit points. Creates it on first use, refuses a mismatched one."""
 
-    def __init__(self, path: Path, settings: RetrievalSettings, layout: VectorLayout) -> None:
+    def __init__(
+        self,
+        path: Path,
+        settings: RetrievalSettings,
+        layout: VectorLayout | None = None,
+        *,
+        blob_root: Path | None = None,
+    ) -> None:
+        """`layout` None opens the existing shard with the layout stored beside it (no
+        model needed: for deletes and health checks); IndexMismatch when there is none."""
+        self.path = Path(path)
+        if layout is None:
+            layout = read_layout(self.path)
+            if layout is None:
+                raise IndexMismatch(f"no index at {self.path} yet (ingest something first)")
         if not layout.channels:
             raise ValueError("an index needs at least one vector channel")
-        self.path = Path(path)
         self.layout = layout
+        self.payloads = UnitPayloads(blob_root)
         self.settings = settings
         self.batch_size = settings.upsert_batch
         self._gate = AccessGate(f"embedded index at {self.path}")
@@ -244,7 +256,7 @@ class EdgeIndex:
         vectors: dict[str, Any] = dict(check_vectors(item, self.layout))
         if self.layout.sparse and item.sparse is not None and item.sparse.indices:
             vectors[SPARSE] = qe.SparseVector(list(item.sparse.indices), list(item.sparse.values))
-        payload = unit_payload(item.unit)
+        payload = self.payloads.payload(item.unit)
         payload[VISIBLE] = _SHOWN if visible else _HIDDEN
         return qe.Point(point_id(item.unit.id), vectors, payload)
 
@@ -322,8 +334,7 @@ class EdgeIndex:
         """The stored units with these ids (missing ids are skipped), in the given order."""
         with self._gate.shared(), self._engine("retrieve"):
             records = self.shard.retrieve([point_id(u) for u in unit_ids], True, False)
-        by_id = {r.payload["unit_id"]: unit_from_payload(r.payload) for r in records if r.payload}
-        return [by_id[u] for u in unit_ids if u in by_id]
+        return self.payloads.in_order((r.payload for r in records), unit_ids)
 
     def vector_names(self, unit_ids: Sequence[str]) -> dict[str, set[str]]:
         """unit id -> the named vectors stored for it."""
@@ -370,29 +381,22 @@ class EdgeIndex:
         )
 
     def search_channels(
-        self,
-        queries: Mapping[str, QueryVector],
-        search_filter: SearchFilter | None = None,
-        limit: int = 50,
-    ) -> dict[str, list[ScoredUnit]]:
+        self, queries: ChannelQueries, search_filter: SearchFilter | None = None, limit: int = 50
+    ) -> ChannelHits:
         """Top `limit` visible units per channel, all channels in ONE batched query."""
-        wanted = wanted_queries(queries, self.layout)
-        results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
-        if not wanted or matches_nothing(search_filter):
-            return results
-        query_filter = build_filter(search_filter)
         restricted = search_filter is not None and (
             search_filter.doc_ids is not None or search_filter.kinds is not None
         )
-        channels = list(wanted)
-        batch = qe.QueryBatchRequest(
-            [self._request(ch, wanted[ch], query_filter, limit, restricted) for ch in channels]
-        )
-        with self._gate.shared(), self._engine("query"):
-            responses = self.shard.query_batch(batch)
-        for channel, points in zip(channels, responses, strict=True):
-            results[channel] = scored_units(points)
-        return results
+
+        def run(wanted: dict[str, QueryVector]) -> list[list[qe.ScoredPoint]]:
+            query_filter = build_filter(search_filter)
+            batch = qe.QueryBatchRequest(
+                [self._request(ch, q, query_filter, limit, restricted) for ch, q in wanted.items()]
+            )
+            with self._gate.shared(), self._engine("query"):
+                return list(self.shard.query_batch(batch))
+
+        return search_batched(queries, search_filter, self.layout, self.payloads, run)
 
     def stored_bytes(self) -> int:
         """Bytes the shard occupies on disk."""

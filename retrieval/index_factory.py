@@ -22,8 +22,9 @@ def legacy_collection(legacy_dir: Path, collection: str) -> Path | None:
 
 def open_index(
     settings: RetrievalSettings,
-    layout: VectorLayout,
+    layout: VectorLayout | None,
     *,
+    blob_root: Path | None = None,
     url: str | None = None,
     api_key: str | None = None,
     edge_dir: Path | None = None,
@@ -32,11 +33,12 @@ def open_index(
 ) -> VectorIndex:
     """A Qdrant server/cluster index when `url` is set, otherwise the embedded Qdrant Edge
     shard `<edge_dir>/<collection>`. An old local-mode index under `legacy_dir` with no
-    shard yet is refused with the command that converts it."""
+    shard yet is refused with the command that converts it. `layout` None opens an existing
+    index as it is, without the models that define a layout; payloads hold image paths as
+    keys relative to `blob_root`."""
     if url:
-        return QdrantClientIndex(
-            open_qdrant_client(url=url, api_key=api_key, timeout_s=timeout_s), settings, layout
-        )
+        client = open_qdrant_client(url=url, api_key=api_key, timeout_s=timeout_s)
+        return QdrantClientIndex(client, settings, layout, blob_root=blob_root)
     if edge_dir is None:
         raise ValueError("the embedded index needs a directory")
     shard_dir = edge_dir / settings.collection
@@ -46,4 +48,4 @@ def open_index(
             f"{legacy} was made by qdrant-client's local mode, which Qdrant Edge replaced; "
             "run `mmrag reindex` to rebuild the index from your documents (nothing is lost)"
         )
-    return EdgeIndex(shard_dir, settings, layout)
+    return EdgeIndex(shard_dir, settings, layout, blob_root=blob_root)

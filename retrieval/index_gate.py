@@ -39,6 +39,16 @@ class AccessGate:
         if self._closed:
             raise BackendUnavailable(f"{self.name} is closed")
 
+    def _await_alone(self) -> None:
+        """(Holding `_cond`.) Wait until no reader and no exclusive holder is inside;
+        meanwhile new readers wait (writers are preferred)."""
+        self._waiting_exclusive += 1
+        try:
+            while self._exclusive or self._readers:
+                self._cond.wait()
+        finally:
+            self._waiting_exclusive -= 1
+
     @contextmanager
     def shared(self) -> Iterator[None]:
         """Hold the gate as a reader."""
@@ -59,12 +69,7 @@ class AccessGate:
     def exclusive(self) -> Iterator[None]:
         """Hold the gate alone (no reader inside)."""
         with self._cond:
-            self._waiting_exclusive += 1
-            try:
-                while self._exclusive or self._readers:
-                    self._cond.wait()
-            finally:
-                self._waiting_exclusive -= 1
+            self._await_alone()
             self._check_open()
             self._exclusive = True
         try:
@@ -90,12 +95,7 @@ class AccessGate:
     def closing(self) -> Iterator[bool]:
         """Hold everything to close; yields False when already closed (nothing to do)."""
         with self._writer, self._cond:
-            self._waiting_exclusive += 1
-            try:
-                while self._exclusive or self._readers:
-                    self._cond.wait()
-            finally:
-                self._waiting_exclusive -= 1
+            self._await_alone()
             was_open = not self._closed
             self._closed = True
             self._cond.notify_all()

@@ -27,18 +27,17 @@ from retrieval.index import (
     SPARSE,
     TEXT,
     VISUAL,
+    ChannelHits,
+    ChannelQueries,
     IndexedUnit,
+    IndexMismatch,
     QueryVector,
-    ScoredUnit,
+    UnitPayloads,
     VectorLayout,
     check_layout,
     check_vectors,
-    matches_nothing,
     point_id,
-    scored_units,
-    unit_from_payload,
-    unit_payload,
-    wanted_queries,
+    search_batched,
 )
 from retrieval.index_edge import channel_quantization, dir_bytes, threshold_kb
 from retrieval.index_gate import AccessGate
@@ -146,14 +145,27 @@ class QdrantClientIndex:
     """One collection of unit points. Creates it on first use, refuses a mismatched one."""
 
     def __init__(
-        self, client: QdrantClient, settings: RetrievalSettings, layout: VectorLayout
+        self,
+        client: QdrantClient,
+        settings: RetrievalSettings,
+        layout: VectorLayout | None = None,
+        *,
+        blob_root: Path | None = None,
     ) -> None:
-        if not layout.channels:
-            raise ValueError("an index needs at least one vector channel")
+        """`layout` None opens the existing collection with the layout it was created with
+        (no model needed: for deletes and health checks); IndexMismatch when there is none."""
         self.client = client
         self.settings = settings
         self.collection = settings.collection
+        if layout is None:
+            with _backend(f"collection {self.collection!r}"):
+                if not client.collection_exists(self.collection):
+                    raise IndexMismatch(f"no Qdrant collection {self.collection!r} yet")
+                layout = self.existing_layout()
+        if not layout.channels:
+            raise ValueError("an index needs at least one vector channel")
         self.layout = layout
+        self.payloads = UnitPayloads(blob_root)
         self.batch_size = settings.upsert_batch
         self.server = is_server(client)
         # Local mode neither quantizes nor builds HNSW: it searches float vectors exactly.
@@ -282,7 +294,7 @@ class QdrantClientIndex:
             vectors[SPARSE] = models.SparseVector(
                 indices=list(item.sparse.indices), values=list(item.sparse.values)
             )
-        payload = unit_payload(item.unit)
+        payload = self.payloads.payload(item.unit)
         payload[VISIBLE] = visible
         return models.PointStruct(id=point_id(item.unit.id), vector=vectors, payload=payload)
 
@@ -357,8 +369,7 @@ class QdrantClientIndex:
             records = self.client.retrieve(
                 self.collection, ids=[point_id(u) for u in unit_ids], with_payload=True
             )
-        by_id = {r.payload["unit_id"]: unit_from_payload(r.payload) for r in records if r.payload}
-        return [by_id[u] for u in unit_ids if u in by_id]
+        return self.payloads.in_order((r.payload for r in records), unit_ids)
 
     def vector_names(self, unit_ids: Sequence[str]) -> dict[str, set[str]]:
         """unit id -> the named vectors stored for it."""
@@ -399,21 +410,15 @@ class QdrantClientIndex:
         )
 
     def search_channels(
-        self,
-        queries: Mapping[str, QueryVector],
-        search_filter: SearchFilter | None = None,
-        limit: int = 50,
-    ) -> dict[str, list[ScoredUnit]]:
+        self, queries: ChannelQueries, search_filter: SearchFilter | None = None, limit: int = 50
+    ) -> ChannelHits:
         """Top `limit` visible units per channel, all channels in ONE batched Query API call."""
-        wanted = wanted_queries(queries, self.layout)
-        results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
-        if not wanted or matches_nothing(search_filter):
-            return results
-        channels = list(wanted)
-        with self._gate.shared(), _backend("query"):
-            query_filter = self.search_filter(search_filter)
-            requests = [self._request(ch, wanted[ch], query_filter, limit) for ch in channels]
-            responses = self.client.query_batch_points(self.collection, requests=requests)
-        for channel, response in zip(channels, responses, strict=True):
-            results[channel] = scored_units(response.points)
-        return results
+
+        def run(wanted: dict[str, QueryVector]) -> list[list[models.ScoredPoint]]:
+            with self._gate.shared(), _backend("query"):
+                query_filter = self.search_filter(search_filter)
+                requests = [self._request(ch, q, query_filter, limit) for ch, q in wanted.items()]
+                responses = self.client.query_batch_points(self.collection, requests=requests)
+            return [response.points for response in responses]
+
+        return search_batched(queries, search_filter, self.layout, self.payloads, run)

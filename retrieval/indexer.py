@@ -9,29 +9,10 @@ from typing import Protocol, runtime_checkable
 
 from ingest.stages import Stage, StageTimes
 from ingest.types import Document, Unit
-from retrieval.embedders.base import Embedder, SparseEncoder
-from retrieval.index import SPARSE, TEXT, VISUAL, IndexedUnit, VectorIndex, VectorLayout
+from retrieval.encoders import Encoders
+from retrieval.index import IndexedUnit, VectorIndex
 
 log = logging.getLogger(__name__)
-
-
-def layout_for(
-    visual: Embedder | None, text: Embedder | None, sparse: SparseEncoder | None
-) -> VectorLayout:
-    """The collection layout these encoders produce (dims and model names)."""
-    names: dict[str, str] = {}
-    if visual is not None:
-        names[VISUAL] = visual.name
-    if text is not None:
-        names[TEXT] = text.name
-    if sparse is not None:
-        names[SPARSE] = sparse.name
-    return VectorLayout(
-        visual_dim=visual.dim if visual is not None else None,
-        text_dim=text.dim if text is not None else None,
-        sparse=sparse is not None,
-        models=names,
-    )
 
 
 @runtime_checkable
@@ -45,47 +26,20 @@ class UnitIndexer:
     """Implements ingest.pipeline.UnitSink over a VectorIndex."""
 
     def __init__(
-        self,
-        index: VectorIndex,
-        visual: Embedder | None = None,
-        text: Embedder | None = None,
-        sparse: SparseEncoder | None = None,
-        warmers: Sequence[UnitWarmer] = (),
+        self, index: VectorIndex, encoders: Encoders, warmers: Sequence[UnitWarmer] = ()
     ) -> None:
-        expected = layout_for(visual, text, sparse)
+        expected = encoders.layout
         if (expected.dense, expected.sparse) != (index.layout.dense, index.layout.sparse):
             raise ValueError(
                 f"encoders produce {expected.describe()} but the index holds {index.layout.describe()}"
             )
         self.index = index
-        self.visual = visual
-        self.text = text
-        self.sparse = sparse
+        self.encoders = encoders
         self.warmers = tuple(warmers)
 
     def embed(self, units: Sequence[Unit], timings: StageTimes | None = None) -> list[IndexedUnit]:
         """Units -> their vectors from every configured encoder (seconds into `timings`)."""
-        timings = timings if timings is not None else StageTimes()
-        n = len(units)
-        dense = {}
-        if self.visual is not None:
-            with timings.measure(Stage.VISUAL_VECTORS, n):
-                dense[VISUAL] = self.visual.embed_units(units)
-        if self.text is not None:
-            with timings.measure(Stage.TEXT_VECTORS, n):
-                dense[TEXT] = self.text.embed_units(units)
-        sparse = None
-        if self.sparse is not None:
-            with timings.measure(Stage.SPARSE, n):
-                sparse = self.sparse.encode_units(units)
-        return [
-            IndexedUnit(
-                unit=unit,
-                dense={name: matrix[row] for name, matrix in dense.items()},
-                sparse=sparse[row] if sparse is not None else None,
-            )
-            for row, unit in enumerate(units)
-        ]
+        return self.encoders.embed_units(units, timings)
 
     def add(self, doc: Document, units: Sequence[Unit]) -> StageTimes:
         """Embed and upsert units, invisible to search until `publish`; returns the

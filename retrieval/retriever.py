@@ -18,9 +18,9 @@ from dataclasses import replace
 
 from ingest.types import Unit
 from retrieval.config import RetrievalSettings
-from retrieval.embedders.base import Embedder, SparseEncoder
+from retrieval.encoders import Encoders
 from retrieval.fusion import fuse_dbsf, fuse_rrf, normalize, weighted_fusion
-from retrieval.index import SPARSE, TEXT, VISUAL, QueryVector, ScoredUnit, VectorIndex
+from retrieval.index import QueryVector, ScoredUnit, VectorIndex
 from retrieval.rerankers.base import Reranker
 from retrieval.types import Hit, SearchFilter
 
@@ -52,46 +52,28 @@ class Retriever:
         self,
         index: VectorIndex,
         settings: RetrievalSettings,
-        *,
-        visual: Embedder | None = None,
-        text: Embedder | None = None,
-        sparse: SparseEncoder | None = None,
+        encoders: Encoders,
         reranker: Reranker | None = None,
     ) -> None:
-        present = {VISUAL: visual, TEXT: text, SPARSE: sparse}
-        for channel, encoder in present.items():
-            if encoder is not None and channel not in index.layout.channels:
+        for channel in encoders.channels:
+            if channel not in index.layout.channels:
                 raise ValueError(
                     f"a {channel!r} encoder is configured but the index has no such vector"
                 )
-        if not any(present.values()):
+        if not encoders.channels:
             raise ValueError("a retriever needs at least one encoder")
         self.index = index
         self.settings = settings
-        self.visual = visual
-        self.text = text
-        self.sparse = sparse
+        self.encoders = encoders
         self.reranker = reranker
 
     def parts(self) -> list[tuple[str, object | None]]:
         """(role, component or None when off) of every model the retriever uses."""
-        return [
-            ("visual embedder", self.visual),
-            ("text embedder", self.text),
-            ("sparse encoder", self.sparse),
-            ("reranker", self.reranker),
-        ]
+        return [*self.encoders.parts(), ("reranker", self.reranker)]
 
     def query_vectors(self, query: str) -> dict[str, QueryVector]:
         """The query embedded for every configured channel."""
-        vectors: dict[str, QueryVector] = {}
-        if self.visual is not None:
-            vectors[VISUAL] = self.visual.embed_queries([query])[0]
-        if self.text is not None:
-            vectors[TEXT] = self.text.embed_queries([query])[0]
-        if self.sparse is not None:
-            vectors[SPARSE] = self.sparse.encode_queries([query])[0]
-        return vectors
+        return self.encoders.embed_query(query)
 
     def stage1(
         self, query: str, search_filter: SearchFilter | None = None, limit: int | None = None

@@ -70,6 +70,12 @@ def _tokens(text: str, stem: bool, drop_stopwords: bool) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+def plain_words(text: str) -> list[str]:
+    """`\\w+` runs of the lowercased text, with no normalisation, stopwords or stemming: what
+    a plain text RAG indexes (the eval's text-layer baseline)."""
+    return _WORD.findall(text.lower())
+
+
 def term_id(term: str) -> int:
     """Stable id of a term in [0, 2^31): the first 4 bytes of its blake2b digest."""
     digest = hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest()

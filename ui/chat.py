@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app.api_chat_schemas import MessageCreate, MessageOut
-from app.api_schemas import HitOut, QueryResponse, StreamError, TokenChunk
+from app.api.chat_schemas import MessageCreate, MessageOut
+from app.api.schemas import HitOut, QueryResponse, StreamError, TokenChunk
 from ui.citations import answer_html, cited_passages, hits_in_order
 from ui.client import ApiError, MmragApi, StreamEvent
 from ui.state import UiState, UnsentTurn, open_conversation

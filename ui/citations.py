@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from app.api_schemas import HitOut, QueryResponse
+from app.api.schemas import HitOut, QueryResponse
 
 _MARKER = re.compile(r"\[S(\d+)\]")
 _MARKER_GROUP = re.compile(r"(?:\[S\d+\])+")

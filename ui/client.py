@@ -6,21 +6,21 @@ a remote server, and tests replace it with a fake that satisfies `MmragApi`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import IO, Protocol
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from app.api_chat_schemas import (
+from app.api.chat_schemas import (
     ConversationDetail,
     ConversationOut,
     MessageCreate,
     PassageBoxes,
     UploadLimits,
 )
-from app.api_schemas import (
+from app.api.schemas import (
     DocumentOut,
     JobOut,
     QueryRequest,
@@ -29,6 +29,7 @@ from app.api_schemas import (
     StreamError,
     TokenChunk,
 )
+from generation.generators.sse import decode_events
 
 StreamEvent = TokenChunk | QueryResponse | StreamError
 
@@ -81,27 +82,6 @@ class MmragApi(Protocol):
     def delete_conversation(self, conversation_id: str) -> None: ...
 
     def ask_stream(self, conversation_id: str, message: MessageCreate) -> Iterator[StreamEvent]: ...
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """(event, data) pairs from server-sent-event lines; multi-line data joined by '\\n'."""
-    event, data = "message", list[str]()
-    for line in lines:
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = "message", list[str]()
-        elif line.startswith(":"):
-            continue  # comment / keep-alive
-        else:
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-    if data:
-        yield event, "\n".join(data)
 
 
 def stream_event(event: str, data: str) -> StreamEvent | None:
@@ -204,8 +184,8 @@ class MmragClient:
                 if response.is_error:
                     response.read()
                     raise ApiError(response.status_code, _detail(response))
-                for event, data in parse_sse(response.iter_lines()):
-                    decoded = stream_event(event, data)
+                for event in decode_events(response.iter_bytes()):
+                    decoded = stream_event(event.event, event.data)
                     if decoded is not None:
                         yield decoded
         except httpx.TransportError as err:

@@ -7,9 +7,11 @@ server when its first question is asked.
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from app.api_chat_schemas import ConversationOut
+from app.api.chat_schemas import ConversationOut
 from ui.client import ApiError, MmragApi
 from ui.library import confirm_delete
 from ui.state import PendingDelete, UiState, open_conversation
@@ -37,6 +39,20 @@ def _rename_form(api: MmragApi, ui: UiState, conversation: ConversationOut) -> N
             st.rerun()
 
 
+def _icon_button(column: Any, icon: str, key: str, help: str, ui: UiState) -> bool:
+    """A small icon button beside a conversation's title (off while the API is down)."""
+    return bool(
+        column.button(
+            "",
+            icon=f":material/{icon}:",
+            key=key,
+            help=help,
+            type="tertiary",
+            disabled=not ui.api_up,
+        )
+    )
+
+
 def conversation_list(api: MmragApi, ui: UiState, current: str | None) -> None:
     """ "New conversation", then every saved conversation (the open one highlighted), each
     with a menu to rename or delete it."""
@@ -60,23 +76,11 @@ def conversation_list(api: MmragApi, ui: UiState, current: str | None) -> None:
             width="stretch",
         ):
             _switch(conversation.id)
-        if rename_col.button(
-            "",
-            icon=":material/edit:",
-            key=f"rename-{conversation.id}",
-            help="Rename",
-            type="tertiary",
-            disabled=not ui.api_up,
-        ):
+        if _icon_button(rename_col, "edit", f"rename-{conversation.id}", "Rename", ui):
             ui.renaming = conversation.id
             st.rerun()
-        if delete_col.button(
-            "",
-            icon=":material/delete:",
-            key=f"delete-conversation-{conversation.id}",
-            help="Delete",
-            type="tertiary",
-            disabled=not ui.api_up,
+        if _icon_button(
+            delete_col, "delete", f"delete-conversation-{conversation.id}", "Delete", ui
         ):
             ui.pending_delete = PendingDelete("conversation", conversation.id, conversation.title)
             st.rerun()

@@ -11,8 +11,8 @@ from pathlib import PurePath
 
 import streamlit as st
 
-from app.api_chat_schemas import UploadLimits
-from app.api_schemas import DocumentOut
+from app.api.chat_schemas import UploadLimits
+from app.api.schemas import DocumentOut
 from ui.client import ApiError, MmragApi
 from ui.state import (
     PendingDelete,

@@ -13,8 +13,8 @@ from typing import Literal
 
 import streamlit as st
 
-from app.api_chat_schemas import ConversationOut, MessageOut, UploadLimits
-from app.api_schemas import DocumentOut, JobOut
+from app.api.chat_schemas import ConversationOut, MessageOut, UploadLimits
+from app.api.schemas import DocumentOut, JobOut
 from app.config import Settings
 from ui.client import MmragApi, MmragClient
 

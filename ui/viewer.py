@@ -13,7 +13,7 @@ import mimetypes
 import streamlit as st
 from PIL import Image
 
-from app.api_schemas import HitOut
+from app.api.schemas import HitOut
 from ui.client import ApiError, MmragApi
 from ui.state import MediaCache
 

@@ -2,7 +2,7 @@
 
 No text is invented: every passage of the answer is one contiguous piece of its unit's
 text, whole sentences only (never cut, never started mid-sentence), with only whitespace
-and line-break hyphens repaired (generation.sentences, generation.verbatim), followed by the
+and line-break hyphens repaired (retrieval.sentences, retrieval.verbatim), followed by the
 `[Sn]` marker of its source. Each passage is checked with `is_verbatim` before it is shown.
 
 The answer has up to `settings.extractive_sentences` passages, the best-scoring first (the
@@ -22,16 +22,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from generation.config import GenerationSettings
-from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
+from generation.generators.scoring import SentenceScorer
 from generation.prompts import NO_ANSWER, source_marker
 from generation.rows import NoRows, PageRows
-from generation.sentences import Sentence, split_sentences
 from generation.streaming import word_chunks
-from generation.verbatim import is_verbatim
 from retrieval.lexical import float_references
-from retrieval.rerankers.base import Reranker
+from retrieval.sentences import Sentence, split_sentences
 from retrieval.terms import tokenize
 from retrieval.types import Hit
+from retrieval.verbatim import is_verbatim
 
 logger = logging.getLogger(__name__)
 
@@ -223,17 +222,6 @@ class ExtractiveGenerator:
         self.max_units = max_units
         self.hit_weight = hit_weight
         self.min_score = min_score
-
-    @classmethod
-    def from_reranker(
-        cls, reranker: Reranker | None, settings: GenerationSettings, rows: PageRows | None = None
-    ) -> ExtractiveGenerator:
-        """Score sentences with the reranker's sentence scorer when it has one (the lite
-        reranker), lexically otherwise; `rows` gives table rows of PDF pages."""
-        scorer = getattr(reranker, "sentence_scorer", None)
-        if not isinstance(scorer, SentenceScorer):
-            scorer = LexicalSentenceScorer()
-        return cls(scorer, settings, rows=rows)
 
     def with_settings(self, settings: GenerationSettings) -> ExtractiveGenerator:
         """The same generator (scorer, rows, weights) under other settings."""

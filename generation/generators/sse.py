@@ -1,4 +1,5 @@
-"""Server-sent events as OpenAI-compatible servers (vLLM) stream chat completions.
+"""Server-sent events: the one decoder (used by the vLLM client and the UI's API client),
+and chat completion chunks as OpenAI-compatible servers (vLLM) stream them.
 
 vLLM sends `data: {json}\\n\\n` per chunk and ends with `data: [DONE]\\n\\n`. A chunk is
 `{"choices": [{"index": 0, "delta": {"role"?: ..., "content"?: ...}, "finish_reason": ...}]}`;
@@ -10,6 +11,7 @@ the first may carry only the role, the last only a finish reason, a usage chunk 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,19 +20,28 @@ from generation.errors import BadGeneratorResponse
 DONE = "[DONE]"
 
 
+@dataclass(frozen=True, slots=True)
+class ServerEvent:
+    """One dispatched event: its `data` lines joined by newlines, and its name."""
+
+    data: str
+    event: str = "message"
+
+
 class SSEDecoder:
-    """Incremental SSE decoder: feed it bytes as they arrive, get the `data` of every
-    complete event. Lines may end in LF, CRLF or CR and may be split anywhere, even inside
-    a UTF-8 character; comment lines (`:`) and other fields are ignored."""
+    """Incremental SSE decoder: feed it bytes as they arrive, get every complete event.
+    Lines may end in LF, CRLF or CR and may be split anywhere, even inside a UTF-8
+    character; comment lines (`:`) and fields other than `event` and `data` are ignored."""
 
     def __init__(self) -> None:
         self._buffer = b""
         self._data: list[str] = []
+        self._event = "message"
 
-    def feed(self, chunk: bytes) -> list[str]:
-        """Bytes in; the data of each event completed by them out."""
+    def feed(self, chunk: bytes) -> list[ServerEvent]:
+        """Bytes in; the events completed by them out."""
         self._buffer += chunk
-        events: list[str] = []
+        events: list[ServerEvent] = []
         while True:
             cut = _line_end(self._buffer)
             if cut is None:
@@ -42,31 +53,38 @@ class SSEDecoder:
             if event is not None:
                 events.append(event)
 
-    def close(self) -> list[str]:
-        """At the end of the stream: the data of an event left without its blank line."""
-        events: list[str] = []
+    def close(self) -> list[ServerEvent]:
+        """At the end of the stream: an event left without its blank line."""
         if self._buffer:
             line = self._buffer.decode("utf-8", errors="replace")
             self._buffer = b""
             self._line(line)
-        if self._data:
-            events.append("\n".join(self._data))
-            self._data = []
-        return events
+        event = self._line("")
+        return [event] if event is not None else []
 
-    def _line(self, line: str) -> str | None:
-        if not line:
-            if not self._data:
-                return None
-            event = "\n".join(self._data)
-            self._data = []
+    def _line(self, line: str) -> ServerEvent | None:
+        if not line:  # a blank line dispatches the event (none without data)
+            event = ServerEvent("\n".join(self._data), self._event) if self._data else None
+            self._data, self._event = [], "message"
             return event
         if line.startswith(":"):
             return None  # comment / keep-alive
         name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
         if name == "data":
-            self._data.append(value[1:] if value.startswith(" ") else value)
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
         return None
+
+
+def decode_events(chunks: Iterable[bytes]) -> Iterator[ServerEvent]:
+    """Every event of a whole stream of byte chunks (the last one even without its blank
+    line)."""
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.close()
 
 
 def _line_end(buffer: bytes) -> tuple[int, int] | None:

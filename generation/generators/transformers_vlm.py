@@ -21,6 +21,7 @@ from generation.config import GenerationSettings
 from generation.errors import GenerationError
 from generation.prompts import VLMMessage, build_vlm_messages
 from ingest.errors import ModelUnavailable
+from ingest.lazy import LoadOnce
 from retrieval.qwen_vl import loading
 from retrieval.qwen_vl.formats import strip_control_tokens
 from retrieval.qwen_vl.processing import ImageSizing, ModelInputs, QwenVLProcessor
@@ -72,8 +73,7 @@ class TransformersVLMGenerator:
     def __init__(self, settings: GenerationSettings) -> None:
         self.settings = settings
         self.name = f"transformers:{settings.transformers_model}"
-        self._loaded: _Loaded | None = None
-        self._load_lock = threading.Lock()
+        self._loaded = LoadOnce(self._build)
         self._run_lock = threading.Lock()
 
     def load(self) -> None:
@@ -81,20 +81,19 @@ class TransformersVLMGenerator:
         self._load()
 
     def _load(self) -> _Loaded:
-        with self._load_lock:
-            if self._loaded is None:
-                model_id = self.settings.transformers_model
-                config = loading.load_config(model_id)
-                processor = loading.load_processor(model_id)
-                loading.check_geometry(model_id, config, processor)
-                if not processor.chat_template:
-                    raise ModelUnavailable(f"model {model_id!r}: no chat template")
-                device = loading.resolve_device(self.settings.device)
-                dtype = loading.resolve_dtype("auto", device)
-                model = loading.load_generative(model_id, device, dtype)
-                mm = loading.accepts_mm_token_types(model)
-                self._loaded = _Loaded(model, processor, mm)
-            return self._loaded
+        return self._loaded.get()
+
+    def _build(self) -> _Loaded:
+        model_id = self.settings.transformers_model
+        config = loading.load_config(model_id)
+        processor = loading.load_processor(model_id)
+        loading.check_geometry(model_id, config, processor)
+        if not processor.chat_template:
+            raise ModelUnavailable(f"model {model_id!r}: no chat template")
+        device = loading.resolve_device(self.settings.device)
+        dtype = loading.resolve_dtype("auto", device)
+        model = loading.load_generative(model_id, device, dtype)
+        return _Loaded(model, processor, loading.accepts_mm_token_types(model))
 
     def prepare(self, question: str, hits: Sequence[Hit]) -> ModelInputs:
         """The model inputs for `question` over `hits`: rendered chat, expanded image tokens,

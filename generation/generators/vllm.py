@@ -155,7 +155,8 @@ class VLLMGenerator:
                 raise GeneratorUnavailable(
                     f"{where}: answer not finished within {self.settings.timeout_s:g} s"
                 )
-            for data in decoder.feed(raw):
+            for event in decoder.feed(raw):
+                data = event.data
                 if data.strip() == DONE:
                     logger.debug("%s: %d chunks, done", where, n_chunks)
                     return
@@ -171,7 +172,7 @@ class VLLMGenerator:
                 if chunk.content:
                     yield chunk.content
         leftover = decoder.close()
-        detail = f" (last event {leftover[-1][:100]!r})" if leftover else ""
+        detail = f" (last event {leftover[-1].data[:100]!r})" if leftover else ""
         raise GeneratorUnavailable(f"{where}: the stream ended without [DONE]{detail}")
 
 

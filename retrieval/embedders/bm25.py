@@ -1,4 +1,4 @@
-"""BM25-style sparse vectors for Qdrant.
+"""BM25-style sparse vectors for Qdrant (the BM25 formulas: retrieval/bm25.py).
 
 Document side: BM25 term-frequency saturation and length normalisation,
 `tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avg_len))`. Query side: weight 1 per distinct
@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from ingest.types import Unit
+from retrieval.bm25 import length_norm, term_weight
 from retrieval.terms import term_id, tokenize
 from retrieval.types import SparseVector
 from retrieval.unit_text import unit_text
@@ -60,13 +61,12 @@ class BM25Encoder:
 
     def _document(self, tokens: Iterable[str]) -> SparseVector:
         counts = Counter(tokens)
-        length = sum(counts.values())
-        norm = self.k1 * (1 - self.b + self.b * length / self.avg_len)
+        norm = length_norm(sum(counts.values()), self.avg_len, self.k1, self.b)
         weights: dict[int, float] = {}
         for term, tf in counts.items():
             # Distinct terms can share an id (hash collision): add their weights.
             tid = term_id(term)
-            weights[tid] = weights.get(tid, 0.0) + tf * (self.k1 + 1) / (tf + norm)
+            weights[tid] = weights.get(tid, 0.0) + term_weight(tf, norm, self.k1)
         return _sparse(weights)
 
     def _query(self, tokens: Iterable[str]) -> SparseVector:

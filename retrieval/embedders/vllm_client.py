@@ -20,7 +20,6 @@ import io
 import logging
 import math
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,10 +28,9 @@ import numpy as np
 from PIL import Image
 
 from ingest.errors import BackendUnavailable, MMRagError
-from ingest.types import Unit
 from retrieval.config import VLLMEmbedSettings
 from retrieval.embedders.base import Matrix
-from retrieval.qwen_vl.formats import query_prompt, unit_prompt
+from retrieval.embedders.prompted import PromptedEmbedder
 from retrieval.qwen_vl.pooling import truncate_dims
 from retrieval.qwen_vl.processing import ImageSource, decode_rgb
 from retrieval.qwen_vl.prompts import ChatStyle, PromptSpec, TextPart
@@ -97,10 +95,12 @@ def request_body(spec: PromptSpec, model: str) -> dict[str, Any]:
     }
 
 
-class VLLMEmbedder:
+class VLLMEmbedder(PromptedEmbedder):
     """Embedder protocol over a vLLM pooling server. `dim` is `mrl_dim`, else the served
     model's size from settings (checked against every answer; nothing is asked of the server
     before the first embedding, so construction works while the server is still starting)."""
+
+    settings: VLLMEmbedSettings
 
     def __init__(
         self,
@@ -150,17 +150,8 @@ class VLLMEmbedder:
                 f"not {self.settings.model}"
             )
 
-    def embed_queries(self, queries: Sequence[str]) -> Matrix:
-        """(len(queries), dim) unit vectors of the queries, with the query instruction."""
-        return self._embed([query_prompt(q, self.settings) for q in queries])
-
-    def embed_units(self, units: Sequence[Unit]) -> Matrix:
-        """(len(units), dim) unit vectors of pages (image + text) and clips (frames + text)."""
-        return self._embed([unit_prompt(u, self.settings) for u in units])
-
-    def _embed(self, specs: list[PromptSpec]) -> Matrix:
-        if not specs:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def embed_specs(self, specs: list[PromptSpec]) -> Matrix:
+        """(len(specs), dim) unit vectors, one request per spec, in parallel."""
         workers = min(self.settings.max_concurrency, len(specs))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vllm-embed") as pool:
             vectors = list(pool.map(self._embed_one, specs))

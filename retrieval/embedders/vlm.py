@@ -12,16 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 
-import numpy as np
-
-from ingest.types import Unit
+from ingest.lazy import LoadOnce
 from retrieval.config import VLMSettings
 from retrieval.embedders.base import Matrix
+from retrieval.embedders.prompted import PromptedEmbedder
 from retrieval.qwen_vl import loading
 from retrieval.qwen_vl.encoder import LastTokenEncoder
-from retrieval.qwen_vl.formats import query_prompt, unit_prompt
 from retrieval.qwen_vl.patch_embed import use_linear_patch_embedding
 from retrieval.qwen_vl.pooling import truncate_dims
 from retrieval.qwen_vl.prompts import PromptSpec
@@ -29,12 +26,14 @@ from retrieval.qwen_vl.prompts import PromptSpec
 log = logging.getLogger(__name__)
 
 
-class VLMEmbedder:
+class VLMEmbedder(PromptedEmbedder):
     """Embedder over a Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint (hub id or directory).
 
     The config is read at construction (for `dim`); weights load on first use or `load()`.
     Calls are serialised: one forward at a time per embedder.
     """
+
+    settings: VLMSettings
 
     def __init__(self, settings: VLMSettings) -> None:
         self._config = loading.load_config(settings.model)
@@ -48,7 +47,7 @@ class VLMEmbedder:
         config); `settings.model` is then only a name."""
         embedder = cls.__new__(cls)
         embedder._setup(settings, hidden_size)
-        embedder._encoder = encoder
+        embedder._encoder = LoadOnce(embedder._build_encoder, encoder)  # already built
         return embedder
 
     def _setup(self, settings: VLMSettings, hidden: int) -> None:
@@ -58,15 +57,12 @@ class VLMEmbedder:
         self.dim: int = settings.mrl_dim or hidden
         suffix = f"@{self.dim}" if settings.mrl_dim else ""
         self.name = f"vlm:{settings.prompt_format}:{settings.model}{suffix}"
-        self._encoder: LastTokenEncoder | None = None
-        self._lock = threading.Lock()
+        self._encoder = LoadOnce(self._build_encoder)
+        self._lock = threading.Lock()  # one forward at a time
 
     def load(self) -> LastTokenEncoder:
         """Load processor and weights now (idempotent); returns the batch encoder."""
-        with self._lock:
-            if self._encoder is None:
-                self._encoder = self._build_encoder()
-            return self._encoder
+        return self._encoder.get()
 
     def _build_encoder(self) -> LastTokenEncoder:
         s = self.settings
@@ -81,17 +77,8 @@ class VLMEmbedder:
             backbone, processor, device, s.batch_tokens, s.batch_max_items, packed=s.packed
         )
 
-    def embed_queries(self, queries: Sequence[str]) -> Matrix:
-        """(len(queries), dim) unit vectors of the queries, with the query instruction."""
-        return self._embed([query_prompt(q, self.settings) for q in queries])
-
-    def embed_units(self, units: Sequence[Unit]) -> Matrix:
-        """(len(units), dim) unit vectors: page image / clip frames plus their text."""
-        return self._embed([unit_prompt(u, self.settings) for u in units])
-
-    def _embed(self, specs: list[PromptSpec]) -> Matrix:
-        if not specs:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def embed_specs(self, specs: list[PromptSpec]) -> Matrix:
+        """(len(specs), dim) unit vectors, from the in-process model."""
         encoder = self.load()
         started = time.perf_counter()
         with self._lock:

@@ -21,7 +21,7 @@ import numpy as np
 from ingest.types import Unit
 from retrieval.batching import MicroBatcher
 from retrieval.embedders.base import Matrix
-from retrieval.segment import split_sentences
+from retrieval.sentences import WINDOW_RULES, split_sentences
 from retrieval.unit_text import unit_header
 from retrieval.vector_cache import SqliteVectorCache
 
@@ -143,7 +143,7 @@ class UnitWindows:
         prefixed by the header line (or, with `prefix_header` off, the header line as a
         window of its own)."""
         header = unit_header(unit)
-        sentences = split_sentences(unit.text)
+        sentences = [s.text for s in split_sentences(unit.text, rules=WINDOW_RULES)]
         step = self.window // 2 + 1 if self.window > 1 else 1
         windows = [
             " ".join(sentences[i : i + self.window])

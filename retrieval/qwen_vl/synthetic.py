@@ -133,23 +133,18 @@ def _vision_config(family: Family, text_hidden: int) -> dict[str, Any]:
             "mlp_ratio": 2,
             "patch_size": 14,
         }
-    if family == "qwen2_5_vl":
-        return {
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": text_hidden,
-            "patch_size": 14,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],
-        }
-    return {
+    # Qwen2.5-VL and Qwen3-VL share the tower's shape; they differ in patching and extras.
+    shared = {
         "depth": 2,
         "hidden_size": 32,
         "intermediate_size": 64,
         "num_heads": 2,
         "out_hidden_size": text_hidden,
+    }
+    if family == "qwen2_5_vl":
+        return {**shared, "patch_size": 14, "window_size": 56, "fullatt_block_indexes": [1]}
+    return {
+        **shared,
         "patch_size": 16,
         "num_position_embeddings": 64,
         "deepstack_visual_indexes": [0],

@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from ingest.types import Unit
+from retrieval.bm25 import bm25_scores
 from retrieval.embedders.base import Embedder, Matrix
 from retrieval.embedders.minilm import MiniLMEmbedder
 from retrieval.embedders.windows import SentenceVectors
-from retrieval.lexical import bm25_scores, caption_match, coverage
+from retrieval.lexical import caption_match, coverage
 from retrieval.terms import tokenize
 from retrieval.unit_text import unit_text
 
@@ -83,7 +84,8 @@ class MiniLMSentenceScorer:
 class LiteReranker:
     """`Reranker` for the lite profile: MiniLM sentence MaxSim fused with BM25 evidence.
 
-    `sentence_scorer` exposes the same sentence scoring to the extractive generator.
+    `sentence_scorer` is the same sentence scoring; the factory (app.factory.build_sentence_scorer)
+    hands it to the extractive generator.
     """
 
     name = "lite"

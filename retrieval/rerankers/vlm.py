@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ingest.errors import ModelUnavailable
+from ingest.lazy import LoadOnce
 from ingest.types import Unit
 from retrieval.config import VLMSettings
 from retrieval.qwen_vl import loading
@@ -58,18 +59,15 @@ class VLMReranker:
     def __init__(self, settings: VLMSettings) -> None:
         self.settings = settings
         self.name = f"vlm-reranker:{settings.model}"
-        self._scorer: _Scorer | None = None
-        self._lock = threading.Lock()
+        self._scorer = LoadOnce(self._build)
+        self._lock = threading.Lock()  # one forward at a time
 
     def load(self) -> None:
         """Load processor and weights now (idempotent)."""
         self._load()
 
     def _load(self) -> _Scorer:
-        with self._lock:
-            if self._scorer is None:
-                self._scorer = self._build()
-            return self._scorer
+        return self._scorer.get()
 
     def _build(self) -> _Scorer:
         s = self.settings

@@ -1,0 +1,159 @@
+"""Concurrent queries share encoder calls (retrieval/batching.py), and an ingest's encoder
+work never blocks a query's (the lite reranker's vectors hold no lock across the model)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from app.api.health import Pingable
+from retrieval.batching import BatchedQueryEmbedder, MicroBatcher, batch_queries
+from retrieval.embedders.base import Matrix
+from retrieval.embedders.fake import FakeEmbedder
+from retrieval.embedders.windows import SentenceVectors
+
+pytestmark = pytest.mark.reliability
+
+THREADS = 8
+
+
+def _rows(items: Sequence[float]) -> Matrix:
+    return np.asarray(items, dtype=np.float32).reshape(-1, 1) * np.ones((1, 3), np.float32)
+
+
+def _concurrently(fn: object, args: list[object]) -> list[object]:
+    barrier = threading.Barrier(len(args))
+    results: list[object] = [None] * len(args)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = fn(args[i])  # type: ignore[operator]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(args))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_concurrent_calls_are_merged_and_each_gets_its_own_rows() -> None:
+    sizes: list[int] = []
+
+    def slow(items: list[float]) -> Matrix:
+        sizes.append(len(items))
+        time.sleep(0.05)
+        return _rows(items)
+
+    batcher: MicroBatcher[float] = MicroBatcher(slow)
+    results = _concurrently(batcher, [[float(i), float(i) + 0.5] for i in range(THREADS)])
+    for i, rows in enumerate(results):
+        assert np.array_equal(rows, _rows([i, i + 0.5]))
+    assert sum(sizes) == 2 * THREADS
+    assert batcher.calls == len(sizes) < THREADS  # merged: fewer model calls than callers
+
+
+def test_a_lone_call_runs_at_once_and_errors_reach_every_caller() -> None:
+    batcher: MicroBatcher[float] = MicroBatcher(_rows)
+    assert np.array_equal(batcher([1.0]), _rows([1.0])) and batcher.calls == 1
+
+    def broken(items: list[float]) -> Matrix:
+        time.sleep(0.02)
+        raise RuntimeError("model failed")
+
+    failing: MicroBatcher[float] = MicroBatcher(broken)
+    outcomes = _concurrently(lambda x: _outcome(failing, x), [[1.0]] * 4)
+    assert outcomes == ["model failed"] * 4
+    assert _outcome(failing, [1.0]) == "model failed"  # the lead was handed back
+
+
+def _outcome(batcher: MicroBatcher[float], items: list[float]) -> str:
+    try:
+        batcher(items)
+    except RuntimeError as err:
+        return str(err)
+    return "no error"
+
+
+def test_batched_query_embedder_matches_the_plain_one() -> None:
+    plain = FakeEmbedder(dim=32)
+    batched = BatchedQueryEmbedder(plain)
+    queries = [f"question number {i} about whales" for i in range(THREADS)]
+    results = _concurrently(lambda q: batched.embed_queries([q])[0], queries)
+    for query, vector in zip(queries, results, strict=True):
+        assert np.allclose(vector, plain.embed_queries([query])[0])
+    assert (batched.name, batched.dim) == (plain.name, plain.dim)
+
+
+class GatedModel:
+    """A sentence-transformers stand-in whose first call (the ingest's) waits until a
+    second call (a query's) is inside the model at the same time."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.overlapped = threading.Event()
+        self._lock = threading.Lock()
+        self.calls: list[int] = []
+
+    def get_embedding_dimension(self) -> int:
+        return 4
+
+    def encode(self, texts: list[str], **_kwargs: object) -> Matrix:
+        with self._lock:
+            self.inside += 1
+            self.calls.append(len(texts))
+            if self.inside >= 2:
+                self.overlapped.set()
+        try:
+            if len(self.calls) == 1:
+                self.overlapped.wait(5)
+            else:
+                time.sleep(0.05)
+            return np.ones((len(texts), 4), dtype=np.float32) / 2.0
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
+def test_an_ingest_encoding_windows_does_not_block_a_query() -> None:
+    model = GatedModel()
+    vectors = SentenceVectors(model)  # type: ignore[arg-type]
+    warm = threading.Thread(target=lambda: vectors.encode(["w1", "w2"], batched=False))
+    warm.start()
+    while not model.calls:
+        time.sleep(0.005)
+    started = time.monotonic()
+    assert vectors.encode(["a query"]).shape == (1, 4)
+    warm.join(10)
+    assert model.overlapped.is_set()  # the query ran while the ingest was inside the model
+    assert time.monotonic() - started < 4  # not after the ingest's call timed out
+
+
+def test_concurrent_queries_share_sentence_model_calls() -> None:
+    model = GatedModel()
+    model.calls.append(0)  # no call waits for another
+    vectors = SentenceVectors(model)  # type: ignore[arg-type]
+    _concurrently(lambda t: vectors.encode([t]), [f"query {i}" for i in range(THREADS)])
+    assert sum(model.calls) == THREADS and len(model.calls) - 1 < THREADS
+    assert vectors.encode(["query 3"]).shape == (1, 4) and sum(model.calls) == THREADS
+
+
+def test_the_batched_embedder_keeps_the_wrapped_embedders_health_probe() -> None:
+    """/ready pings a vLLM-served embedder through the batching wrapper (a wrapper without
+    `ping` reported "loaded" for a remote server)."""
+
+    class Remote(FakeEmbedder):
+        pinged = 0
+
+        def ping(self) -> None:
+            Remote.pinged += 1
+
+    wrapped = batch_queries(Remote())
+    assert isinstance(wrapped, Pingable)
+    wrapped.ping()
+    assert Remote.pinged == 1
+    assert not isinstance(batch_queries(FakeEmbedder()), Pingable)

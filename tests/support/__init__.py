@@ -1,0 +1,1 @@
+"""Shared test code: fakes, contract suites, fake servers and fixture builders."""
