@@ -24,7 +24,11 @@ def test_round_trip_and_dimension_guard(tmp_path: Path) -> None:
 def test_lite_reranker_reuses_persisted_window_vectors(tmp_path: Path) -> None:
     from retrieval.embedders.minilm import MiniLMEmbedder
     from retrieval.rerankers.lite import LiteReranker
-    from tests.support.fixtures_retrieval import minilm, page  # the real packaged MiniLM
+    from tests.support.fixtures_retrieval import (  # the real packaged MiniLM
+        counted_encodes,
+        minilm,
+        page,
+    )
 
     units = [page("d" * 64, "guide.pdf", 1, "Remote locking is disabled after about 15 minutes.")]
     path = tmp_path / "windows.sqlite3"
@@ -35,18 +39,8 @@ def test_lite_reranker_reuses_persisted_window_vectors(tmp_path: Path) -> None:
 
     # A new reranker (as in a new process) scores without encoding the windows again.
     second = LiteReranker.from_embedder(MiniLMEmbedder(encoder=minilm().model, cache_path=path))
-    calls: list[int] = []
-    encode = second.vectors.model.encode
-
-    def counting_encode(texts: list[str], **kwargs: object) -> object:
-        calls.append(len(texts))
-        return encode(texts, **kwargs)
-
-    second.vectors.model.encode = counting_encode  # type: ignore[method-assign]
-    try:
+    with counted_encodes(second.vectors.model) as calls:
         scores = second.score("when is remote locking disabled?", units)
-    finally:
-        second.vectors.model.encode = encode  # type: ignore[method-assign]
     assert calls == [1]  # only the query
     assert scores == first.score("when is remote locking disabled?", units)
 
@@ -55,7 +49,7 @@ def test_text_vectors_pool_the_windows_the_reranker_scores(tmp_path: Path) -> No
     from retrieval.embedders.base import l2_normalize
     from retrieval.embedders.minilm import MiniLMEmbedder
     from retrieval.rerankers.lite import LiteReranker
-    from tests.support.fixtures_retrieval import minilm, page
+    from tests.support.fixtures_retrieval import counted_encodes, minilm, page
 
     text = " ".join(["Remote locking is disabled after about 15 minutes."] * 3 + ["Pair it."] * 4)
     units = [page("d" * 64, "guide.pdf", 1, text)]
@@ -67,19 +61,9 @@ def test_text_vectors_pool_the_windows_the_reranker_scores(tmp_path: Path) -> No
     assert np.allclose(vector, expected, atol=1e-5)
     # The reranker sharing the embedder finds every window already encoded.
     reranker = LiteReranker.from_embedder(embedder)
-    calls: list[int] = []
-    encode = reranker.vectors.model.encode
-
-    def counting_encode(texts: list[str], **kwargs: object) -> object:
-        calls.append(len(texts))
-        return encode(texts, **kwargs)
-
-    reranker.vectors.model.encode = counting_encode  # type: ignore[method-assign]
-    try:
+    with counted_encodes(reranker.vectors.model) as calls:
         reranker.warm(units)
         reranker.score("when is remote locking disabled?", units)
-    finally:
-        reranker.vectors.model.encode = encode  # type: ignore[method-assign]
     assert calls == [1]  # only the query
     # Passage pooling, the earlier default, stays selectable.
     passages = MiniLMEmbedder(encoder=minilm().model, pooling="mean").embed_units(units)[0]
@@ -89,7 +73,7 @@ def test_text_vectors_pool_the_windows_the_reranker_scores(tmp_path: Path) -> No
 def test_a_query_is_encoded_once_for_retrieval_rerank_and_answer(tmp_path: Path) -> None:
     from retrieval.embedders.minilm import MiniLMEmbedder
     from retrieval.rerankers.lite import LiteReranker
-    from tests.support.fixtures_retrieval import minilm, page
+    from tests.support.fixtures_retrieval import counted_encodes, minilm, page
 
     path = tmp_path / "w.sqlite3"
     embedder = MiniLMEmbedder(encoder=minilm().model, cache_path=path)
@@ -97,21 +81,11 @@ def test_a_query_is_encoded_once_for_retrieval_rerank_and_answer(tmp_path: Path)
     units = [page("d" * 64, "guide.pdf", 1, "Remote locking is disabled after 15 minutes.")]
     reranker.warm(units)
     stored = len(SqliteVectorCache(path, embedder.dim))
-    calls: list[int] = []
-    encode = embedder.model.encode
-
-    def counting_encode(texts: list[str], **kwargs: object) -> object:
-        calls.append(len(texts))
-        return encode(texts, **kwargs)
-
-    embedder.model.encode = counting_encode  # type: ignore[method-assign]
-    try:
-        question = "when is remote locking disabled?"
+    question = "when is remote locking disabled?"
+    with counted_encodes(embedder.model) as calls:
         vector = embedder.embed_queries([question])[0]
         reranker.score(question, units)
         reranker.sentence_scorer.score(question, ["Remote locking is disabled."])
-    finally:
-        embedder.model.encode = encode  # type: ignore[method-assign]
     assert calls == [1, 1]  # the query once, then the answer's sentence
     assert np.allclose(vector, embedder.encode([question])[0], atol=1e-5)
     # Queries stay in memory: the on-disk cache holds unit texts (and answer sentences).

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -101,6 +104,23 @@ def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (
     Image.new("RGB", size, color).save(buffer, format="JPEG" if path.suffix == ".jpg" else "PNG")
     path.write_bytes(buffer.getvalue())
     return path
+
+
+@contextmanager
+def counted_encodes(model: Any) -> Iterator[list[int]]:
+    """The batch sizes of the `model.encode` calls made inside the block."""
+    calls: list[int] = []
+    encode = model.encode
+
+    def counting(texts: list[str], **kwargs: object) -> object:
+        calls.append(len(texts))
+        return encode(texts, **kwargs)
+
+    model.encode = counting
+    try:
+        yield calls
+    finally:
+        model.encode = encode
 
 
 @cache
