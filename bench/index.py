@@ -393,9 +393,7 @@ t0 = time.perf_counter()
 from app import factory
 from app.config import Settings
 from app.index_sync import reconcile
-from app.service import build_services, open_storage
-from retrieval.index_factory import open_index
-from retrieval.indexer import layout_for
+from app.service import build_services, open_storage, open_vector_index
 t1 = time.perf_counter()
 s = Settings(data_dir=DATA_DIR)
 services = build_services(s, with_generator=False)
@@ -407,9 +405,9 @@ services.close()
 # The same steps one by one, to see where the start goes (models and files now cached).
 t4 = time.perf_counter()
 storage = open_storage(s)
-text, sparse = factory.build_text_embedder(s), factory.build_sparse_encoder(s)
+factory.build_text_embedder(s), factory.build_sparse_encoder(s)
 t5 = time.perf_counter()
-index = open_index(s.retrieval, layout_for(None, text, sparse), edge_dir=s.index_dir)
+index = open_vector_index(s)
 t6 = time.perf_counter()
 reconcile(storage.registry, index)
 t7 = time.perf_counter()
@@ -427,9 +425,10 @@ def time_api_start(data_dir: Path) -> dict[str, float]:
         [sys.executable, "-c", _API_START.replace("DATA_DIR", repr(str(data_dir)))],
         capture_output=True,
         text=True,
-        check=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"API start failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
