@@ -29,6 +29,12 @@ def _enum_fields(cls: Any) -> dict[str, type[Enum]]:
     }
 
 
+@functools.cache
+def _fields(cls: Any) -> tuple[tuple[str, Any], ...]:
+    """(name, default) of each field (dataclasses.fields is slow for a per-hit call)."""
+    return tuple((f.name, f.default) for f in dataclasses.fields(cls))
+
+
 def to_record(obj: Any, **overrides: Any) -> dict[str, Any]:
     """A dataclass instance as {field: plain value} (enums as values), `overrides` applied."""
     record = {
@@ -46,14 +52,14 @@ def from_record(cls: type[T], record: Mapping[str, Any] | sqlite3.Row, **overrid
     enums = _enum_fields(cast(Hashable, cls))
     keys = set(record.keys())
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in overrides:
-            values[f.name] = overrides[f.name]
+    for name, default in _fields(cast(Hashable, cls)):
+        if name in overrides:
+            values[name] = overrides[name]
             continue
-        if f.name not in keys:
+        if name not in keys:
             continue
-        value = record[f.name]
-        if value is None and f.default not in (dataclasses.MISSING, None):
+        value = record[name]
+        if value is None and default not in (dataclasses.MISSING, None):
             continue  # the field's default
-        values[f.name] = enums[f.name](value) if f.name in enums else value
+        values[name] = enums[name](value) if name in enums else value
     return cls(**values)

@@ -36,23 +36,32 @@ class BM25:
         self.k1, self.b = k1, b
         self.counts = [Counter(doc) for doc in documents]
         self.lengths = [len(doc) for doc in documents]
-        n = len(documents)
-        self.avg_len = max(sum(self.lengths) / n, 1.0) if n else 1.0
-        df: Counter[str] = Counter()
+        self.n = len(documents)
+        self.avg_len = max(sum(self.lengths) / self.n, 1.0) if self.n else 1.0
+        self.df: Counter[str] = Counter()
         for c in self.counts:
-            df.update(c.keys())
-        self.idf = {term: idf(n, f) for term, f in df.items()}
+            self.df.update(c.keys())
+        # IDF on demand: a query needs a handful of the thousands of terms of its candidates.
+        self._idf: dict[str, float] = {}
+
+    def idf(self, term: str) -> float:
+        """The term's IDF over these documents (computed once)."""
+        value = self._idf.get(term)
+        if value is None:
+            value = self._idf[term] = idf(self.n, self.df[term])
+        return value
 
     def scores(self, query_terms: Sequence[str]) -> list[float]:
         """BM25 of each document for the distinct query terms."""
         terms = set(query_terms)
+        weights = {t: self.idf(t) for t in terms if self.df[t]}
         out = []
         for c, length in zip(self.counts, self.lengths, strict=True):
             norm = length_norm(length, self.avg_len, self.k1, self.b)
             # One expression (not idf * term_weight): the same float rounding as ever.
             out.append(
                 sum(
-                    (self.idf[t] * c[t] * (self.k1 + 1.0) / (c[t] + norm) for t in terms if c[t]),
+                    (weights[t] * c[t] * (self.k1 + 1.0) / (c[t] + norm) for t in terms if c[t]),
                     0.0,
                 )
             )
