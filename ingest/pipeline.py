@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Protocol
 
@@ -266,14 +267,16 @@ class Ingestor:
         first = "transcribing audio" if doc.kind is DocKind.VIDEO else ""
         report(Phase.EXTRACTING, 0, first)
         extracted = StageTimes()  # written by the prefetch thread, merged when it is done
-        for unit in prefetched(self._units(doc, source, extracted), 2 * self.batch_size):
-            units.append(unit)
-            batch.append(unit)
-            report(Phase.EXTRACTING, len(units))
-            if len(batch) >= self.batch_size:
-                report(Phase.EMBEDDING, embedded)
-                embedded += self._flush(doc, batch, stages)
-                report(Phase.EMBEDDING, embedded)
+        # closing: on an error below, the producer and its page processes stop at once.
+        with closing(prefetched(self._units(doc, source, extracted), 2 * self.batch_size)) as ahead:
+            for unit in ahead:
+                units.append(unit)
+                batch.append(unit)
+                report(Phase.EXTRACTING, len(units))
+                if len(batch) >= self.batch_size:
+                    report(Phase.EMBEDDING, embedded)
+                    embedded += self._flush(doc, batch, stages)
+                    report(Phase.EMBEDDING, embedded)
         if batch:
             report(Phase.EMBEDDING, embedded)
             embedded += self._flush(doc, batch, stages)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,7 +25,7 @@ class _Done:
         self.error = error
 
 
-def prefetched(items: Generator[T, None, None], depth: int) -> Iterator[T]:
+def prefetched(items: Generator[T, None, None], depth: int) -> Generator[T, None, None]:
     """`items`, produced by a background thread up to `depth` ahead of the consumer.
 
     The producer's exception is raised in the consumer at the point it happened. When the

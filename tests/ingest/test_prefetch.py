@@ -57,3 +57,18 @@ def test_a_consumer_that_stops_early_stops_and_closes_the_producer() -> None:
     assert log[-1] == "closed in mmrag-prefetch"
     assert sum(line.startswith("made") for line in log) < 20
     assert not any(t.name == "mmrag-prefetch" for t in threading.enumerate())
+
+
+def test_closing_stops_the_producer_when_the_consumer_fails() -> None:
+    from contextlib import closing
+
+    log: list[str] = []
+    with (
+        pytest.raises(RuntimeError, match="sink failed"),
+        closing(prefetched(_numbers(1000, log), depth=2)) as stream,
+    ):
+        for item in stream:
+            if item == 3:
+                raise RuntimeError("sink failed")
+    assert log[-1] == "closed in mmrag-prefetch"  # closed before the error reached us
+    assert not any(t.name == "mmrag-prefetch" for t in threading.enumerate())
