@@ -35,7 +35,6 @@ from ingest.types import Unit
 from retrieval.bm25 import bm25_scores
 from retrieval.embedders.base import Embedder, Matrix
 from retrieval.embedders.minilm import MiniLMEmbedder
-from retrieval.embedders.windows import SentenceVectors
 from retrieval.lexical import caption_match, coverage
 from retrieval.terms import tokenize
 from retrieval.unit_text import unit_text
@@ -67,15 +66,16 @@ class MiniLMSentenceScorer:
 
     name = "minilm-sentences"
 
-    def __init__(self, vectors: SentenceVectors) -> None:
-        self.vectors = vectors
+    def __init__(self, embedder: MiniLMEmbedder) -> None:
+        self.embedder = embedder
 
     def score(self, query: str, sentences: Sequence[str]) -> list[float]:
         """One score in [0, 1] per sentence; comparable within one call."""
         if not sentences:
             return []
-        query_vec = self.vectors.encode([query], persist=False)[0]
-        dense = _rescaled_cosine(self.vectors.encode(sentences) @ query_vec)  # (n,)
+        query_vec = self.embedder.embed_queries([query])[0]
+        sentence_vecs = self.embedder.windows.vectors.encode(sentences)
+        dense = _rescaled_cosine(sentence_vecs @ query_vec)  # (n,)
         query_terms = tokenize(query)
         lexical = [coverage(query_terms, tokenize(s)) for s in sentences]
         return [0.5 * float(d) + 0.5 * lex for d, lex in zip(dense, lexical, strict=True)]
@@ -104,7 +104,7 @@ class LiteReranker:
         self.windows = self.embedder.windows
         self.vectors = self.windows.vectors
         self.weights = weights or LiteWeights()
-        self.sentence_scorer = MiniLMSentenceScorer(self.vectors)
+        self.sentence_scorer = MiniLMSentenceScorer(self.embedder)
 
     @classmethod
     def from_embedder(
@@ -130,7 +130,7 @@ class LiteReranker:
         if not units:
             return []
         w = self.weights
-        query_vec = self.vectors.encode([query], persist=False)[0]  # (dim,)
+        query_vec = self.embedder.embed_queries([query])[0]  # (dim,)
         dense: list[float] = []
         for matrix in self.windows.matrices(units):
             unit_sims = np.sort(matrix @ query_vec)[::-1]
