@@ -49,7 +49,8 @@ from retrieval.embedders.bm25 import BM25Encoder
 from retrieval.embedders.minilm import MiniLMEmbedder
 from retrieval.encoders import Encoders
 from retrieval.index import SPARSE, TEXT, VISUAL, IndexedUnit, QueryVector, VectorIndex
-from retrieval.index_edge import EdgeIndex, dir_bytes
+from retrieval.index_common import dir_bytes
+from retrieval.index_edge import EdgeIndex
 from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
 from retrieval.types import SearchFilter, SparseVector
 

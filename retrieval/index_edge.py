@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -34,7 +33,6 @@ from ingest.types import Unit
 from retrieval.config import RetrievalSettings
 from retrieval.index import (
     SPARSE,
-    VISUAL,
     ChannelHits,
     ChannelQueries,
     IndexedUnit,
@@ -47,6 +45,17 @@ from retrieval.index import (
     point_id,
     search_batched,
 )
+from retrieval.index_common import (
+    VISIBLE,
+    PointFilter,
+    channel_quantization,
+    dir_bytes,
+    facet_counts,
+    named_vectors,
+    point_sparse,
+    quantized_channels,
+    threshold_kb,
+)
 from retrieval.index_gate import AccessGate
 from retrieval.types import SearchFilter, SparseVector
 
@@ -56,7 +65,6 @@ LAYOUT_FILE = "mmrag.json"
 FORMAT = 1
 # Qdrant Edge 0.9 reads a Python bool in MatchValue as an integer, so a bool payload never
 # matches: visibility is stored as 1/0.
-VISIBLE = "visible"
 _SHOWN, _HIDDEN = 1, 0
 FLUSH_EVERY_S = 30.0
 
@@ -64,11 +72,6 @@ FLUSH_EVERY_S = 30.0
 def _bug(err: Exception) -> bool:
     # The engine raises plain `Exception` for store failures; these come from our own calls.
     return isinstance(err, (TypeError, ValueError, AttributeError, KeyError, IndexError))
-
-
-def threshold_kb(units: int, dim: int) -> int:
-    """Qdrant counts index thresholds in kilobytes of float32 vectors: `units` at `dim`."""
-    return max(1, math.ceil(units * dim * 4 / 1024))
 
 
 def _quantization(kind: str) -> Any:
@@ -79,11 +82,6 @@ def _quantization(kind: str) -> Any:
     if kind == "binary":
         return qe.BinaryQuantizationConfig(memory=qe.Memory.Pinned)
     return None
-
-
-def channel_quantization(channel: str, settings: RetrievalSettings) -> str:
-    """ "none", "int8" or "binary" for a dense channel."""
-    return settings.visual_quantization if channel == VISUAL else settings.text_quantization
 
 
 def edge_config(layout: VectorLayout, settings: RetrievalSettings) -> qe.EdgeConfig:
@@ -122,22 +120,15 @@ def _match(key: str, value: str | int) -> qe.FieldCondition:
     return qe.FieldCondition(key=key, match=qe.MatchValue(value))
 
 
+def build_filter(points: PointFilter) -> qe.Filter | None:
+    """The Edge filter of the points a request sees (None when nothing restricts)."""
+    must: list[Any] = [_match(key, value) for key, value in points.equal(_SHOWN)]
+    must += [qe.FieldCondition(key=k, match=qe.MatchAny(v)) for k, v in points.any_of()]
+    return qe.Filter(must=must) if must else None
+
+
 def _doc_filter(doc_id: str) -> qe.Filter:
     return qe.Filter(must=[_match("doc_id", doc_id)])
-
-
-def build_filter(search_filter: SearchFilter | None, visible_only: bool = True) -> qe.Filter | None:
-    """Edge filter: visible points, restricted to the filter's documents and kinds."""
-    must: list[Any] = [_match(VISIBLE, _SHOWN)] if visible_only else []
-    if search_filter is not None:
-        if search_filter.doc_ids is not None:
-            must.append(
-                qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(search_filter.doc_ids)))
-            )
-        if search_filter.kinds is not None:
-            kinds = [k.value for k in search_filter.kinds]
-            must.append(qe.FieldCondition(key="kind", match=qe.MatchAny(kinds)))
-    return qe.Filter(must=must) if must else None
 
 
 def read_layout(shard_dir: Path) -> VectorLayout | None:
@@ -159,18 +150,6 @@ def _write_layout(shard_dir: Path, layout: VectorLayout) -> None:
     tmp = shard_dir / (LAYOUT_FILE + ".tmp")
     tmp.write_text(json.dumps({"format": FORMAT, "layout": layout.to_json()}), encoding="utf-8")
     os.replace(tmp, shard_dir / LAYOUT_FILE)
-
-
-def dir_bytes(path: Path) -> int:
-    """Bytes a directory occupies on disk (allocated blocks: the engine's files are sparse)."""
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_blocks * 512
-            except FileNotFoundError:  # a segment file replaced while walking
-                continue
-    return total
 
 
 class EdgeIndex:
@@ -198,9 +177,7 @@ class EdgeIndex:
         self.settings = settings
         self.batch_size = settings.upsert_batch
         self._gate = AccessGate(f"embedded index at {self.path}")
-        self._quantized = {
-            ch for ch in layout.dense if channel_quantization(ch, settings) != "none"
-        }
+        self._quantized = quantized_channels(layout, settings)
         self.shard = self._open()
         self._flushed_at = time.monotonic()
 
@@ -254,8 +231,9 @@ class EdgeIndex:
 
     def _point(self, item: IndexedUnit, visible: bool) -> qe.Point:
         vectors: dict[str, Any] = dict(check_vectors(item, self.layout))
-        if self.layout.sparse and item.sparse is not None and item.sparse.indices:
-            vectors[SPARSE] = qe.SparseVector(list(item.sparse.indices), list(item.sparse.values))
+        sparse = point_sparse(item, self.layout)
+        if sparse is not None:
+            vectors[SPARSE] = qe.SparseVector(list(sparse.indices), list(sparse.values))
         payload = self.payloads.payload(item.unit)
         payload[VISIBLE] = _SHOWN if visible else _HIDDEN
         return qe.Point(point_id(item.unit.id), vectors, payload)
@@ -302,12 +280,8 @@ class EdgeIndex:
 
     def count(self, doc_id: str | None = None, visible_only: bool = False) -> int:
         """Number of points, of one document or all; optionally only the visible ones."""
-        must: list[Any] = []
-        if doc_id is not None:
-            must.append(_match("doc_id", doc_id))
-        if visible_only:
-            must.append(_match(VISIBLE, _SHOWN))
-        request = qe.CountRequest(exact=True, filter=qe.Filter(must=must) if must else None)
+        points = PointFilter(visible_only=visible_only, doc_id=doc_id)
+        request = qe.CountRequest(exact=True, filter=build_filter(points))
         with self._gate.shared(), self._engine("count"):
             return int(self.shard.count(request))
 
@@ -321,14 +295,10 @@ class EdgeIndex:
                     key="doc_id",
                     limit=limit,
                     exact=True,
-                    filter=qe.Filter(must=[_match(VISIBLE, _SHOWN)]),
+                    filter=build_filter(PointFilter(visible_only=True)),
                 )
             )
-        visible = {str(h.value): int(h.count) for h in shown}
-        # The keyword index keeps a deleted document's value with a count of 0: skip it.
-        return {
-            str(h.value): (int(h.count), visible.get(str(h.value), 0)) for h in every if h.count
-        }
+        return facet_counts(every, shown)
 
     def get_units(self, unit_ids: Sequence[str]) -> list[Unit]:
         """The stored units with these ids (missing ids are skipped), in the given order."""
@@ -340,11 +310,7 @@ class EdgeIndex:
         """unit id -> the named vectors stored for it."""
         with self._gate.shared(), self._engine("retrieve"):
             records = self.shard.retrieve([point_id(u) for u in unit_ids], True, True)
-        return {
-            r.payload["unit_id"]: {n for n, v in r.vector.items() if v is not None}
-            for r in records
-            if r.payload and isinstance(r.vector, dict)
-        }
+        return named_vectors(records)
 
     def _request(
         self,
@@ -384,12 +350,11 @@ class EdgeIndex:
         self, queries: ChannelQueries, search_filter: SearchFilter | None = None, limit: int = 50
     ) -> ChannelHits:
         """Top `limit` visible units per channel, all channels in ONE batched query."""
-        restricted = search_filter is not None and (
-            search_filter.doc_ids is not None or search_filter.kinds is not None
-        )
+        points = PointFilter.search(search_filter)
+        restricted = points.restricted
 
         def run(wanted: dict[str, QueryVector]) -> list[list[qe.ScoredPoint]]:
-            query_filter = build_filter(search_filter)
+            query_filter = build_filter(points)
             batch = qe.QueryBatchRequest(
                 [self._request(ch, q, query_filter, limit, restricted) for ch, q in wanted.items()]
             )

@@ -39,13 +39,21 @@ from retrieval.index import (
     point_id,
     search_batched,
 )
-from retrieval.index_edge import channel_quantization, dir_bytes, threshold_kb
+from retrieval.index_common import (
+    VISIBLE,
+    PointFilter,
+    channel_quantization,
+    dir_bytes,
+    facet_counts,
+    named_vectors,
+    point_sparse,
+    quantized_channels,
+    threshold_kb,
+)
 from retrieval.index_gate import AccessGate
 from retrieval.types import SearchFilter, SparseVector
 
 log = logging.getLogger(__name__)
-
-VISIBLE = "visible"
 
 
 @contextmanager
@@ -110,22 +118,10 @@ def _doc_filter(doc_id: str) -> models.Filter:
     return models.Filter(must=[_match("doc_id", doc_id)])
 
 
-def build_filter(
-    search_filter: SearchFilter | None, visible_only: bool = True
-) -> models.Filter | None:
-    """Qdrant filter: visible points, restricted to the filter's documents and kinds
-    (None when nothing restricts)."""
-    must: list[models.Condition] = [_match(VISIBLE, True)] if visible_only else []
-    if search_filter is not None:
-        if search_filter.doc_ids is not None:
-            must.append(
-                models.FieldCondition(
-                    key="doc_id", match=models.MatchAny(any=list(search_filter.doc_ids))
-                )
-            )
-        if search_filter.kinds is not None:
-            kinds = [k.value for k in search_filter.kinds]
-            must.append(models.FieldCondition(key="kind", match=models.MatchAny(any=kinds)))
+def build_filter(points: PointFilter) -> models.Filter | None:
+    """The Qdrant filter of the points a request sees (None when nothing restricts)."""
+    must: list[models.Condition] = [_match(key, value) for key, value in points.equal(True)]
+    must += [models.FieldCondition(key=k, match=models.MatchAny(any=v)) for k, v in points.any_of()]
     return models.Filter(must=must) if must else None
 
 
@@ -169,11 +165,7 @@ class QdrantClientIndex:
         self.batch_size = settings.upsert_batch
         self.server = is_server(client)
         # Local mode neither quantizes nor builds HNSW: it searches float vectors exactly.
-        self._quantized = (
-            {ch for ch in layout.dense if channel_quantization(ch, settings) != "none"}
-            if self.server
-            else set()
-        )
+        self._quantized = quantized_channels(layout, settings) if self.server else set()
         self._gate = AccessGate(f"Qdrant collection {self.collection!r}")
         self._ensure_collection()
         # Local mode only: this process holds the store's lock, so the index sees every
@@ -266,7 +258,7 @@ class QdrantClientIndex:
         """The Qdrant filter a search runs with (the visibility condition included only
         where some document may still be hidden)."""
         visible_only = self._hidden_docs is None or bool(self._hidden_docs)
-        return build_filter(search_filter, visible_only)
+        return build_filter(PointFilter.search(search_filter, visible_only))
 
     def drop(self) -> None:
         """Delete the whole collection (and with it every point)."""
@@ -290,9 +282,10 @@ class QdrantClientIndex:
         vectors: dict[str, Any] = {
             name: vec.tolist() for name, vec in check_vectors(item, self.layout).items()
         }
-        if self.layout.sparse and item.sparse is not None and item.sparse.indices:
+        sparse = point_sparse(item, self.layout)
+        if sparse is not None:
             vectors[SPARSE] = models.SparseVector(
-                indices=list(item.sparse.indices), values=list(item.sparse.values)
+                indices=list(sparse.indices), values=list(sparse.values)
             )
         payload = self.payloads.payload(item.unit)
         payload[VISIBLE] = visible
@@ -337,14 +330,10 @@ class QdrantClientIndex:
 
     def count(self, doc_id: str | None = None, visible_only: bool = False) -> int:
         """Number of points, of one document or all; optionally only the visible ones."""
-        must: list[models.Condition] = []
-        if doc_id is not None:
-            must.append(_match("doc_id", doc_id))
-        if visible_only:
-            must.append(_match(VISIBLE, True))
+        points = PointFilter(visible_only=visible_only, doc_id=doc_id)
         with self._gate.shared(), _backend("count"):
             result = self.client.count(
-                self.collection, count_filter=models.Filter(must=must) if must else None, exact=True
+                self.collection, count_filter=build_filter(points), exact=True
             )
         return int(result.count)
 
@@ -358,10 +347,9 @@ class QdrantClientIndex:
                 "doc_id",
                 limit=limit,
                 exact=True,
-                facet_filter=models.Filter(must=[_match(VISIBLE, True)]),
+                facet_filter=build_filter(PointFilter(visible_only=True)),
             )
-        visible = {str(h.value): int(h.count) for h in shown.hits}
-        return {str(h.value): (int(h.count), visible.get(str(h.value), 0)) for h in every.hits}
+        return facet_counts(every.hits, shown.hits)
 
     def get_units(self, unit_ids: Sequence[str]) -> list[Unit]:
         """The stored units with these ids (missing ids are skipped), in the given order."""
@@ -377,11 +365,7 @@ class QdrantClientIndex:
             records = self.client.retrieve(
                 self.collection, ids=[point_id(u) for u in unit_ids], with_vectors=True
             )
-        return {
-            r.payload["unit_id"]: {n for n, v in r.vector.items() if v is not None}
-            for r in records
-            if r.payload and isinstance(r.vector, dict)
-        }
+        return named_vectors(records)
 
     def _request(
         self, channel: str, query: QueryVector, query_filter: models.Filter | None, limit: int
