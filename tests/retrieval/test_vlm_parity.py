@@ -33,6 +33,7 @@ from tests.support.tiny_vlm import make_page_unit
 from tests.support.vlm_reference import (
     RefQwen2VLProcessor,
     RefQwen3VLProcessor,
+    ref_append_mm_items,
     ref_dse_pooling,
     ref_process_vision_info,
     ref_qwen3_pooling_last,
@@ -68,15 +69,7 @@ def ref_qwen3_format_model_input(
     ]
     texts = [] if text is None else [text]
     images = [] if image is None else [image]
-    if not texts and not images:
-        content.append({"type": "text", "text": "NULL"})
-        return conversation
-    for img in images:
-        content.append(
-            {"type": "image", "image": img, "min_pixels": min_pixels, "max_pixels": max_pixels}
-        )
-    for txt in texts:
-        content.append({"type": "text", "text": txt})
+    ref_append_mm_items(content, texts, images, min_pixels, max_pixels)
     return conversation
 
 

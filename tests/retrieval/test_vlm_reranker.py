@@ -25,6 +25,7 @@ from tests.support.reranker_suite import RerankerSuite
 from tests.support.tiny_vlm import make_clip_unit, make_page_unit
 from tests.support.vlm_reference import (
     RefQwen3VLProcessor,
+    ref_append_mm_items,
     ref_process_vision_info,
     reference_processor,
 )
@@ -78,15 +79,7 @@ def ref_format_mm_content(
     content: list[dict[str, Any]] = [{"type": "text", "text": prefix}]
     texts = [] if text is None else ([text] if isinstance(text, str) else text)
     images = [] if image is None else (image if isinstance(image, list) else [image])
-    if not texts and not images:
-        content.append({"type": "text", "text": "NULL"})
-        return content
-    for img in images:
-        content.append(
-            {"type": "image", "image": img, "min_pixels": min_pixels, "max_pixels": max_pixels}
-        )
-    for txt in texts:
-        content.append({"type": "text", "text": txt})
+    ref_append_mm_items(content, texts, images, min_pixels, max_pixels)
     return content
 
 

@@ -105,6 +105,27 @@ def reference_processor(checkpoint: Path, cls: type, template: str) -> Any:
     )
 
 
+# Qwen3-VL-Embedding: qwen3_vl_embedding.py's format_model_input and qwen3_vl_reranker.py's
+# format_mm_content end with this same block (control flow kept): "NULL" for an empty
+# input, else the images, then the texts.
+def ref_append_mm_items(
+    content: list[dict[str, Any]],
+    texts: list[Any],
+    images: list[Any],
+    min_pixels: int,
+    max_pixels: int,
+) -> None:
+    if not texts and not images:
+        content.append({"type": "text", "text": "NULL"})
+        return
+    for img in images:
+        content.append(
+            {"type": "image", "image": img, "min_pixels": min_pixels, "max_pixels": max_pixels}
+        )
+    for txt in texts:
+        content.append({"type": "text", "text": txt})
+
+
 # qwen-vl-utils fetch_image (resize part) and process_vision_info (images), literally.
 def ref_fetch_image(ele: dict[str, Any], image_patch_size: int) -> Image.Image:
     image = ele["image"]
