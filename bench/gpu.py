@@ -123,52 +123,37 @@ class Plan:
     caps: dict[str, float]
 
 
+# The CPU smoke test's toy sizes, then the real ones.
+TINY_WORKLOADS = (
+    Workload("page", "~16tok", 4, 8, 256, 320, max_pixels=16 * 1024),
+    Workload("page", "~48tok", 4, 4, 256, 320, max_pixels=48 * 1024),
+    Workload("clip", "8x64x64", 2, 2, 64, 64, frames=8),
+    Workload("query", "text", 8, 16),
+)
+GPU_WORKLOADS = (
+    Workload("page", "~414tok", 32, 128, *PAGE_SOURCE, max_pixels=414 * 1024),
+    Workload("page", "~1008tok", 32, 64, *PAGE_SOURCE, max_pixels=1008 * 1024),
+    Workload("page", "~2080tok", 16, 32, 1280, 1664, max_pixels=2080 * 1024),
+    Workload("clip", "8x448x448", 8, 32, 448, 448, frames=8),
+    Workload("query", "text", 128, 1024),
+)
+# 480 s in all: the run fits a 10-minute call with its start and imports
+GPU_CAPS = {"build": 90, "embed": 120, "packed": 90, "rerank": 35, "generate": 60, "compile": 85}
+
+
 def plan(tiny: bool, device: torch.device) -> Plan:
     """What to measure and the time cap of each step."""
-    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
-    if tiny:
-        return Plan(
-            tiny=True,
-            device=device,
-            dtype=dtype,
-            embed=[
-                Workload("page", "~16tok", 4, 8, 256, 320, max_pixels=16 * 1024),
-                Workload("page", "~48tok", 4, 4, 256, 320, max_pixels=48 * 1024),
-                Workload("clip", "8x64x64", 2, 2, 64, 64, frames=8),
-                Workload("query", "text", 8, 16),
-            ],
-            compile_labels=("~16tok",),
-            rerank_sizes=(2, 5),
-            answer_pages=5,
-            new_tokens=12,
-            repeats=1,
-            caps={s: 120.0 for s in STEPS},
-        )
-    w, h = PAGE_SOURCE
     return Plan(
-        tiny=False,
+        tiny=tiny,
         device=device,
-        dtype=dtype,
-        embed=[
-            Workload("page", "~414tok", 32, 128, w, h, max_pixels=414 * 1024),
-            Workload("page", "~1008tok", 32, 64, w, h, max_pixels=1008 * 1024),
-            Workload("page", "~2080tok", 16, 32, 1280, 1664, max_pixels=2080 * 1024),
-            Workload("clip", "8x448x448", 8, 32, 448, 448, frames=8),
-            Workload("query", "text", 128, 1024),
-        ],
-        compile_labels=("~414tok",),
-        rerank_sizes=(20, 50),
+        dtype=torch.float32 if device.type == "cpu" else torch.bfloat16,
+        embed=list(TINY_WORKLOADS if tiny else GPU_WORKLOADS),
+        compile_labels=("~16tok",) if tiny else ("~414tok",),
+        rerank_sizes=(2, 5) if tiny else (20, 50),
         answer_pages=5,
-        new_tokens=64,
-        repeats=2,
-        caps={  # 480 s in all: the run fits a 10-minute call with its start and imports
-            "build": 90,
-            "embed": 120,
-            "packed": 90,
-            "rerank": 35,
-            "generate": 60,
-            "compile": 85,
-        },
+        new_tokens=12 if tiny else 64,
+        repeats=1 if tiny else 2,
+        caps={s: 120.0 for s in STEPS} if tiny else dict(GPU_CAPS),
     )
 
 
