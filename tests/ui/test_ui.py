@@ -35,6 +35,16 @@ def _app(api: FakeApi, conversation: str | None = None) -> AppTest:
     return at.run()
 
 
+def _uploaded(api: FakeApi, files: list[tuple[str, bytes, str]]) -> AppTest:
+    """The app after `files` (name, content, MIME type) are dropped on the sidebar's uploader."""
+    return _app(api).sidebar.file_uploader[0].set_value(files).run()
+
+
+def _asked(api: FakeApi, question: str = QUESTION) -> AppTest:
+    """The app after `question` is asked in the chat."""
+    return _app(api).chat_input[0].set_value(question).run()
+
+
 def _markdown(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
 
@@ -68,8 +78,7 @@ def test_the_uploader_states_the_servers_limit() -> None:
 def test_a_question_starts_a_saved_conversation_and_reopens_from_the_url() -> None:
     api = FakeApi()
     api.add_document("paper.pdf")
-    at = _app(api)
-    at.chat_input[0].set_value(QUESTION).run()
+    at = _asked(api)
     assert not at.exception
     assert list(api.conversations) == ["conv0"] and at.query_params["c"] == "conv0"
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
@@ -116,15 +125,19 @@ def test_delete_asks_first() -> None:
     assert conv not in api.conversations and "c" not in at.query_params
 
 
+TWO_PDFS = [
+    ("a.pdf", b"%PDF-1.4 one", "application/pdf"),
+    ("b.pdf", b"%PDF-1.4 two", "application/pdf"),
+]
+NOT_READABLE = [
+    ("report.docx", b"PK\x03\x04 word", "application/octet-stream"),
+    ("fake.pdf", b"not a pdf", "application/pdf"),
+]
+
+
 def test_uploads_are_sent_once_and_followed_to_the_end() -> None:
     api = FakeApi()
-    at = _app(api)
-    at.sidebar.file_uploader[0].set_value(
-        [
-            ("a.pdf", b"%PDF-1.4 one", "application/pdf"),
-            ("b.pdf", b"%PDF-1.4 two", "application/pdf"),
-        ]
-    ).run()
+    at = _uploaded(api, TWO_PDFS)
     assert not at.exception
     assert [name for name, _ in api.uploads] == ["a.pdf", "b.pdf"]
     for _ in range(4):  # the progress fragment polls once per run here
@@ -136,13 +149,7 @@ def test_uploads_are_sent_once_and_followed_to_the_end() -> None:
 
 def test_refused_files_say_why_once_in_plain_words() -> None:
     api = FakeApi()
-    at = _app(api)
-    at.sidebar.file_uploader[0].set_value(
-        [
-            ("report.docx", b"PK\x03\x04 word", "application/octet-stream"),
-            ("fake.pdf", b"not a pdf", "application/pdf"),
-        ]
-    ).run()
+    at = _uploaded(api, NOT_READABLE)
     assert api.uploads == []
     errors = [e.value for e in at.sidebar.error]
     assert errors == [
@@ -154,8 +161,7 @@ def test_refused_files_say_why_once_in_plain_words() -> None:
 def test_api_down_keeps_the_history_shows_a_banner_and_recovers() -> None:
     api = FakeApi()
     api.add_document("paper.pdf")
-    at = _app(api)
-    at.chat_input[0].set_value(QUESTION).run()
+    at = _asked(api)
     api.up = False
     at.run()
     assert "cannot be reached" in at.warning[0].value and api.base_url in at.warning[0].value
@@ -180,8 +186,7 @@ def test_a_question_the_api_never_got_is_kept_with_the_reason() -> None:
 def test_sources_list_every_hit_cited_first_with_scores_behind_details() -> None:
     api = FakeApi()
     api.add_document("paper.pdf")
-    at = _app(api)
-    at.chat_input[0].set_value(QUESTION).run()
+    at = _asked(api)
     assert "[S1]" not in _markdown(at)  # the chip replaces the marker
     assert "paper.pdf p.2** · cited" in _markdown(at)
     assert not any("stage 1" in c.value for c in at.caption)
@@ -192,8 +197,7 @@ def test_sources_list_every_hit_cited_first_with_scores_behind_details() -> None
 def test_opening_a_page_highlights_the_cited_passage() -> None:
     api = FakeApi()
     api.add_document("paper.pdf")
-    at = _app(api)
-    at.chat_input[0].set_value(QUESTION).run()
+    at = _asked(api)
     at.button(key="source-m1-1").click().run()
     unit = f"{next(iter(api.docs))}:x1"
     assert api.box_requests == [(unit, "A peer-to-peer network solves double-spending")]
@@ -204,8 +208,7 @@ def test_opening_a_page_highlights_the_cited_passage() -> None:
 def test_a_clip_plays_only_its_span() -> None:
     api = FakeApi()
     api.add_document("talk.mp4", kind="video", pages=0, clips=6)
-    at = _app(api)
-    at.chat_input[0].set_value("what is said about cash?").run()
+    at = _asked(api, "what is said about cash?")
     at.button(key="source-m1-1").click().run()
     video = at.get("video")[0].proto
     assert (video.start_time, video.end_time) == (30, 40)
@@ -227,8 +230,7 @@ def test_a_failed_answer_shows_its_error() -> None:
     api = FakeApi()
     api.add_document("paper.pdf")
     api.stream_error = "service unavailable: vLLM is not reachable"
-    at = _app(api)
-    at.chat_input[0].set_value(QUESTION).run()
+    at = _asked(api)
     assert "vLLM is not reachable" in at.error[0].value
 
 
