@@ -226,7 +226,12 @@ def refusal_rates(
     """Refused = evidence under `threshold` and (when `locate` scores are given: the clip
     evidence of questions asking *when*, NOT_LOCATABLE for others) locate score under
     `locate_at`."""
-    decided = _decisions(evidence, locate, threshold, locate_at)
+    return _rates_of(_decisions(evidence, locate, threshold, locate_at), answerable)
+
+
+def _rates_of(decided: Sequence[tuple[bool, bool]], answerable: Sequence[bool]) -> RefusalRates:
+    """The rates of (refused, located) decisions, split by whether each question is
+    answerable."""
     ans = [d for d, a in zip(decided, answerable, strict=True) if a]
     unans = [d for d, a in zip(decided, answerable, strict=True) if not a]
     return RefusalRates(
@@ -364,18 +369,9 @@ def cross_validate_refusal(
             )
         )
     threshold, locate_at = fit_rule(evidence, answerable, scores)
-    ans = [d for d, a in zip(decided, answerable, strict=True) if a]
-    unans = [d for d, a in zip(decided, answerable, strict=True) if not a]
     return RefusalCV(
         folds=results,
-        held_out=RefusalRates(
-            _mean([float(r) for r, _ in ans]),
-            _mean([float(r) for r, _ in unans]),
-            len(ans),
-            len(unans),
-            _mean([float(loc) for _, loc in ans]),
-            _mean([float(loc) for _, loc in unans]),
-        ),
+        held_out=_rates_of(decided, answerable),
         threshold=threshold,
         all_questions=refusal_rates(evidence, answerable, threshold, scores, locate_at),
         locate_threshold=locate_at,
