@@ -155,43 +155,15 @@ def fake_kernel(new_api: bool) -> Any:
         ]
         return torch.cat(outs)
 
+    # Both signatures take the same seven positional arguments (q, k, v, cu_seq_q,
+    # cu_seq_k, max_q, max_k) and differ only in their keywords, which callers detect.
     def new(
-        q: Any,
-        k: Any,
-        v: Any,
-        cu_seq_q: Any,
-        cu_seq_k: Any,
-        max_q: int,
-        max_k: int,
-        *,
-        scale: Any = None,
-        window_size: Any = (-1, -1),
-        enable_gqa: bool = False,
+        *args: Any, scale: Any = None, window_size: Any = (-1, -1), enable_gqa: bool = False
     ) -> Any:
-        return run(
-            q,
-            k,
-            v,
-            cu_seq_q,
-            cu_seq_k,
-            max_q,
-            max_k,
-            scale=scale,
-            window_size=window_size,
-            enable_gqa=enable_gqa,
-        )
+        return run(*args, scale=scale, window_size=window_size, enable_gqa=enable_gqa)
 
-    def old(
-        q: Any,
-        k: Any,
-        v: Any,
-        cu_seq_q: Any,
-        cu_seq_k: Any,
-        max_q: int,
-        max_k: int,
-        is_causal: bool = False,
-    ) -> Any:
-        return run(q, k, v, cu_seq_q, cu_seq_k, max_q, max_k, is_causal=is_causal)
+    def old(*args: Any, is_causal: bool = False) -> Any:
+        return run(*args, is_causal=is_causal)
 
     return new if new_api else old
 
