@@ -130,22 +130,21 @@ class VLLMGenerator:
                 yield from self._read_events(response, deadline, where)
         except GenerationError:
             raise
-        except httpx.ConnectTimeout as err:
-            raise GeneratorUnavailable(
-                f"{where}: no connection within {self.settings.connect_timeout_s:g} s"
-            ) from err
-        except httpx.ConnectError as err:
-            raise GeneratorUnavailable(f"{where}: cannot connect ({err})") from err
-        except httpx.ReadTimeout as err:
-            raise GeneratorUnavailable(
-                f"{where}: no data for {self.settings.read_timeout_s:g} s (read timeout)"
-            ) from err
-        except httpx.TimeoutException as err:
-            raise GeneratorUnavailable(f"{where}: timed out ({err!r})") from err
-        except (httpx.RemoteProtocolError, httpx.ReadError) as err:
-            raise GeneratorUnavailable(f"{where}: the stream broke off ({err})") from err
         except httpx.HTTPError as err:
-            raise GeneratorUnavailable(f"{where}: {err!r}") from err
+            raise GeneratorUnavailable(f"{where}: {self._transport_reason(err)}") from err
+
+    def _transport_reason(self, err: httpx.HTTPError) -> str:
+        """Why a request failed in transport, in words: the first row `err` is an instance
+        of (the most specific kinds first), else its repr."""
+        s = self.settings
+        reasons: list[tuple[type[Exception] | tuple[type[Exception], ...], str]] = [
+            (httpx.ConnectTimeout, f"no connection within {s.connect_timeout_s:g} s"),
+            (httpx.ConnectError, f"cannot connect ({err})"),
+            (httpx.ReadTimeout, f"no data for {s.read_timeout_s:g} s (read timeout)"),
+            (httpx.TimeoutException, f"timed out ({err!r})"),
+            ((httpx.RemoteProtocolError, httpx.ReadError), f"the stream broke off ({err})"),
+        ]
+        return next((why for kind, why in reasons if isinstance(err, kind)), repr(err))
 
     def _read_events(self, response: httpx.Response, deadline: float, where: str) -> Iterator[str]:
         decoder = SSEDecoder()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 from pydantic import SecretStr
@@ -205,3 +206,21 @@ def test_ping_reports_an_unreachable_server() -> None:
     settings = FAST.model_copy(update={"vllm_base_url": f"http://127.0.0.1:{port}/v1"})
     with pytest.raises(GeneratorUnavailable, match="not reachable"):
         VLLMGenerator(settings).ping()
+
+
+@pytest.mark.parametrize(
+    ("err", "reason"),
+    [
+        (httpx.ConnectTimeout("slow"), "no connection within 1 s"),
+        (httpx.ConnectError("refused"), "cannot connect (refused)"),
+        (httpx.ReadTimeout("idle"), "no data for 0.4 s (read timeout)"),
+        (httpx.PoolTimeout("busy"), "timed out (PoolTimeout('busy'))"),
+        (httpx.RemoteProtocolError("eof"), "the stream broke off (eof)"),
+        (httpx.ReadError("reset"), "the stream broke off (reset)"),
+        (httpx.WriteError("pipe"), "WriteError('pipe')"),
+    ],
+)
+def test_transport_failures_are_named_most_specific_first(
+    err: httpx.HTTPError, reason: str
+) -> None:
+    assert VLLMGenerator(FAST)._transport_reason(err) == reason
