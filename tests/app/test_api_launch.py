@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from app.launch import (
     ui_script,
 )
 from tests.support.paths import child_env
+from tests.support.processes import alive
 
 
 def _settings(**values: Any) -> Settings:
@@ -124,14 +124,6 @@ sys.exit(launch.run_stack(settings, "127.0.0.1", free_port(), free_port()))
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("mode", ["ui", "up"])
 def test_ui_and_up_stop_their_child_on_a_signal(tmp_path: Path, mode: str, sig: int) -> None:
@@ -151,11 +143,11 @@ def test_ui_and_up_stop_their_child_on_a_signal(tmp_path: Path, mode: str, sig: 
             assert time.monotonic() < deadline, "the UI child did not start"
             time.sleep(0.1)
         child = int(pid_file.read_text())
-        assert _alive(child)
+        assert alive(child)
         parent.send_signal(sig)  # only the parent: as `kill` or `docker stop` would
         output = parent.communicate(timeout=60)[0].decode()
     finally:
         if parent.poll() is None:
             parent.kill()
     assert parent.returncode == 0, output
-    assert not _alive(child), f"{mode}: the UI child outlived the parent"
+    assert not alive(child), f"{mode}: the UI child outlived the parent"

@@ -18,6 +18,7 @@ from ingest.pdf import PdfPages
 from ingest.types import DocStatus, PageContent
 from tests.support.fixtures_pdf import IngestEnv, fast_settings, text_pdf
 from tests.support.paths import child_env
+from tests.support.processes import alive
 
 
 def _pdf(path: Path, n: int = 5, tag: str = "") -> Path:
@@ -167,11 +168,11 @@ def test_sigkill_mid_ingest_leaves_the_doc_pending_then_resume_completes_it(
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and _session_alive(proc.pid):
+        while time.monotonic() < deadline and alive(proc.pid, group=True):
             time.sleep(0.1)
-        assert not _session_alive(proc.pid), "worker processes outlived their parent"
+        assert not alive(proc.pid, group=True), "worker processes outlived their parent"
     finally:
-        if _session_alive(proc.pid):
+        if alive(proc.pid, group=True):
             os.killpg(proc.pid, signal.SIGKILL)
 
     env = IngestEnv.create(data)
@@ -185,15 +186,6 @@ def test_sigkill_mid_ingest_leaves_the_doc_pending_then_resume_completes_it(
     assert (result.status, result.n_pages) == ("ingested", 40)
     assert len(env.registry.units(doc.id)) == 40
     assert env.sink.published() == {doc.id}
-
-
-def _session_alive(sid: int) -> bool:
-    """Whether any process is left in the session (process group) `sid` started."""
-    try:
-        os.killpg(sid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_gc_removes_orphan_blobs_only(tmp_path: Path) -> None:
