@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
@@ -25,8 +25,13 @@ from app.eval.cv import (
     NOT_LOCATABLE,
     AnswerCV,
     AnswerFigures,
+    AnswerFold,
     CrossValidation,
+    FusionCV,
+    FusionFold,
     ModalityScores,
+    RefusalCV,
+    RefusalFold,
     RefusalRates,
     Retrieved,
     cross_validate_answers,
@@ -588,57 +593,92 @@ def format_report(report: Report) -> str:
 
 
 def _format_cv(cv: CrossValidation) -> list[str]:
-    f = cv.fusion
     lines = [
-        f"{cv.k_folds}-fold cross-validation (nDCG@5; shares = rerank weight chosen per unit kind)",
-        f"  {'':<22} {'pdf s1':>7} {'pdf 2st':>7} {'vid s1':>7} {'vid 2st':>7}  shares (page, clip)",
+        f"{cv.k_folds}-fold cross-validation (nDCG@5; shares = rerank weight chosen per unit kind)"
     ]
+    lines += _fusion_lines(cv.fusion)
+    if cv.refusal is not None:
+        lines += _refusal_lines(cv.refusal)
+    if cv.answers is not None:
+        lines += _answer_lines(cv.answers)
+    return lines
 
+
+_Fold = TypeVar("_Fold")
+
+
+def _cv_section(
+    header: str,
+    folds: Sequence[_Fold],
+    fold_lines: Callable[[int, _Fold], list[str]],
+    pooled: str,
+    chosen: str,
+) -> list[str]:
+    """One cross-validated choice in the report: its column header, each fold's lines,
+    the pooled held-out line and the line of the choice on all questions."""
+    lines = [header]
+    for i, fold in enumerate(folds, start=1):
+        lines += fold_lines(i, fold)
+    return [*lines, pooled, chosen]
+
+
+def _fusion_lines(f: FusionCV) -> list[str]:
     def row(name: str, scores: ModalityScores, shares: str) -> str:
         return (
             f"  {name:<22} {scores.stage1['pdf']:>7.3f} {scores.two_stage['pdf']:>7.3f}"
             f" {scores.stage1['video']:>7.3f} {scores.two_stage['video']:>7.3f}  {shares}"
         )
 
-    for i, fold in enumerate(f.folds, start=1):
+    def fold_lines(i: int, fold: FusionFold) -> list[str]:
         shares = f"{fold.page_share:.1f}, {fold.clip_share:.1f}"
-        lines.append(row(f"fold {i} held-in", fold.held_in, shares))
-        lines.append(row(f"fold {i} held-out", fold.held_out, shares))
-    lines.append(row("held-out, pooled", f.held_out, "per fold"))
-    lines.append(
-        row("all questions", f.all_questions, f"{f.page_share:.1f}, {f.clip_share:.1f} (chosen)")
+        return [
+            row(f"fold {i} held-in", fold.held_in, shares),
+            row(f"fold {i} held-out", fold.held_out, shares),
+        ]
+
+    return _cv_section(
+        f"  {'':<22} {'pdf s1':>7} {'pdf 2st':>7} {'vid s1':>7} {'vid 2st':>7}  shares (page, clip)",
+        f.folds,
+        fold_lines,
+        row("held-out, pooled", f.held_out, "per fold"),
+        row("all questions", f.all_questions, f"{f.page_share:.1f}, {f.clip_share:.1f} (chosen)"),
     )
-    if cv.refusal is not None:
-        r = cv.refusal
-        lines.append(
-            "  refusal threshold, locate threshold   refused: answerable unanswerable"
-            " (located: answerable unanswerable)"
-        )
-        for i, rfold in enumerate(r.folds, start=1):
-            lines.append(
-                f"  fold {i} t={rfold.threshold:.3f} l={rfold.locate_threshold:.3f}"
-                f"  held-in {_rates(rfold.held_in)}  held-out {_rates(rfold.held_out)}"
-            )
-        lines.append(
-            f"  held-out, pooled            {_rates(r.held_out)}"
-            f"  (n={r.held_out.n_answerable}, {r.held_out.n_unanswerable})"
-        )
-        lines.append(
-            f"  all questions t={r.threshold:.3f} l={r.locate_threshold:.3f}"
-            f"  {_rates(r.all_questions)}  (chosen)"
-        )
-    if cv.answers is not None:
-        a = cv.answers
-        lines.append(
-            "  answer settings, PDF questions   contains  cites gold  gold-word share"
-            "  (all answerable: same columns)"
-        )
-        for i, afold in enumerate(a.folds, start=1):
-            lines.append(f"  fold {i} held-in  {_figures(afold.held_in)}  {afold.variant}")
-            lines.append(f"  fold {i} held-out {_figures(afold.held_out)}")
-        lines.append(f"  held-out, pooled {_figures(a.held_out)}")
-        lines.append(f"  all questions    {_figures(a.all_questions)}  {a.variant} (chosen)")
-    return lines
+
+
+def _refusal_lines(r: RefusalCV) -> list[str]:
+    def fold_lines(i: int, fold: RefusalFold) -> list[str]:
+        return [
+            f"  fold {i} t={fold.threshold:.3f} l={fold.locate_threshold:.3f}"
+            f"  held-in {_rates(fold.held_in)}  held-out {_rates(fold.held_out)}"
+        ]
+
+    return _cv_section(
+        "  refusal threshold, locate threshold   refused: answerable unanswerable"
+        " (located: answerable unanswerable)",
+        r.folds,
+        fold_lines,
+        f"  held-out, pooled            {_rates(r.held_out)}"
+        f"  (n={r.held_out.n_answerable}, {r.held_out.n_unanswerable})",
+        f"  all questions t={r.threshold:.3f} l={r.locate_threshold:.3f}"
+        f"  {_rates(r.all_questions)}  (chosen)",
+    )
+
+
+def _answer_lines(a: AnswerCV) -> list[str]:
+    def fold_lines(i: int, fold: AnswerFold) -> list[str]:
+        return [
+            f"  fold {i} held-in  {_figures(fold.held_in)}  {fold.variant}",
+            f"  fold {i} held-out {_figures(fold.held_out)}",
+        ]
+
+    return _cv_section(
+        "  answer settings, PDF questions   contains  cites gold  gold-word share"
+        "  (all answerable: same columns)",
+        a.folds,
+        fold_lines,
+        f"  held-out, pooled {_figures(a.held_out)}",
+        f"  all questions    {_figures(a.all_questions)}  {a.variant} (chosen)",
+    )
 
 
 def _rates(rates: RefusalRates) -> str:

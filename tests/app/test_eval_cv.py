@@ -10,6 +10,7 @@ import pytest
 
 from app.eval.cv import (
     NOT_LOCATABLE,
+    CrossValidation,
     Retrieved,
     choose_shares,
     choose_variant,
@@ -205,3 +206,33 @@ def test_answer_variants_are_chosen_on_held_in_questions_only() -> None:
     cv = cross_validate_answers(ids, strata, {"short": short, "skewed": skewed}, k_folds=5)
     assert {f.variant for f in cv.folds} == {"short"}
     assert cv.held_out["pdf"].cites_gold == 1.0
+
+
+def test_the_report_lists_each_cross_validated_choice_fold_by_fold() -> None:
+    from app.eval.runner import _format_cv
+
+    items = [_item(f"p{i}", "pdf", 2, True) for i in range(6)]
+    items += [_item(f"v{i}", "video", 1, False) for i in range(4)]
+    ids = [f"q{i}" for i in range(20)]
+    evidence = [0.5 + 0.02 * i for i in range(10)] + [0.1 + 0.02 * i for i in range(10)]
+    refusal = cross_validate_refusal(ids, evidence, [True] * 10 + [False] * 10, k_folds=2)
+    rows = {"short": [(0.0, 1.0, 0.5)] * 4, "long": [(1.0, 1.0, 1.0)] * 4}
+    answers = cross_validate_answers(ids[:4], ["pdf"] * 4, rows, k_folds=2)
+    cv = CrossValidation(2, cross_validate_fusion(items, RetrievalSettings(), 2), refusal, answers)
+    lines = _format_cv(cv)
+    assert lines[0].startswith("2-fold cross-validation")
+    # Per choice: its header, the folds' lines, the pooled held-out line, the choice.
+    fusion, refusal_part, answer_part = lines[1:8], lines[8:13], lines[13:]
+    assert "shares (page, clip)" in fusion[0]
+    assert [line.split()[:3] for line in fusion[1:5]] == [
+        ["fold", "1", "held-in"],
+        ["fold", "1", "held-out"],
+        ["fold", "2", "held-in"],
+        ["fold", "2", "held-out"],
+    ]
+    assert "held-out, pooled" in fusion[5] and fusion[6].endswith("(chosen)")
+    assert "refusal threshold" in refusal_part[0]
+    assert refusal_part[1].startswith("  fold 1 t=") and refusal_part[2].startswith("  fold 2 t=")
+    assert "(n=10, 10)" in refusal_part[3] and refusal_part[4].endswith("(chosen)")
+    assert "answer settings" in answer_part[0] and len(answer_part) == 7
+    assert answer_part[1].endswith("long") and answer_part[-1].endswith("long (chosen)")
