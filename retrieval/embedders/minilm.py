@@ -1,4 +1,4 @@
-"""Dense text embedder over sentence-transformers (all-MiniLM-L6-v2 by default).
+"""Dense text embedder: all-MiniLM-L6-v2 by default, run by retrieval.embedders.bert.
 
 MiniLM reads at most 256 wordpieces, so a long page is cut into pieces whose vectors are
 pooled into one vector per unit: by default the sentence windows the lite reranker also
@@ -13,20 +13,18 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from ingest.errors import ModelUnavailable
 from ingest.types import Unit
 from retrieval.embedders.base import Matrix, l2_normalize
-from retrieval.embedders.windows import SentenceVectors, UnitWindows, embedding_dim
+from retrieval.embedders.bert import BertSentenceEncoder, SentenceEncoder
+from retrieval.embedders.windows import SentenceVectors, UnitWindows
 from retrieval.segment import split_passages
 from retrieval.unit_text import unit_header
 from retrieval.vector_cache import SqliteVectorCache
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 
@@ -43,28 +41,18 @@ def packaged_minilm_path() -> str:
         ) from err
 
 
-def load_sentence_transformer(model: str = "", device: str = "cpu") -> SentenceTransformer:
-    """Load a sentence-transformers model from a local directory or hub id ("" = packaged
-    MiniLM). Raises ModelUnavailable naming the model and the reason."""
+def load_text_encoder(model: str = "") -> SentenceEncoder:
+    """The text model at `model`: a local directory or hub id ("" = packaged MiniLM).
+    Raises ModelUnavailable naming the model and the reason."""
     source = model or packaged_minilm_path()
-    local = Path(source).is_dir()
-    if not local and (source.startswith((".", "~")) or Path(source).is_absolute()):
-        raise ModelUnavailable(f"text model {source!r}: no such directory")
-    if local:
+    if Path(source).is_dir():
         # Nothing to fetch for a local directory; keeps huggingface_hub from phoning home.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        loaded = SentenceTransformer(source, device=device, local_files_only=local)
-    except Exception as err:  # any loader failure means the same thing to the caller
-        raise ModelUnavailable(f"text model {source!r}: {type(err).__name__}: {err}") from err
-    log.info("loaded text model %s on %s", source, device)
-    return loaded
+    return BertSentenceEncoder.load(source)
 
 
 class MiniLMEmbedder:
-    """`Embedder` over a sentence-transformers model.
+    """`Embedder` over a sentence encoder (retrieval.embedders.bert).
 
     model: local directory or hub id; "" = the packaged all-MiniLM-L6-v2.
     pooling: how the vectors of a long unit's pieces become one. "windows" (default): the
@@ -79,17 +67,16 @@ class MiniLMEmbedder:
         self,
         model: str = "",
         *,
-        device: str = "cpu",
         pooling: Pooling = "windows",
         passage_words: int = 160,
         max_passages: int = 8,
         batch_size: int = 32,
-        encoder: SentenceTransformer | None = None,
+        encoder: SentenceEncoder | None = None,
         cache_path: Path | None = None,
     ) -> None:
-        self.model = encoder if encoder is not None else load_sentence_transformer(model, device)
+        self.model = encoder if encoder is not None else load_text_encoder(model)
         self.name = f"st:{Path(model).name or model}" if model else "minilm-l6"
-        self.dim = embedding_dim(self.model)
+        self.dim = self.model.dim
         self.pooling = pooling
         self.passage_words = passage_words
         self.max_passages = max_passages
@@ -101,14 +88,7 @@ class MiniLMEmbedder:
         """Raw texts -> (n, dim) float32 unit vectors."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return self.model.encode(list(texts), batch_size=self.batch_size)
 
     def embed_queries(self, queries: Sequence[str]) -> Matrix:
         """Queries as they are (all-MiniLM is symmetric: no query prompt), micro-batched

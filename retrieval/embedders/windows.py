@@ -26,20 +26,7 @@ from retrieval.unit_text import unit_header
 from retrieval.vector_cache import SqliteVectorCache
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
-
-
-def embedding_dim(model: SentenceTransformer) -> int:
-    """Output dimension of a sentence-transformers model (API renamed in v6)."""
-    getter = (
-        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    )
-    dim = getter()
-    if dim is None:
-        from ingest.errors import ModelUnavailable
-
-        raise ModelUnavailable("text model: unknown embedding dimension")
-    return int(dim)
+    from retrieval.embedders.bert import SentenceEncoder
 
 
 class SentenceVectors:
@@ -53,7 +40,7 @@ class SentenceVectors:
 
     def __init__(
         self,
-        model: SentenceTransformer,
+        model: SentenceEncoder,
         capacity: int = 20_000,
         batch_size: int = 64,
         persistent: SqliteVectorCache | None = None,
@@ -61,7 +48,7 @@ class SentenceVectors:
         self.model = model
         self.capacity = capacity
         self.batch_size = batch_size
-        self.dim = embedding_dim(model)
+        self.dim = model.dim
         self.persistent = persistent
         self._cache: OrderedDict[bytes, Matrix] = OrderedDict()
         self._lock = threading.Lock()
@@ -72,14 +59,7 @@ class SentenceVectors:
         return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
     def _model_encode(self, texts: list[str]) -> Matrix:
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        return self.model.encode(texts, batch_size=self.batch_size).reshape(len(texts), self.dim)
 
     def encode(self, texts: Sequence[str], *, batched: bool = True, persist: bool = True) -> Matrix:
         """(n, dim) unit vectors, computing only the texts not in the cache (in one model

@@ -10,7 +10,7 @@ import pytest
 
 from ingest.errors import ModelUnavailable
 from retrieval.embedders.fake import FakeEmbedder
-from retrieval.embedders.minilm import MiniLMEmbedder, load_sentence_transformer
+from retrieval.embedders.minilm import MiniLMEmbedder, load_text_encoder
 from tests.support.embedder_suite import EmbedderSuite
 from tests.support.fixtures_retrieval import BITCOIN, GARDEN, minilm, page
 
@@ -58,4 +58,4 @@ def test_max_pooling_is_unit_norm() -> None:
 
 def test_missing_model_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailable, match="no-such-model"):
-        load_sentence_transformer(str(tmp_path / "no-such-model"))
+        load_text_encoder(str(tmp_path / "no-such-model"))

@@ -54,11 +54,10 @@ def test_sentence_vectors_are_cached_by_text() -> None:
     calls: list[int] = []
 
     class Counting:
+        dim = 384
+
         def __init__(self) -> None:
             self.inner = minilm().model
-
-        def get_embedding_dimension(self) -> int:
-            return 384
 
         def encode(self, texts: list[str], **kwargs: Any) -> Any:
             calls.append(len(texts))

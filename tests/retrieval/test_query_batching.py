@@ -90,7 +90,7 @@ def test_batched_query_embedder_matches_the_plain_one() -> None:
 
 
 class GatedModel:
-    """A sentence-transformers stand-in whose first call (the ingest's) waits until a
+    """A sentence-encoder stand-in whose first call (the ingest's) waits until a
     second call (a query's) is inside the model at the same time."""
 
     def __init__(self) -> None:
@@ -99,8 +99,7 @@ class GatedModel:
         self._lock = threading.Lock()
         self.calls: list[int] = []
 
-    def get_embedding_dimension(self) -> int:
-        return 4
+    dim = 4
 
     def encode(self, texts: list[str], **_kwargs: object) -> Matrix:
         with self._lock:
