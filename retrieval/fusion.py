@@ -125,8 +125,9 @@ def weighted_fusion(columns: Sequence[Sequence[float]], weights: Sequence[float]
     lengths = {len(c) for c in columns}
     if len(lengths) > 1:
         raise ValueError("columns differ in length")
+    # Weights are scaled to sum 1 first: w * x / total underflows for subnormal weights
+    # (5e-324 * 0.75 / 5e-324 gave 1.0), a share of the total does not.
     total = sum(weights)
+    shares = [w / total for w in weights]
     n = lengths.pop() if lengths else 0
-    return [
-        sum(w * col[i] for w, col in zip(weights, columns, strict=True)) / total for i in range(n)
-    ]
+    return [sum(s * col[i] for s, col in zip(shares, columns, strict=True)) for i in range(n)]

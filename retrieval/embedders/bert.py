@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 class SentenceEncoder(Protocol):
     """Texts -> (n, dim) float32 rows of unit length."""
 
-    dim: int
+    @property
+    def dim(self) -> int: ...
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> Matrix: ...
 
@@ -106,6 +107,7 @@ def pooling_mode(directory: Path) -> str:
     return "mean"
 
 
+@dataclass
 class BertSentenceEncoder:
     """`SentenceEncoder` over a BERT checkpoint: encoder, pooling, L2 normalisation.
 
@@ -113,23 +115,19 @@ class BertSentenceEncoder:
     little).
     """
 
-    def __init__(
-        self,
-        weights: dict[str, torch.Tensor],
-        config: BertConfig,
-        tokenizer: Tokenizer,
-        *,
-        max_length: int,
-        pooling: str = "mean",
-    ) -> None:
-        self.weights = weights
-        self.config = config
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.pooling = pooling
-        self.dim = config.hidden
-        tokenizer.enable_truncation(max_length)
-        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+    weights: dict[str, torch.Tensor]
+    config: BertConfig
+    tokenizer: Tokenizer
+    max_length: int
+    pooling: str = "mean"
+
+    def __post_init__(self) -> None:
+        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
+
+    @property
+    def dim(self) -> int:
+        return self.config.hidden
 
     @classmethod
     def load(cls, source: str) -> BertSentenceEncoder:
@@ -151,9 +149,7 @@ class BertSentenceEncoder:
             raise ModelUnavailable(f"text model {source!r}: {type(err).__name__}: {err}") from err
         limit = _read_json(directory / "sentence_bert_config.json").get("max_seq_length")
         max_length = min(int(limit or config.positions), config.positions)
-        encoder = cls(
-            weights, config, tokenizer, max_length=max_length, pooling=pooling_mode(directory)
-        )
+        encoder = cls(weights, config, tokenizer, max_length, pooling_mode(directory))
         log.info("loaded text model %s (%d-d, %s pooling)", source, encoder.dim, encoder.pooling)
         return encoder
 

@@ -30,7 +30,7 @@ class TestMiniLMEmbedder(EmbedderSuite):
 def test_minilm_is_the_packaged_all_minilm() -> None:
     embedder = minilm()
     assert embedder.dim == 384
-    assert embedder.model.max_seq_length == 256
+    assert embedder.model.max_length == 256  # type: ignore[attr-defined]
 
 
 def test_long_page_keeps_evidence_beyond_the_first_256_tokens() -> None:

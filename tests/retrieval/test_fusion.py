@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from qdrant_client import QdrantClient, models
 
@@ -100,6 +100,7 @@ def test_dbsf_centres_the_mean_on_one_half(values: list[float]) -> None:
     st.floats(0, 5),
     st.floats(0, 5),
 )
+@example(rows=[(0.0, 0.75)], w1=0.0, w2=5e-324)  # a subnormal weight once gave 1.0
 def test_weighted_fusion_is_a_weighted_mean(
     rows: list[tuple[float, float]], w1: float, w2: float
 ) -> None:

@@ -1,0 +1,165 @@
+"""The plain-torch BERT sentence encoder (retrieval.embedders.bert): the same vectors as
+sentence-transformers on the packaged MiniLM, the same hidden states as transformers'
+BertModel on tiny random checkpoints built here, and clear errors for what it cannot load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers.trainers import WordPieceTrainer
+from transformers import BertConfig as HFBertConfig
+from transformers import BertForMaskedLM, BertModel
+
+from ingest.errors import ModelUnavailable
+from retrieval.embedders.bert import BertSentenceEncoder, SentenceEncoder
+from retrieval.embedders.minilm import load_text_encoder, packaged_minilm_path
+from tests.support.fixtures_retrieval import BITCOIN, GARDEN, minilm
+
+TEXTS = [
+    *BITCOIN,
+    *GARDEN,
+    "",
+    "a",
+    "Ünïcödé façade — 北京 текст",
+    " ".join(BITCOIN * 12),  # far past the 256-token limit: truncated like the reference
+]
+
+
+def test_packaged_minilm_matches_sentence_transformers() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(packaged_minilm_path(), device="cpu", local_files_only=True)
+    expected = reference.encode(TEXTS, batch_size=4, normalize_embeddings=True)
+    encoder = minilm().model
+    assert isinstance(encoder, SentenceEncoder)
+    got = encoder.encode(TEXTS, batch_size=4)
+    assert got.dtype == np.float32 and got.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_vectors_do_not_depend_on_the_batch() -> None:
+    encoder = minilm().model
+    one_batch = encoder.encode(TEXTS, batch_size=64)
+    pairs = encoder.encode(TEXTS, batch_size=2)
+    alone = np.stack([encoder.encode([t])[0] for t in TEXTS])
+    np.testing.assert_allclose(pairs, one_batch, atol=1e-5)
+    np.testing.assert_allclose(alone, one_batch, atol=1e-5)
+
+
+def _tokenizer(path: Path) -> Tokenizer:
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer.train_from_iterator(
+        [*BITCOIN, *GARDEN], WordPieceTrainer(vocab_size=200, special_tokens=specials)
+    )
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    tokenizer.save(str(path))
+    return tokenizer
+
+
+def tiny_checkpoint(
+    directory: Path, *, pooling: str = "mean", masked_lm: bool = False, max_seq_length: int = 24
+) -> Path:
+    """A random 2-layer BERT in the sentence-transformers layout, saved by transformers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = _tokenizer(directory / "tokenizer.json").get_vocab_size()
+    config = HFBertConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    model = BertForMaskedLM(config) if masked_lm else BertModel(config)
+    model.save_pretrained(directory)  # model.safetensors ("bert." prefixed for masked LM)
+    (directory / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_seq_length})
+    )
+    (directory / "1_Pooling").mkdir()
+    (directory / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {
+                "pooling_mode_mean_tokens": pooling == "mean",
+                "pooling_mode_cls_token": pooling == "cls",
+                "pooling_mode_max_tokens": pooling == "max",
+            }
+        )
+    )
+    return directory
+
+
+def reference_vectors(directory: Path, texts: list[str], pooling: str) -> np.ndarray:
+    """What transformers' own BertModel gives for the same ids, pooled and normalised."""
+    model = BertModel.from_pretrained(directory, attn_implementation="eager").eval()
+    tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    tokenizer.enable_truncation(24)
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"))
+    encoded = tokenizer.encode_batch(texts)
+    ids = torch.tensor([e.ids for e in encoded])
+    mask = torch.tensor([e.attention_mask for e in encoded])
+    with torch.inference_mode():
+        hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    if pooling == "cls":
+        pooled = hidden[:, 0]
+    else:
+        weights = mask.unsqueeze(-1).float()
+        pooled = (hidden * weights).sum(1) / weights.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=1).numpy()
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_tiny_random_bert_matches_transformers(tmp_path: Path, pooling: str) -> None:
+    directory = tiny_checkpoint(tmp_path / "tiny", pooling=pooling)
+    encoder = load_text_encoder(str(directory))
+    assert isinstance(encoder, BertSentenceEncoder)
+    assert (encoder.dim, encoder.pooling, encoder.max_length) == (32, pooling, 24)
+    texts = [BITCOIN[0], GARDEN[1], "proof", " ".join(GARDEN)]
+    np.testing.assert_allclose(
+        encoder.encode(texts), reference_vectors(directory, texts, pooling), atol=1e-5
+    )
+
+
+def test_checkpoint_saved_with_a_bert_prefix_loads(tmp_path: Path) -> None:
+    plain = load_text_encoder(str(tiny_checkpoint(tmp_path / "plain")))
+    prefixed = load_text_encoder(str(tiny_checkpoint(tmp_path / "mlm", masked_lm=True)))
+    encoder_weights = {k for k in plain.weights if k.startswith(("embeddings.", "encoder."))}
+    assert encoder_weights <= set(prefixed.weights)
+    assert prefixed.encode(["proof of work"]).shape == (1, 32)
+
+
+def test_unsupported_checkpoints_are_clear_errors(tmp_path: Path) -> None:
+    directory = tiny_checkpoint(tmp_path / "max", pooling="max")
+    with pytest.raises(ModelUnavailable, match="pooling_mode_max_tokens"):
+        load_text_encoder(str(directory))
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "model_type": "mpnet"}))
+    with pytest.raises(ModelUnavailable, match="'mpnet'"):
+        load_text_encoder(str(directory))
+    (directory / "model.safetensors").unlink()
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelUnavailable, match="model.safetensors"):
+        load_text_encoder(str(directory))
+
+
+def test_hub_id_without_network_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants
+
+    # The constant is read when huggingface_hub is imported: set both, never download.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelUnavailable, match="no-such-org/no-such-model"):
+        load_text_encoder("no-such-org/no-such-model")
