@@ -163,9 +163,9 @@ def build_generator(
         return TransformersVLMGenerator(settings.generation)
     if choice == "extractive":
         from generation.generators.extractive import ExtractiveGenerator
-        from generation.rows import PdfPageRows
+        from generation.rows import NoRows, PageRows, PdfPageRows
 
-        rows = PdfPageRows(_source_path(registry)) if registry is not None else None
+        rows: PageRows = PdfPageRows(_source_path(registry)) if registry is not None else NoRows()
         from generation.generators.scoring import LexicalSentenceScorer
 
         return ExtractiveGenerator(

@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import pymupdf
 
@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 ROW_BAND = 0.5
 # Text only: image blocks carry no lines, and decoding them is most of get_text's cost.
 _TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @runtime_checkable
@@ -64,6 +67,31 @@ def group_rows(lines: list[tuple[float, float, float, str]]) -> list[list[str]]:
     return [[t for _, _, _, t in sorted(row)] for row in rows if len(row) >= 2]
 
 
+class _Lru(Generic[K, V]):
+    """At most `size` entries, the least recently used dropped first (`on_evict` sees each
+    value dropped). Not thread-safe: the caller holds its lock."""
+
+    def __init__(self, size: int, on_evict: Callable[[V], object] = lambda value: None) -> None:
+        self.size = size
+        self.on_evict = on_evict
+        self._entries: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The value of `key`, now the most recently used, or None."""
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._entries[key] = value
+        while len(self._entries) > self.size:
+            self.on_evict(self._entries.popitem(last=False)[1])
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class PdfPageRows:
     """`PageRows` of page units read from their source PDF (found by `source_path`, doc id
     -> path or None). Open documents are kept in a small LRU cache, and the rows of the
@@ -78,24 +106,19 @@ class PdfPageRows:
         rows_cache_size: int = 1024,
     ) -> None:
         self.source_path = source_path
-        self.cache_size = cache_size
-        self.rows_cache_size = rows_cache_size
-        self._docs: OrderedDict[str, Any] = OrderedDict()
-        self._rows: OrderedDict[str, list[list[str]]] = OrderedDict()
+        self._docs: _Lru[str, Any] = _Lru(cache_size, on_evict=lambda doc: doc.close())
+        self._rows: _Lru[str, list[list[str]]] = _Lru(rows_cache_size)
         self._lock = threading.Lock()
 
     def _open(self, doc_id: str) -> Any:
         doc = self._docs.get(doc_id)
         if doc is not None:
-            self._docs.move_to_end(doc_id)
             return doc
         path = self.source_path(doc_id)
         if path is None or not path.exists():
             return None
         doc = pymupdf.open(path, filetype="pdf")
-        self._docs[doc_id] = doc
-        while len(self._docs) > self.cache_size:
-            self._docs.popitem(last=False)[1].close()
+        self._docs.put(doc_id, doc)
         return doc
 
     def rows(self, unit: Unit) -> list[list[str]]:
@@ -105,7 +128,6 @@ class PdfPageRows:
         with self._lock:
             cached = self._rows.get(unit.id)
             if cached is not None:
-                self._rows.move_to_end(unit.id)
                 return cached
             try:
                 doc = self._open(unit.doc_id)
@@ -117,9 +139,7 @@ class PdfPageRows:
                 return []
         rows = _rows_of(layout)
         with self._lock:
-            self._rows[unit.id] = rows
-            while len(self._rows) > self.rows_cache_size:
-                self._rows.popitem(last=False)
+            self._rows.put(unit.id, rows)
         return rows
 
 

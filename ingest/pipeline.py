@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -110,26 +111,17 @@ def delete_document(
         blobs.delete(key)
 
 
+@dataclass(eq=False)  # a service: equal only to itself
 class Ingestor:
     """Runs the ingestion of files into the registry, blob store and (optionally) the index."""
 
-    def __init__(
-        self,
-        settings: IngestSettings,
-        registry: Registry,
-        blobs: BlobStore,
-        pdf: PdfExtractor,
-        video: VideoExtractor,
-        sink: UnitSink | None = None,
-        batch_size: int = EMBED_BATCH_UNITS,
-    ) -> None:
-        self.settings = settings
-        self.registry = registry
-        self.blobs = blobs
-        self.pdf = pdf
-        self.video = video
-        self.sink = sink
-        self.batch_size = batch_size
+    settings: IngestSettings
+    registry: Registry
+    blobs: BlobStore
+    pdf: PdfExtractor
+    video: VideoExtractor
+    sink: UnitSink | None = None
+    batch_size: int = EMBED_BATCH_UNITS
 
     def ingest_file(self, path: Path, progress: ProgressFn = no_progress) -> IngestResult:
         """Ingest one file. Never raises for bad input: the result says `failed` and why.

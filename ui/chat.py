@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app.api.chat_schemas import MessageCreate, MessageOut
-from app.api.schemas import HitOut, QueryResponse, StreamError, TokenChunk
+from app.api.schemas import HitOut, QueryResponse, StreamError, StreamEvent, TokenChunk
 from ui.citations import answer_html, cited_passages, hits_in_order
-from ui.client import ApiError, MmragApi, StreamEvent
+from ui.client import ApiError, MmragApi
 from ui.state import UiState, UnsentTurn, open_conversation
 from ui.viewer import render_source
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from app.api import schemas
 from app.api.chat_schemas import (
     ConversationDetail,
     ConversationOut,
@@ -20,20 +21,9 @@ from app.api.chat_schemas import (
     PassageBoxes,
     UploadLimits,
 )
-from app.api.schemas import (
-    DocumentOut,
-    JobOut,
-    QueryRequest,
-    QueryResponse,
-    Readiness,
-    StreamError,
-    TokenChunk,
-)
 from generation.generators.sse import decode_events
 
-StreamEvent = TokenChunk | QueryResponse | StreamError
-
-_DOCUMENTS = TypeAdapter(list[DocumentOut])
+_DOCUMENTS = TypeAdapter(list[schemas.DocumentOut])
 _CONVERSATIONS = TypeAdapter(list[ConversationOut])
 
 
@@ -53,15 +43,15 @@ class MmragApi(Protocol):
 
     def health(self) -> bool: ...
 
-    def list_documents(self) -> list[DocumentOut]: ...
+    def list_documents(self) -> list[schemas.DocumentOut]: ...
 
     def delete_document(self, doc_id: str) -> None: ...
 
-    def upload(self, file_name: str, data: IO[bytes] | bytes) -> JobOut: ...
+    def upload(self, file_name: str, data: IO[bytes] | bytes) -> schemas.JobOut: ...
 
-    def job(self, job_id: str) -> JobOut: ...
+    def job(self, job_id: str) -> schemas.JobOut: ...
 
-    def query_stream(self, request: QueryRequest) -> Iterator[StreamEvent]: ...
+    def query_stream(self, request: schemas.QueryRequest) -> Iterator[schemas.StreamEvent]: ...
 
     def unit_image(self, unit_id: str, frame: int | None = None) -> bytes: ...
 
@@ -81,23 +71,15 @@ class MmragApi(Protocol):
 
     def delete_conversation(self, conversation_id: str) -> None: ...
 
-    def ask_stream(self, conversation_id: str, message: MessageCreate) -> Iterator[StreamEvent]: ...
+    def ask_stream(
+        self, conversation_id: str, message: MessageCreate
+    ) -> Iterator[schemas.StreamEvent]: ...
 
 
-def stream_event(event: str, data: str) -> StreamEvent | None:
+def stream_event(event: str, data: str) -> schemas.StreamEvent | None:
     """Decode one SSE event of `/query/stream` (None for event names it does not know)."""
-    model: type[BaseModel]
-    if event == "token":
-        model = TokenChunk
-    elif event == "final":
-        model = QueryResponse
-    elif event == "error":
-        model = StreamError
-    else:
-        return None
-    decoded = model.model_validate_json(data)
-    assert isinstance(decoded, TokenChunk | QueryResponse | StreamError)
-    return decoded
+    model = schemas.STREAM_EVENTS.get(event)
+    return None if model is None else model.model_validate_json(data)
 
 
 def _detail(response: httpx.Response) -> str:
@@ -151,33 +133,35 @@ class MmragClient:
         except ApiError:
             return False
 
-    def ready(self) -> Readiness:
+    def ready(self) -> schemas.Readiness:
         """Per-dependency readiness (raises ApiError on 503 with the reason)."""
-        return Readiness.model_validate_json(self._request("GET", "/ready").content)
+        return schemas.Readiness.model_validate_json(self._request("GET", "/ready").content)
 
-    def list_documents(self) -> list[DocumentOut]:
+    def list_documents(self) -> list[schemas.DocumentOut]:
         return _DOCUMENTS.validate_json(self._request("GET", "/documents").content)
 
     def delete_document(self, doc_id: str) -> None:
         self._request("DELETE", f"/documents/{quote(doc_id)}")
 
-    def upload(self, file_name: str, data: IO[bytes] | bytes) -> JobOut:
+    def upload(self, file_name: str, data: IO[bytes] | bytes) -> schemas.JobOut:
         """Upload one file (streamed from a file object); returns the queued job."""
         response = self._request("POST", "/documents", files={"file": (file_name, data)})
-        return JobOut.model_validate_json(response.content)
+        return schemas.JobOut.model_validate_json(response.content)
 
-    def job(self, job_id: str) -> JobOut:
-        return JobOut.model_validate_json(self._request("GET", f"/jobs/{quote(job_id)}").content)
+    def job(self, job_id: str) -> schemas.JobOut:
+        return schemas.JobOut.model_validate_json(
+            self._request("GET", f"/jobs/{quote(job_id)}").content
+        )
 
-    def query(self, request: QueryRequest) -> QueryResponse:
+    def query(self, request: schemas.QueryRequest) -> schemas.QueryResponse:
         response = self._request("POST", "/query", json=request.model_dump(exclude_none=True))
-        return QueryResponse.model_validate_json(response.content)
+        return schemas.QueryResponse.model_validate_json(response.content)
 
-    def query_stream(self, request: QueryRequest) -> Iterator[StreamEvent]:
+    def query_stream(self, request: schemas.QueryRequest) -> Iterator[schemas.StreamEvent]:
         """Token chunks as they arrive, then the final QueryResponse (or a StreamError)."""
         return self._stream("/query/stream", request)
 
-    def _stream(self, path: str, request: BaseModel) -> Iterator[StreamEvent]:
+    def _stream(self, path: str, request: BaseModel) -> Iterator[schemas.StreamEvent]:
         body = request.model_dump(exclude_none=True)
         try:
             with self._http.stream("POST", path, json=body) as response:
@@ -230,6 +214,8 @@ class MmragClient:
     def delete_conversation(self, conversation_id: str) -> None:
         self._request("DELETE", f"/conversations/{quote(conversation_id)}")
 
-    def ask_stream(self, conversation_id: str, message: MessageCreate) -> Iterator[StreamEvent]:
+    def ask_stream(
+        self, conversation_id: str, message: MessageCreate
+    ) -> Iterator[schemas.StreamEvent]:
         """Ask inside a conversation (both turns are saved): like `query_stream`."""
         return self._stream(f"/conversations/{quote(conversation_id)}/messages/stream", message)

@@ -29,6 +29,7 @@ from app.api.ranges import RangedFileResponse
 from app.api.schemas import (
     DOC_ID_PATTERN,
     JOB_ID_PATTERN,
+    STREAM_EVENTS,
     DocStatusName,
     DocumentDetail,
     DocumentOut,
@@ -294,13 +295,7 @@ def _sse_event(name: str, model: str) -> dict[str, object]:
     }
 
 
-_SSE_EVENT = {
-    "oneOf": [
-        _sse_event("token", "TokenChunk"),
-        _sse_event("final", "QueryResponse"),
-        _sse_event("error", "StreamError"),
-    ]
-}
+_SSE_EVENT = {"oneOf": [_sse_event(name, model.__name__) for name, model in STREAM_EVENTS.items()]}
 
 
 # OpenAPI 3.2's way to describe a stream: the events in order, and each event.

@@ -178,6 +178,16 @@ class StreamError(BaseModel):
     detail: str
 
 
+# The answer stream's SSE event names and the model of each one's `data`, in stream order:
+# the server's OpenAPI description and the client's decoder both read this table.
+StreamEvent = TokenChunk | QueryResponse | StreamError
+STREAM_EVENTS: dict[str, type[StreamEvent]] = {
+    "token": TokenChunk,
+    "final": QueryResponse,
+    "error": StreamError,
+}
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field, replace
 
 from generation.config import GenerationSettings
 from generation.generators.scoring import SentenceScorer
@@ -194,6 +194,7 @@ def _with_figure(
     return chosen + rest[: max(0, len(snippets) - len(chosen))]
 
 
+@dataclass(frozen=True, slots=True, eq=False)  # eq=False: equal only to itself, as before
 class ExtractiveGenerator:
     """Answers with up to `settings.extractive_sentences` snippets of the top `max_units`
     hits.
@@ -206,33 +207,17 @@ class ExtractiveGenerator:
     name = "extractive"
     reads_frames = False  # clip text only: LOCATE questions get the closest clips
 
-    def __init__(
-        self,
-        scorer: SentenceScorer,
-        settings: GenerationSettings,
-        *,
-        max_units: int = 3,
-        hit_weight: float = 0.2,
-        min_score: float = 0.0,
-        rows: PageRows | None = None,
-    ) -> None:
-        self.scorer = scorer
-        self.rows = rows or NoRows()
-        self.settings = settings
-        self.max_units = max_units
-        self.hit_weight = hit_weight
-        self.min_score = min_score
+    scorer: SentenceScorer
+    settings: GenerationSettings
+    _: KW_ONLY
+    max_units: int = 3
+    hit_weight: float = 0.2
+    min_score: float = 0.0
+    rows: PageRows = field(default_factory=NoRows)
 
     def with_settings(self, settings: GenerationSettings) -> ExtractiveGenerator:
         """The same generator (scorer, rows, weights) under other settings."""
-        return ExtractiveGenerator(
-            self.scorer,
-            settings,
-            max_units=self.max_units,
-            hit_weight=self.hit_weight,
-            min_score=self.min_score,
-            rows=self.rows,
-        )
+        return replace(self, settings=settings)
 
     def _candidates(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """Every sentence of the top units with its combined score, in text order."""

@@ -60,20 +60,13 @@ T = TypeVar("T")
 class PromptOptions(Protocol):
     """What the formats read from settings (VLMSettings and VLLMEmbedSettings have it)."""
 
-    @property
-    def prompt_format(self) -> PromptFormat: ...
-    @property
-    def query_instruction(self) -> str: ...
-    @property
-    def include_unit_text(self) -> bool: ...
-    @property
-    def max_unit_text_chars(self) -> int: ...
-    @property
-    def max_pixels(self) -> int: ...
-    @property
-    def frame_max_pixels(self) -> int: ...
-    @property
-    def max_frames(self) -> int: ...
+    prompt_format: PromptFormat
+    query_instruction: str
+    include_unit_text: bool
+    max_unit_text_chars: int
+    max_pixels: int
+    frame_max_pixels: int
+    max_frames: int
 
 
 def strip_control_tokens(text: str) -> str:

@@ -7,17 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from app.api.worker import IngestWorker
-from ingest.stages import (
-    IngestProgress,
-    Phase,
-    ProgressFn,
-    Stage,
-    StageTimes,
-    ingest_fraction,
-    no_progress,
-    stage_table,
-    sum_stages,
-)
+from ingest import stages
 from ingest.store import BlobStore, Registry
 from ingest.types import IngestResult
 from tests.support.fixtures_pdf import IngestEnv, text_pdf
@@ -25,33 +15,33 @@ from tests.support.uploads import run_one_upload
 
 
 def test_stage_times_add_merge_and_measure() -> None:
-    a = StageTimes()
-    a.add(Stage.RENDER, 0.5, 2)
-    with a.measure(Stage.OCR):
+    a = stages.StageTimes()
+    a.add(stages.Stage.RENDER, 0.5, 2)
+    with a.measure(stages.Stage.OCR):
         pass
-    b = StageTimes()
-    b.add(Stage.RENDER, 0.25)
-    total = sum_stages([a, b])
-    assert total.seconds[Stage.RENDER] == 0.75 and total.counts[Stage.RENDER] == 3
-    assert total.counts[Stage.OCR] == 1 and 0 <= total.seconds[Stage.OCR] < 1
-    assert a.seconds[Stage.RENDER] == 0.5  # inputs unchanged
+    b = stages.StageTimes()
+    b.add(stages.Stage.RENDER, 0.25)
+    total = stages.sum_stages([a, b])
+    assert total.seconds[stages.Stage.RENDER] == 0.75 and total.counts[stages.Stage.RENDER] == 3
+    assert total.counts[stages.Stage.OCR] == 1 and 0 <= total.seconds[stages.Stage.OCR] < 1
+    assert a.seconds[stages.Stage.RENDER] == 0.5  # inputs unchanged
 
 
 def test_measure_counts_a_failing_step() -> None:
-    times = StageTimes()
+    times = stages.StageTimes()
     try:
-        with times.measure(Stage.OCR):
+        with times.measure(stages.Stage.OCR):
             raise RuntimeError("tesseract died")
     except RuntimeError:
         pass
-    assert times.counts == {Stage.OCR: 1}
+    assert times.counts == {stages.Stage.OCR: 1}
 
 
 def test_stage_table_lists_stages_largest_first() -> None:
-    times = StageTimes()
-    times.add(Stage.RENDER, 1.0, 10)
-    times.add(Stage.OCR, 3.0, 1)
-    lines = stage_table(times, wall_s=2.5)
+    times = stages.StageTimes()
+    times.add(stages.Stage.RENDER, 1.0, 10)
+    times.add(stages.Stage.OCR, 3.0, 1)
+    lines = stages.stage_table(times, wall_s=2.5)
     assert lines[1].split()[0] == "ocr" and lines[2].split()[0] == "render"
     assert "100.0" in lines[2]  # ms per rendered page
     assert lines[-2].split()[:2] == ["sum", "4.00"] and lines[-1].split() == ["wall", "2.50"]
@@ -60,44 +50,52 @@ def test_stage_table_lists_stages_largest_first() -> None:
 def test_fraction_never_decreases_as_phases_interleave() -> None:
     # Batches alternate: extract 3, embed 3, extract 6, embed 6 ... of 10.
     steps = [(3, 0), (3, 3), (6, 3), (6, 6), (10, 6), (10, 10)]
-    fractions = [ingest_fraction(e, m, 10) for e, m in steps]
+    fractions = [stages.ingest_fraction(e, m, 10) for e, m in steps]
     assert fractions == sorted(fractions)
     assert fractions[0] > 0 and fractions[-1] < 1.0  # 1.0 only once ready
-    assert ingest_fraction(5, 0, 0) == 0.0
+    assert stages.ingest_fraction(5, 0, 0) == 0.0
 
 
 def test_progress_message_names_phase_and_counts() -> None:
-    report = IngestProgress(Phase.EMBEDDING, 12, 40, "pages", 0.5)
+    report = stages.IngestProgress(stages.Phase.EMBEDDING, 12, 40, "pages", 0.5)
     assert report.message == "embedding 12/40 pages"
-    assert IngestProgress(Phase.HASHING).message == "hashing"
-    clips = IngestProgress(Phase.EXTRACTING, 0, 4, "clips", detail="transcribing audio")
+    assert stages.IngestProgress(stages.Phase.HASHING).message == "hashing"
+    clips = stages.IngestProgress(
+        stages.Phase.EXTRACTING, 0, 4, "clips", detail="transcribing audio"
+    )
     assert clips.message == "extracting 0/4 clips (transcribing audio)"
 
 
 def test_ingest_reports_every_phase_in_order_with_counts(tmp_path: Path) -> None:
     env = IngestEnv.create(tmp_path / "data")
     env.ingestor.batch_size = 2  # two embedding batches and a remainder for 5 pages
-    reports: list[IngestProgress] = []
+    reports: list[stages.IngestProgress] = []
     path = text_pdf(
         tmp_path / "a.pdf", [f"Page {i} of the report, with details." for i in range(5)]
     )
     result = env.ingestor.ingest_file(path, reports.append)
     assert result.status == "ingested"
     phases = [r.phase for r in reports]
-    order = [Phase.HASHING, Phase.EXTRACTING, Phase.EMBEDDING, Phase.INDEXING, Phase.READY]
+    order = [
+        stages.Phase.HASHING,
+        stages.Phase.EXTRACTING,
+        stages.Phase.EMBEDDING,
+        stages.Phase.INDEXING,
+        stages.Phase.READY,
+    ]
     assert [p for i, p in enumerate(phases) if i == 0 or p != phases[i - 1]][:3] == order[:3]
-    assert phases[-2:] == [Phase.INDEXING, Phase.READY]
-    assert max(r.done for r in reports if r.phase is Phase.EXTRACTING) == 5
-    assert max(r.done for r in reports if r.phase is Phase.EMBEDDING) == 5
+    assert phases[-2:] == [stages.Phase.INDEXING, stages.Phase.READY]
+    assert max(r.done for r in reports if r.phase is stages.Phase.EXTRACTING) == 5
+    assert max(r.done for r in reports if r.phase is stages.Phase.EMBEDDING) == 5
     assert all(r.total == 5 and r.what == "pages" for r in reports[1:])
     fractions = [r.fraction for r in reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     # Where the time went: every page rendered, its text read, stored, registered.
-    assert result.stages.counts[Stage.RENDER] == 5
-    assert result.stages.counts[Stage.TEXT] == 5
-    assert result.stages.counts[Stage.BLOBS] == 5
-    assert result.stages.counts[Stage.REGISTRY] == 5
-    assert result.stages.counts[Stage.HASH] == 1
+    assert result.stages.counts[stages.Stage.RENDER] == 5
+    assert result.stages.counts[stages.Stage.TEXT] == 5
+    assert result.stages.counts[stages.Stage.BLOBS] == 5
+    assert result.stages.counts[stages.Stage.REGISTRY] == 5
+    assert result.stages.counts[stages.Stage.HASH] == 1
 
 
 def test_old_registry_gains_the_job_phase_columns(tmp_path: Path) -> None:
@@ -115,7 +113,7 @@ def test_old_registry_gains_the_job_phase_columns(tmp_path: Path) -> None:
     old = registry.get_job("old")
     assert old is not None and (old.phase, old.done, old.total) == ("queued", 0, 0)
     job = registry.create_job("b.pdf")
-    registry.update_job(job.id, phase=Phase.EMBEDDING.value, done=3, total=7, progress=0.8)
+    registry.update_job(job.id, phase=stages.Phase.EMBEDDING.value, done=3, total=7, progress=0.8)
     again = registry.get_job(job.id)
     assert again is not None and (again.phase, again.done, again.total) == ("embedding", 3, 7)
 
@@ -128,13 +126,15 @@ class _PhasedIngestor:
         self.job_id = job_id
         self.seen: list[tuple[str, int, int, str]] = []
 
-    def ingest_file(self, path: Path, progress: ProgressFn = no_progress) -> IngestResult:
+    def ingest_file(
+        self, path: Path, progress: stages.ProgressFn = stages.no_progress
+    ) -> IngestResult:
         for report in (
-            IngestProgress(Phase.HASHING),
-            IngestProgress(Phase.EXTRACTING, 1, 2, "pages", 0.3),
-            IngestProgress(Phase.EMBEDDING, 2, 2, "pages", 0.8),
-            IngestProgress(Phase.INDEXING, 2, 2, "pages", 0.97),
-            IngestProgress(Phase.READY, 2, 2, "pages", 1.0),
+            stages.IngestProgress(stages.Phase.HASHING),
+            stages.IngestProgress(stages.Phase.EXTRACTING, 1, 2, "pages", 0.3),
+            stages.IngestProgress(stages.Phase.EMBEDDING, 2, 2, "pages", 0.8),
+            stages.IngestProgress(stages.Phase.INDEXING, 2, 2, "pages", 0.97),
+            stages.IngestProgress(stages.Phase.READY, 2, 2, "pages", 1.0),
         ):
             progress(report)
             job = self.registry.get_job(self.job_id)

@@ -125,6 +125,19 @@ def test_the_factory_gives_extractive_answers_the_lite_scorer_or_a_lexical_one()
     assert isinstance(built, ExtractiveGenerator) and built.scorer is lite.sentence_scorer
 
 
+def test_with_settings_keeps_scorer_rows_and_weights() -> None:
+    from generation.rows import NoRows
+
+    scorer, rows = KeywordScorer("x"), NoRows()
+    base = ExtractiveGenerator(scorer, GenerationSettings(), max_units=1, hit_weight=0.5, rows=rows)
+    other = GenerationSettings(extractive_sentences=1)
+    variant = base.with_settings(other)
+    assert variant.settings is other and base.settings is not other
+    assert variant.scorer is scorer and variant.rows is rows
+    assert (variant.max_units, variant.hit_weight, variant.min_score) == (1, 0.5, 0.0)
+    assert isinstance(ExtractiveGenerator(scorer, other).rows, NoRows)  # the default
+
+
 def test_lexical_scorer_prefers_the_sentence_covering_rare_query_words() -> None:
     scores = LexicalSentenceScorer().score(
         "Which sample database were the OLAP query logs generated on?",

@@ -103,3 +103,16 @@ def test_a_table_row_is_not_followed_by_the_next_row(tmp_path: Path) -> None:
     generator = ExtractiveGenerator(LexicalSentenceScorer(), settings, rows=rows)
     answer = generator.compose("What is the default lineCap?", [hit(unit, 0.9)])
     assert answer == "lineCap string butt [S1]"
+
+
+def test_lru_drops_the_least_recently_used_and_reports_it() -> None:
+    from generation.rows import _Lru
+
+    dropped: list[int] = []
+    cache: _Lru[str, int] = _Lru(2, on_evict=dropped.append)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.put("c", 3)
+    assert dropped == [2] and cache.get("b") is None
+    assert (cache.get("a"), cache.get("c")) == (1, 3)

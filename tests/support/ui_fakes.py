@@ -27,9 +27,10 @@ from app.api.schemas import (
     QueryRequest,
     QueryResponse,
     StreamError,
+    StreamEvent,
     TokenChunk,
 )
-from ui.client import ApiError, StreamEvent
+from ui.client import ApiError
 
 
 def png_bytes(color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
