@@ -33,7 +33,7 @@ from retrieval.embedders.base import Matrix
 from retrieval.embedders.prompted import PromptedEmbedder
 from retrieval.qwen_vl.pooling import truncate_dims
 from retrieval.qwen_vl.processing import ImageSource, decode_rgb
-from retrieval.qwen_vl.prompts import ChatStyle, PromptSpec, TextPart
+from retrieval.qwen_vl.prompts import ChatStyle, PromptSpec
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,11 @@ def chat_messages(spec: PromptSpec) -> list[dict[str, Any]]:
     order, adjacent texts merged."""
     content: list[dict[str, Any]] = []
     for part in spec.parts:
-        if isinstance(part, TextPart):
+        if isinstance(part, str):
             if content and content[-1]["type"] == "text":
-                content[-1]["text"] += part.text
+                content[-1]["text"] += part
             else:
-                content.append({"type": "text", "text": part.text})
+                content.append({"type": "text", "text": part})
         else:
             url = image_data_url(part.source, part.sizing.max_pixels)
             content.append({"type": "image_url", "image_url": {"url": url}})

@@ -30,7 +30,7 @@ from PIL import Image
 
 from ingest.types import Unit, UnitKind
 from retrieval.qwen_vl.processing import ImageSizing
-from retrieval.qwen_vl.prompts import ChatStyle, ImagePart, Part, PromptSpec, TextPart
+from retrieval.qwen_vl.prompts import ChatStyle, ImagePart, Part, PromptSpec
 
 PromptFormat = Literal["qwen3-vl-embedding", "dse", "vlm2vec"]
 
@@ -136,7 +136,7 @@ def query_prompt(query: str, options: PromptOptions) -> PromptSpec:
         return PromptSpec(
             ChatStyle.GENERATION,
             instruction or QWEN3_VL_DOCUMENT_INSTRUCTION,
-            (TextPart(query or EMPTY_INPUT),),
+            (query or EMPTY_INPUT,),
         )
     if fmt == "dse":
         # DSE was trained with a blank image in every query; it is part of the format.
@@ -145,11 +145,11 @@ def query_prompt(query: str, options: PromptOptions) -> PromptSpec:
         return PromptSpec(
             ChatStyle.EOS,
             None,
-            (ImagePart(placeholder, sizing), TextPart(f"{DSE_QUERY_PREFIX}{query}")),
+            (ImagePart(placeholder, sizing), f"{DSE_QUERY_PREFIX}{query}"),
         )
     if fmt == "vlm2vec":
         text = f"{options.query_instruction} {query}" if query else options.query_instruction
-        return PromptSpec(ChatStyle.RAW, None, (TextPart(text),))
+        return PromptSpec(ChatStyle.RAW, None, (text,))
     raise ValueError(f"unknown prompt format {fmt!r}")
 
 
@@ -159,11 +159,11 @@ def unit_prompt(unit: Unit, options: PromptOptions) -> PromptSpec:
     text = unit_text_for_prompt(unit, options)
     images = unit_images(unit, options)
     if fmt == "qwen3-vl-embedding":
-        parts: tuple[Part, ...] = (*images, TextPart(text)) if text else images
+        parts: tuple[Part, ...] = (*images, text) if text else images
         return PromptSpec(
             ChatStyle.GENERATION,
             QWEN3_VL_DOCUMENT_INSTRUCTION,
-            parts or (TextPart(EMPTY_INPUT),),
+            parts or (EMPTY_INPUT,),
         )
     if fmt == "dse":
         if unit.kind is UnitKind.PAGE:
@@ -172,7 +172,7 @@ def unit_prompt(unit: Unit, options: PromptOptions) -> PromptSpec:
                 for p in images
             )
         prompt = DSE_DOCUMENT_PROMPT + (f"\n{text}" if text else "")
-        return PromptSpec(ChatStyle.EOS, None, (*images, TextPart(prompt)))
+        return PromptSpec(ChatStyle.EOS, None, (*images, prompt))
     if fmt == "vlm2vec":
         instruction = (
             VLM2VEC_PAGE_INSTRUCTION if unit.kind is UnitKind.PAGE else VLM2VEC_CLIP_INSTRUCTION
@@ -180,9 +180,9 @@ def unit_prompt(unit: Unit, options: PromptOptions) -> PromptSpec:
         # process_input_text puts "<image token> " before the instruction, one per image here.
         lead: list[Part] = []
         for image in images:
-            lead += [image, TextPart(" ")]
+            lead += [image, " "]
         tail = f"{instruction} {text}" if text else instruction
-        return PromptSpec(ChatStyle.RAW, None, (*lead, TextPart(tail)))
+        return PromptSpec(ChatStyle.RAW, None, (*lead, tail))
     raise ValueError(f"unknown prompt format {fmt!r}")
 
 
@@ -197,12 +197,12 @@ def rerank_prompt(query: str, unit: Unit, options: PromptOptions) -> PromptSpec:
     instruction = options.query_instruction.strip() or RERANK_DEFAULT_INSTRUCTION
     text = unit_text_for_prompt(unit, options)
     images = unit_images(unit, options)
-    document: tuple[Part, ...] = (*images, TextPart(text)) if text else images
+    document: tuple[Part, ...] = (*images, text) if text else images
     parts: tuple[Part, ...] = (
-        TextPart(f"<Instruct>: {instruction}"),
-        TextPart("<Query>:"),
-        TextPart(query or EMPTY_INPUT),
-        TextPart("\n<Document>:"),
-        *(document or (TextPart(EMPTY_INPUT),)),
+        f"<Instruct>: {instruction}",
+        "<Query>:",
+        query or EMPTY_INPUT,
+        "\n<Document>:",
+        *(document or (EMPTY_INPUT,)),
     )
     return PromptSpec(ChatStyle.GENERATION, RERANK_SYSTEM, parts)

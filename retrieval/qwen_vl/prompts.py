@@ -33,13 +33,6 @@ class ChatStyle(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class TextPart:
-    """Literal text."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class ImagePart:
     """An image (a file or a PIL image) and how to size it."""
 
@@ -47,7 +40,8 @@ class ImagePart:
     sizing: ImageSizing
 
 
-Part = TextPart | ImagePart
+# A prompt part: literal text, or an image.
+Part = str | ImagePart
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +61,7 @@ class PromptSpec:
 def render_content(parts: tuple[Part, ...], style: ChatStyle) -> str:
     """The user content: texts as they are, each image as its placeholder."""
     placeholder = IMAGE_PAD if style is ChatStyle.RAW else IMAGE_BLOCK
-    return "".join(p.text if isinstance(p, TextPart) else placeholder for p in parts)
+    return "".join(p if isinstance(p, str) else placeholder for p in parts)
 
 
 def render_prompt(spec: PromptSpec) -> str:
