@@ -44,7 +44,6 @@ from retrieval.qwen_vl.processing import (
     QwenVLProcessor,
     VisionGeometry,
     decode_rgb,
-    load_resized,
     patchify,
 )
 from retrieval.qwen_vl.prompts import render_prompt
@@ -181,7 +180,7 @@ def measure(pages: int, batch: int, max_threads: int, repeats: int = 3) -> dict[
         prepared = [prepare(i) for i in range(len(units))]
         sized = [p.images[0] for p in prepared]  # type: ignore[attr-defined]
         decoded = [decode_rgb(s.source) for s in sized]
-        resized = [load_resized(s.source, s.height, s.width) for s in sized]
+        resized = [s.load() for s in sized]
         norm = processor.normalization
         assert norm is not None
         patches = [patchify(r, geometry, norm) for r in resized]

@@ -147,15 +147,6 @@ def decode_rgb(source: ImageSource) -> Image.Image:
         raise CorruptFile(_source_name(source), f"image not decodable: {err}") from err
 
 
-def load_resized(source: ImageSource, height: int, width: int) -> Image.Image:
-    """Decode `source` as RGB resized to exactly `height` x `width` (bicubic, like the
-    reference pipelines); CorruptFile naming the file when it cannot be decoded."""
-    rgb = decode_rgb(source)
-    if rgb.size != (width, height):
-        rgb = rgb.resize((width, height), Image.Resampling.BICUBIC)
-    return rgb
-
-
 @dataclass(frozen=True, slots=True)
 class SizedImage:
     """An image source and the size it will be fed at."""
@@ -163,6 +154,14 @@ class SizedImage:
     source: ImageSource
     height: int
     width: int
+
+    def load(self) -> Image.Image:
+        """The image as RGB resized to exactly `height` x `width` (bicubic, like the
+        reference pipelines); CorruptFile naming the file when it cannot be decoded."""
+        rgb = decode_rgb(self.source)
+        if rgb.size != (self.width, self.height):
+            rgb = rgb.resize((self.width, self.height), Image.Resampling.BICUBIC)
+        return rgb
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +380,7 @@ class QwenVLProcessor:
         p = self.geometry.patch_size
         grid = torch.tensor([[1, img.height // p, img.width // p] for img in images])
         if self.normalization is None:
-            decoded = [load_resized(img.source, img.height, img.width) for img in images]
+            decoded = [img.load() for img in images]
             # Sizes are already multiples of the patch factor: no second resize.
             out = self.image_processor(images=decoded, do_resize=False, return_tensors="pt")
             return out["pixel_values"], out["image_grid_thw"]
@@ -393,7 +392,7 @@ class QwenVLProcessor:
 
         def fill(index: int) -> None:
             img = images[index]
-            rgb = load_resized(img.source, img.height, img.width)
+            rgb = img.load()
             patchify(rgb, self.geometry, norm, out=pixel_values[starts[index] : starts[index + 1]])
 
         if len(images) == 1:

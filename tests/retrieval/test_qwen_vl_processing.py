@@ -30,8 +30,8 @@ from retrieval.qwen_vl.pooling import last_token_index, last_token_pool, truncat
 from retrieval.qwen_vl.processing import (
     ImageSizing,
     PixelNormalization,
+    SizedImage,
     VisionGeometry,
-    load_resized,
     patchify,
     read_image_size,
     smart_resize,
@@ -104,12 +104,12 @@ def test_image_reading_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(CorruptFile, match="broken.png"):
         read_image_size(bad)
     with pytest.raises(CorruptFile, match="missing.png"):
-        load_resized(tmp_path / "missing.png", 28, 28)
+        SizedImage(tmp_path / "missing.png", 28, 28).load()
 
 
-def test_load_resized_flattens_transparency_on_white() -> None:
+def test_sized_image_load_flattens_transparency_on_white() -> None:
     rgba = Image.new("RGBA", (30, 20), (0, 0, 0, 0))
-    out = load_resized(rgba, 28, 56)
+    out = SizedImage(rgba, 28, 56).load()
     assert out.mode == "RGB" and out.size == (56, 28)
     assert out.getpixel((10, 10)) == (255, 255, 255)
 
