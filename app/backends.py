@@ -8,20 +8,34 @@ CLI. Use cases wrap their dependency calls in `backend_guard`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
+from types import ModuleType
 
 import httpx
 
 from ingest.errors import BackendUnavailable, MMRagError
 
+QDRANT_EXCEPTIONS = "qdrant_client.http.exceptions"
 
-def backend_exception_types() -> tuple[type[Exception], ...]:
-    """The dependencies' own exception classes that `as_backend_error` recognises."""
+
+def backend_exception_types(*, qdrant_server: bool) -> tuple[type[Exception], ...]:
+    """The dependencies' own exception classes that `as_backend_error` recognises; the
+    qdrant-client ones only with a Qdrant server (importing qdrant-client takes ~1 s, and
+    the embedded index never raises them)."""
+    if not qdrant_server:
+        return (httpx.TransportError,)
     from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
     return (UnexpectedResponse, ResponseHandlingException, httpx.TransportError)
+
+
+def _qdrant_exceptions() -> ModuleType | None:
+    """qdrant-client's exception module when something imported it (else none of its
+    exceptions can have been raised, and it is not worth importing to find out)."""
+    return sys.modules.get(QDRANT_EXCEPTIONS)
 
 
 def as_backend_error(err: BaseException) -> BackendUnavailable | None:
@@ -30,12 +44,11 @@ def as_backend_error(err: BaseException) -> BackendUnavailable | None:
     (UnexpectedResponse), a timeout or dropped connection (ResponseHandlingException)."""
     if isinstance(err, BackendUnavailable):
         return err
-    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
-
-    if isinstance(err, UnexpectedResponse):
+    qdrant = _qdrant_exceptions()
+    if qdrant is not None and isinstance(err, qdrant.UnexpectedResponse):
         reason = err.reason_phrase or _phrase(err.status_code)
         return BackendUnavailable(f"Qdrant answered HTTP {err.status_code} {reason}")
-    if isinstance(err, ResponseHandlingException):
+    if qdrant is not None and isinstance(err, qdrant.ResponseHandlingException):
         cause = err.source
         return BackendUnavailable(f"Qdrant request failed ({type(cause).__name__}: {cause})")
     if isinstance(err, httpx.TransportError):

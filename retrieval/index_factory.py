@@ -7,7 +7,6 @@ from pathlib import Path
 from retrieval.config import RetrievalSettings
 from retrieval.index import IndexMismatch, VectorIndex, VectorLayout
 from retrieval.index_edge import EdgeIndex
-from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
 
 
 class LegacyIndex(IndexMismatch):
@@ -37,6 +36,10 @@ def open_index(
     index as it is, without the models that define a layout; payloads hold image paths as
     keys relative to `blob_root`."""
     if url:
+        # Imported here: qdrant-client takes ~1 s to import, and the embedded default
+        # never needs it.
+        from retrieval.index_qdrant import QdrantClientIndex, open_qdrant_client
+
         client = open_qdrant_client(url=url, api_key=api_key, timeout_s=timeout_s)
         return QdrantClientIndex(client, settings, layout, blob_root=blob_root)
     if edge_dir is None:

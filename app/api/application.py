@@ -99,7 +99,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     )
     app.state.settings = settings
     app.state.loader = None
-    install_error_handlers(app)
+    install_error_handlers(app, qdrant_server=bool(settings.qdrant_url))
     # Every byte of a body counts against its route's limit, with or without Content-Length.
     json_limit = settings.max_json_bytes
     app.include_router(routes.system, max_body_size=json_limit)

@@ -150,8 +150,9 @@ _METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TR
 # -- handlers ------------------------------------------------------------------------------
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that give every error the documented shape."""
+def install_error_handlers(app: FastAPI, *, qdrant_server: bool = False) -> None:
+    """Register the handlers that give every error the documented shape (qdrant-client's
+    own errors too when the index is a Qdrant server)."""
 
     async def on_http(request: Request, err: Exception) -> JSONResponse:
         assert isinstance(err, StarletteHTTPException)
@@ -189,7 +190,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(UploadRejected, on_rejected)
-    domain_errors: list[type[Exception]] = [MMRagError, *backend_exception_types()]
+    domain_errors: list[type[Exception]] = [
+        MMRagError,
+        *backend_exception_types(qdrant_server=qdrant_server),
+    ]
     for domain_error in domain_errors:
         app.add_exception_handler(domain_error, on_domain)
     app.add_exception_handler(Exception, on_unexpected)
