@@ -16,6 +16,7 @@ Thread safety: see retrieval/index_gate.py.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -152,6 +153,35 @@ def _write_layout(shard_dir: Path, layout: VectorLayout) -> None:
     os.replace(tmp, shard_dir / LAYOUT_FILE)
 
 
+LOCK_FILE = "mmrag.lock"
+IN_USE = (
+    "embedded index at {path} is open in another process; stop it, "
+    "or run a Qdrant server and set MMRAG_QDRANT_URL for shared access"
+)
+
+
+class ShardLock:
+    """This process's exclusive hold on a shard directory, taken before the engine touches
+    any file in it. Qdrant Edge locks its WAL itself, but only once a shard exists: two
+    processes creating the same new shard at once (`mmrag serve` and `mmrag ingest` started
+    together on a fresh data dir) wrote into each other's files, and the survivor's sparse
+    store could no longer flush."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self._handle = (path / LOCK_FILE).open("a+b")
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            self._handle.close()
+            raise BackendUnavailable(IN_USE.format(path=path)) from err
+
+    def release(self) -> None:
+        if not self._handle.closed:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+
+
 class EdgeIndex:
     """A Qdrant Edge shard of unit points. Creates it on first use, refuses a mismatched one."""
 
@@ -178,7 +208,12 @@ class EdgeIndex:
         self.batch_size = settings.upsert_batch
         self._gate = AccessGate(f"embedded index at {self.path}")
         self._quantized = quantized_channels(layout, settings)
-        self.shard = self._open()
+        self._lock = ShardLock(self.path)
+        try:
+            self.shard = self._open()
+        except BaseException:
+            self._lock.release()
+            raise
         self._flushed_at = time.monotonic()
 
     # -- opening ---------------------------------------------------------------------------
@@ -212,10 +247,7 @@ class EdgeIndex:
             if _bug(err):
                 raise
             if "WouldBlock" in str(err):
-                raise BackendUnavailable(
-                    f"embedded index at {self.path} is open in another process; stop it, "
-                    "or run a Qdrant server and set MMRAG_QDRANT_URL for shared access"
-                ) from err
+                raise BackendUnavailable(IN_USE.format(path=self.path)) from err
             raise BackendUnavailable(f"embedded index at {self.path}: {err}") from err
 
     @contextmanager
@@ -371,9 +403,12 @@ class EdgeIndex:
         """Flush and release the shard (and its WAL lock); a second close is a no-op."""
         with self._gate.closing() as was_open:
             if was_open:
-                with self._engine("close"):
-                    self.shard.flush()
-                    self.shard.close()
+                try:
+                    with self._engine("close"):
+                        self.shard.flush()
+                        self.shard.close()
+                finally:
+                    self._lock.release()
 
 
 def remove_shard(path: Path) -> None:
