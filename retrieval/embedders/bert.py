@@ -97,7 +97,7 @@ def model_directory(source: str) -> Path:
 
 
 def pooling_mode(directory: Path) -> str:
-    """ "mean" or "cls": the pooling the checkpoint was trained with (mean when unsaid)."""
+    """The pooling the checkpoint was trained with: "mean" (also when unsaid) or "cls"."""
     config = _read_json(directory / "1_Pooling" / "config.json")
     if config.get("pooling_mode_cls_token"):
         return "cls"
