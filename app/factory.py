@@ -81,7 +81,11 @@ def build_text_embedder(settings: Settings) -> Embedder | None:
     if choice == "minilm":
         from retrieval.embedders.minilm import MiniLMEmbedder
 
-        return MiniLMEmbedder(settings.retrieval.text_model, cache_path=window_cache(settings))
+        return MiniLMEmbedder(
+            settings.retrieval.text_model,
+            precision=settings.retrieval.text_precision,
+            cache_path=window_cache(settings),
+        )
     from retrieval.embedders.fake import FakeEmbedder
 
     return FakeEmbedder()

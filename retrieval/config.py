@@ -66,6 +66,10 @@ class RetrievalSettings(BaseModel):
     text_model: str = Field(
         "", description="sentence-transformers path/id; empty = packaged MiniLM"
     )
+    # The lite text model's arithmetic: "auto" = bfloat16 where the CPU multiplies it in
+    # hardware (AVX512-BF16 or AMX: half the CPU of float32, vectors within cos 0.9999 of
+    # it), float32 elsewhere, where emulated bfloat16 would be slower.
+    text_precision: Literal["auto", "float32", "bfloat16"] = "auto"
     vlm: VLMSettings = VLMSettings()
     vlm_reranker: VLMSettings = VLMSettings(
         model="Qwen/Qwen3-VL-Reranker-2B",

@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,6 +33,23 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
+
+
+Precision = Literal["auto", "float32", "bfloat16"]
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX tiles)."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def use_bfloat16(precision: Precision) -> bool:
+    """bfloat16 when asked, or for "auto" where the hardware has it: half the CPU of
+    float32 for the same vectors within cos 0.9999 (measured on corpus windows); emulated
+    bfloat16 would be slower than float32."""
+    return precision == "bfloat16" or (precision == "auto" and native_bfloat16())
 
 
 @runtime_checkable
@@ -120,6 +137,7 @@ class BertSentenceEncoder:
     tokenizer: Tokenizer
     max_length: int
     pooling: str = "mean"
+    bfloat16: bool = False  # matrix products in bfloat16 (autocast); pooling in float32
 
     def __post_init__(self) -> None:
         self.tokenizer.enable_truncation(self.max_length)
@@ -130,9 +148,9 @@ class BertSentenceEncoder:
         return self.config.hidden
 
     @classmethod
-    def load(cls, source: str) -> BertSentenceEncoder:
-        """Load from a local directory or hub id; ModelUnavailable names the model and the
-        reason."""
+    def load(cls, source: str, precision: Precision = "float32") -> BertSentenceEncoder:
+        """Load from a local directory or hub id, to run in `precision` (`use_bfloat16`);
+        ModelUnavailable names the model and the reason."""
         directory = model_directory(source)
         config = BertConfig.read(directory / "config.json")
         try:
@@ -149,8 +167,15 @@ class BertSentenceEncoder:
             raise ModelUnavailable(f"text model {source!r}: {type(err).__name__}: {err}") from err
         limit = _read_json(directory / "sentence_bert_config.json").get("max_seq_length")
         max_length = min(int(limit or config.positions), config.positions)
-        encoder = cls(weights, config, tokenizer, max_length, pooling_mode(directory))
-        log.info("loaded text model %s (%d-d, %s pooling)", source, encoder.dim, encoder.pooling)
+        bfloat16 = use_bfloat16(precision)
+        encoder = cls(weights, config, tokenizer, max_length, pooling_mode(directory), bfloat16)
+        log.info(
+            "loaded text model %s (%d-d, %s pooling, %s)",
+            source,
+            encoder.dim,
+            encoder.pooling,
+            "bfloat16" if bfloat16 else "float32",
+        )
         return encoder
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> Matrix:
@@ -169,7 +194,8 @@ class BertSentenceEncoder:
         mask = torch.tensor([e.attention_mask for e in encoded])
         types = torch.tensor([e.type_ids for e in encoded])
         with torch.inference_mode():
-            tokens = self._forward(ids, types, mask)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+                tokens = self._forward(ids, types, mask).float()
             if self.pooling == "cls":
                 pooled = tokens[:, 0]
             else:

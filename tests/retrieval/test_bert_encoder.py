@@ -16,7 +16,12 @@ from transformers import BertConfig as HFBertConfig
 from transformers import BertForMaskedLM, BertModel
 
 from ingest.errors import ModelUnavailable
-from retrieval.embedders.bert import BertSentenceEncoder, SentenceEncoder
+from retrieval.embedders.bert import (
+    BertSentenceEncoder,
+    SentenceEncoder,
+    native_bfloat16,
+    use_bfloat16,
+)
 from retrieval.embedders.minilm import load_text_encoder, packaged_minilm_path
 from tests.support.fixtures_retrieval import BITCOIN, GARDEN, minilm
 
@@ -50,6 +55,23 @@ def test_vectors_do_not_depend_on_the_batch() -> None:
     alone = np.stack([encoder.encode([t])[0] for t in TEXTS])
     np.testing.assert_allclose(pairs, one_batch, atol=1e-5)
     np.testing.assert_allclose(alone, one_batch, atol=1e-5)
+
+
+def test_bfloat16_vectors_stay_within_cos_0999_of_float32() -> None:
+    # Forced, so it runs on any CPU (emulated where the hardware lacks bfloat16).
+    fast = load_text_encoder(precision="bfloat16")
+    assert isinstance(fast, BertSentenceEncoder) and fast.bfloat16
+    exact = minilm().model.encode(TEXTS)
+    got = fast.encode(TEXTS)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert float((got * exact).sum(axis=1).min()) > 0.999
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it() -> None:
+    assert use_bfloat16("auto") is native_bfloat16()
+    assert use_bfloat16("bfloat16") and not use_bfloat16("float32")
+    assert not minilm().model.bfloat16  # type: ignore[attr-defined]  # the tests' default
 
 
 def _tokenizer(path: Path) -> Tokenizer:
