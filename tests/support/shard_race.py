@@ -10,23 +10,34 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.types import Unit, UnitKind, page_unit_id
 from retrieval.config import RetrievalSettings
 from retrieval.index import SPARSE, TEXT, IndexedUnit, VectorLayout
 from retrieval.index_edge import EdgeIndex
 from retrieval.types import SparseVector
-from tests.support.fixtures_retrieval import page
 
 LAYOUT = VectorLayout(visual_dim=None, text_dim=8, sparse=True, models={TEXT: "t", SPARSE: "s"})
 UNITS = 20
 
 
 def units(doc: str) -> list[IndexedUnit]:
+    # Units built here, not with tests.support.fixtures_retrieval: each child imports this
+    # module, and that one imports the model stack.
     out = []
     for i in range(UNITS):
         vector = np.random.default_rng(i).standard_normal(8).astype(np.float32)
+        unit = Unit(
+            id=page_unit_id(doc, i + 1),
+            doc_id=doc,
+            kind=UnitKind.PAGE,
+            ordinal=i,
+            file_name=f"{doc}.pdf",
+            text=f"text {i}",
+            page=i + 1,
+        )
         out.append(
             IndexedUnit(
-                page(doc, f"{doc}.pdf", i + 1, f"text {i}"),
+                unit,
                 {TEXT: vector / np.linalg.norm(vector)},
                 sparse=SparseVector((i, i + 1), (1.0, 0.5)),
             )
