@@ -9,8 +9,6 @@ scores (retrieval.embedders.windows), so ingestion encodes each window once for 
 from __future__ import annotations
 
 import importlib.resources
-import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -25,8 +23,6 @@ from retrieval.embedders.windows import SentenceVectors, UnitWindows
 from retrieval.segment import split_passages
 from retrieval.unit_text import unit_header
 from retrieval.vector_cache import SqliteVectorCache
-
-log = logging.getLogger(__name__)
 
 Pooling = Literal["windows", "first", "mean", "max"]
 
@@ -45,11 +41,7 @@ def load_text_encoder(model: str = "", precision: Precision = "float32") -> Sent
     """The text model at `model`: a local directory or hub id ("" = packaged MiniLM), run
     in `precision` (bert.use_bfloat16). Raises ModelUnavailable naming the model and the
     reason."""
-    source = model or packaged_minilm_path()
-    if Path(source).is_dir():
-        # Nothing to fetch for a local directory; keeps huggingface_hub from phoning home.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return BertSentenceEncoder.load(source, precision)
+    return BertSentenceEncoder.load(model or packaged_minilm_path(), precision)
 
 
 class MiniLMEmbedder:

@@ -59,7 +59,7 @@ class SentenceVectors:
         return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
     def _model_encode(self, texts: list[str]) -> Matrix:
-        return self.model.encode(texts, batch_size=self.batch_size).reshape(len(texts), self.dim)
+        return self.model.encode(texts, batch_size=self.batch_size)
 
     def encode(self, texts: Sequence[str], *, batched: bool = True, persist: bool = True) -> Matrix:
         """(n, dim) unit vectors, computing only the texts not in the cache (in one model
