@@ -151,6 +151,16 @@ def _sidebar_text(driver: Any) -> str:
     return str(_find(driver, '[data-testid="stSidebar"]')[0].text)
 
 
+def _wait_confirm(driver: Any, question: str) -> None:
+    """Wait for the delete confirmation to ask `question`. While Streamlit reruns, the
+    container's key can sit on a node that still shows the previous element there."""
+    wait_for(
+        f"the question {question!r}",
+        lambda: any(question in el.text for el in _find(driver, ".st-key-confirm-delete")),
+        20,
+    )
+
+
 def _messages(driver: Any) -> list[str]:
     return [m.text for m in _find(driver, '[data-testid="stChatMessage"]')]
 
@@ -341,8 +351,7 @@ def test_delete_asks_first(driver: Any, ui_url: str, api: ApiServer) -> None:
     wait_for(
         "the delete button", lambda: _find(driver, f".st-key-delete-conversation-{conv} button"), 20
     )[0].click()
-    confirm = wait_for("the question", lambda: _find(driver, ".st-key-confirm-delete"), 20)
-    assert "Delete the conversation Delete me?" in confirm[0].text
+    _wait_confirm(driver, "Delete the conversation Delete me?")
     with api.client() as http:  # nothing deleted yet
         assert conv in {c["id"] for c in http.get("/conversations").json()}
     screenshot(driver, "ui_delete_asks_first")
@@ -355,7 +364,6 @@ def test_delete_asks_first(driver: Any, ui_url: str, api: ApiServer) -> None:
         d["id"] for d in httpx.get(f"{api.url}/documents").json() if d["file_name"] == "whales.pdf"
     )
     _find(driver, f".st-key-delete-{doc_id} button")[0].click()
-    confirm = wait_for("the question", lambda: _find(driver, ".st-key-confirm-delete"), 20)
-    assert "Delete the document whales.pdf?" in confirm[0].text
+    _wait_confirm(driver, "Delete the document whales.pdf?")
     _find(driver, ".st-key-confirm-delete-yes button")[0].click()
     wait_for("whales.pdf gone", lambda: "whales.pdf" not in _sidebar_text(driver), 20)
