@@ -36,7 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -223,16 +225,58 @@ def make_queries(
     return out
 
 
+@dataclass
+class Timings:
+    """Per-query wall and process-CPU milliseconds (CPU time is what a shared VM's steal
+    does not inflate)."""
+
+    wall_ms: list[float]
+    cpu_ms: list[float]
+
+    def row_figures(self) -> dict[str, float]:
+        return {
+            "p50_ms": statistics.median(self.wall_ms),
+            "p95_ms": float(np.percentile(self.wall_ms, 95)),
+            "cpu_p50_ms": statistics.median(self.cpu_ms),
+            "cpu_p95_ms": float(np.percentile(self.cpu_ms, 95)),
+        }
+
+
+def timed(call: Callable[[], object], into: Timings) -> object:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = call()
+    into.wall_ms.append((time.perf_counter() - wall) * 1000)
+    into.cpu_ms.append((time.process_time() - cpu) * 1000)
+    return result
+
+
+def reference_query(index: EdgeIndex, q: dict[str, QueryVector]) -> Callable[[], object]:
+    """The issue's reference search: one dense channel, exact, no filter, no payload (it
+    measured 9.7 ms p50 / 14.7 ms p95 at 100k on its 2-core machine, where the 15 ms target
+    comes from). Timed beside the product's stage 1 to scale that target to this machine."""
+    import qdrant_edge as qe
+
+    request = qe.QueryRequest(
+        limit=TOP_N,
+        query=qe.Query.Nearest(np.asarray(q[TEXT], dtype=np.float32), using=TEXT),
+        params=qe.SearchParams(exact=True),
+        with_payload=False,
+    )
+    return lambda: index.shard.query(request)
+
+
 def run_queries(
-    index: VectorIndex, queries: list[Query]
-) -> tuple[list[float], list[dict[str, list[str]]]]:
-    """Milliseconds per query and the unit ids found per channel."""
+    index: VectorIndex, queries: list[Query], reference: Timings | None = None
+) -> tuple[Timings, list[dict[str, list[str]]]]:
+    """Times per query and the unit ids found per channel. With `reference` (Edge only) the
+    issue's reference search runs before each query, interleaved so load hits both alike."""
     index.search_channels(queries[0][0], queries[0][1], TOP_N)  # warm-up
-    times, found = [], []
+    times, found = Timings([], []), []
     for q, f in queries:
-        started = time.perf_counter()
-        result = index.search_channels(q, f, TOP_N)
-        times.append((time.perf_counter() - started) * 1000)
+        if reference is not None and isinstance(index, EdgeIndex):
+            timed(reference_query(index, q), reference)
+        result = timed(partial(index.search_channels, q, f, TOP_N), times)
+        assert isinstance(result, dict)
         found.append({ch: [h.unit.id for h in hits] for ch, hits in result.items()})
     return times, found
 
@@ -275,6 +319,8 @@ class Row:
     bytes_per_unit: float
     disk_bytes_per_unit: float
     speedup_vs_local: float | None = None
+    cpu_p50_ms: float | None = None
+    cpu_p95_ms: float | None = None
 
 
 def settings_for(kind: str) -> RetrievalSettings:
@@ -298,7 +344,9 @@ def bench_edge(
     layout_names: dict[str, str],
     truth: list[dict[str, list[str]]] | None,
     workdir: Path,
-) -> tuple[Row, list[dict[str, list[str]]]]:
+) -> tuple[list[Row], list[dict[str, list[str]]]]:
+    """The backend's rows: its stage-1 figures, and for exact search the issue's reference
+    search (`reference_query`) timed on the same shard, interleaved."""
     from retrieval.index import VectorLayout
 
     layout = VectorLayout(
@@ -311,22 +359,39 @@ def bench_edge(
     shutil.rmtree(path, ignore_errors=True)
     index = EdgeIndex(path, settings_for(kind), layout)
     build = fill(index, corpus)
-    times, found = run_queries(index, queries)
+    reference = Timings([], []) if kind == "exact" and VISUAL not in corpus.dense else None
+    times, found = run_queries(index, queries, reference)
     index.close()
     n = corpus.size
-    row = Row(
-        name,
-        n,
-        len(queries),
-        statistics.median(times),
-        float(np.percentile(times, 95)),
-        recall(found, truth) if truth is not None else 1.0,
-        build,
-        resident_bytes(path) / n,
-        dir_bytes(path) / n,
-    )
+    resident, disk = resident_bytes(path) / n, dir_bytes(path) / n
+    score = recall(found, truth) if truth is not None else 1.0
+    rows = [
+        Row(
+            name,
+            n,
+            len(queries),
+            **times.row_figures(),
+            recall_at_50=score,
+            build_s=build,
+            bytes_per_unit=resident,
+            disk_bytes_per_unit=disk,
+        )
+    ]
+    if reference is not None:
+        rows.append(
+            Row(
+                f"{name}-reference",
+                n,
+                len(queries),
+                **reference.row_figures(),
+                recall_at_50=1.0,
+                build_s=build,
+                bytes_per_unit=resident,
+                disk_bytes_per_unit=disk,
+            )
+        )
     shutil.rmtree(path, ignore_errors=True)
-    return row, found
+    return rows, found
 
 
 def bench_local(
@@ -348,12 +413,11 @@ def bench_local(
         "local",
         n,
         len(queries),
-        statistics.median(times),
-        float(np.percentile(times, 95)),
-        recall(found, truth[: len(found)]),
-        build,
-        floats,
-        float("nan"),
+        **times.row_figures(),
+        recall_at_50=recall(found, truth[: len(found)]),
+        build_s=build,
+        bytes_per_unit=floats,
+        disk_bytes_per_unit=float("nan"),
     )
 
 
@@ -510,11 +574,11 @@ def main() -> None:
         for n in args.sizes:
             corpus = make_corpus(rng, base, n)
             queries = make_queries(rng, base, corpus, args.queries, visual=False)
-            exact, truth = bench_edge("edge-exact", "exact", corpus, queries, names, None, work)
-            size_rows = [exact]
+            size_rows, truth = bench_edge("edge-exact", "exact", corpus, queries, names, None, work)
+            extra[f"stage1_vs_reference_{n}"] = versus_reference(*size_rows)
             for name, kind in (("edge-hnsw", "hnsw"), ("edge-hnsw-int8", "int8")):
                 if n <= args.hnsw_up_to:
-                    size_rows.append(bench_edge(name, kind, corpus, queries, names, truth, work)[0])
+                    size_rows += bench_edge(name, kind, corpus, queries, names, truth, work)[0]
             if args.local:
                 few = args.local_queries[0] if n <= 10_000 else args.local_queries[1]
                 local = bench_local(corpus, queries[:few], names, truth)
@@ -537,15 +601,28 @@ def main() -> None:
             corpus = make_corpus(rng, base, args.visual_at, args.visual_dim)
             queries = make_queries(rng, base, corpus, args.queries, visual=True)
             names_v = {**names, VISUAL: "projected-minilm"}
-            exact, truth = bench_edge(
+            visual_rows, truth = bench_edge(
                 "edge-exact-visual", "exact", corpus, queries, names_v, None, work
             )
-            visual_rows = [exact]
             for name, kind in (("edge-hnsw-visual", "hnsw"), ("edge-hnsw-visual-binary", "binary")):
-                visual_rows.append(bench_edge(name, kind, corpus, queries, names_v, truth, work)[0])
+                visual_rows += bench_edge(name, kind, corpus, queries, names_v, truth, work)[0]
             rows.extend(visual_rows)
             print_rows(visual_rows)
     write_result(args.out, base, rows, extra)
+
+
+def versus_reference(stage1: Row, reference: Row) -> dict[str, float]:
+    """Stage 1 over the issue's reference search, same shard, same run: the 15 ms target
+    is met on this machine when the p95 ratio is at most 15 / 14.7 (the reference's p95
+    where the target was set)."""
+    ratios = {
+        "p50": stage1.p50_ms / reference.p50_ms,
+        "p95": stage1.p95_ms / reference.p95_ms,
+        "cpu_p50": (stage1.cpu_p50_ms or 0) / (reference.cpu_p50_ms or 1),
+        "cpu_p95": (stage1.cpu_p95_ms or 0) / (reference.cpu_p95_ms or 1),
+    }
+    print("stage 1 / reference:", {k: round(v, 2) for k, v in ratios.items()})
+    return ratios
 
 
 def write_result(out: Path, base: Base, rows: list[Row], extra: dict[str, object]) -> None:
@@ -570,14 +647,15 @@ def write_result(out: Path, base: Base, rows: list[Row], extra: dict[str, object
 
 def print_rows(rows: list[Row]) -> None:
     print(
-        f"{'backend':<24} {'points':>8} {'q':>3} {'p50 ms':>8} {'p95 ms':>8} {'recall':>6} "
-        f"{'build s':>8} {'B/unit':>7} {'disk B/u':>8} {'vs local':>8}"
+        f"{'backend':<26} {'points':>8} {'q':>3} {'p50 ms':>8} {'p95 ms':>8} {'cpu p95':>8} "
+        f"{'recall':>6} {'build s':>8} {'B/unit':>7} {'disk B/u':>8} {'vs local':>8}"
     )
     for r in rows:
         speed = f"{r.speedup_vs_local:.0f}x" if r.speedup_vs_local else "-"
+        cpu = f"{r.cpu_p95_ms:.2f}" if r.cpu_p95_ms is not None else "-"
         print(
-            f"{r.backend:<24} {r.points:>8} {r.queries:>3} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} "
-            f"{r.recall_at_50:>6.3f} {r.build_s:>8.1f} {r.bytes_per_unit:>7.0f} "
+            f"{r.backend:<26} {r.points:>8} {r.queries:>3} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} "
+            f"{cpu:>8} {r.recall_at_50:>6.3f} {r.build_s:>8.1f} {r.bytes_per_unit:>7.0f} "
             f"{r.disk_bytes_per_unit:>8.0f} {speed:>8}"
         )
 

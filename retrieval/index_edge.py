@@ -24,6 +24,7 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,14 @@ def edge_config(layout: VectorLayout, settings: RetrievalSettings) -> qe.EdgeCon
             indexing_threshold=threshold_kb(settings.hnsw_threshold, widest)
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A search result point with the payload read for it (a ScoredPayload)."""
+
+    score: float
+    payload: dict[str, Any] | None
 
 
 def _match(key: str, value: str | int) -> qe.FieldCondition:
@@ -375,7 +384,7 @@ class EdgeIndex:
             query=qe.Query.Nearest(vector, using=channel),
             filter=query_filter,
             params=params,
-            with_payload=True,
+            with_payload=False,  # read once per unit afterwards (search_channels)
         )
 
     def search_channels(
@@ -385,13 +394,18 @@ class EdgeIndex:
         points = PointFilter.search(search_filter)
         restricted = points.restricted
 
-        def run(wanted: dict[str, QueryVector]) -> list[list[qe.ScoredPoint]]:
+        def run(wanted: dict[str, QueryVector]) -> list[list[_Found]]:
             query_filter = build_filter(points)
             batch = qe.QueryBatchRequest(
                 [self._request(ch, q, query_filter, limit, restricted) for ch, q in wanted.items()]
             )
             with self._gate.shared(), self._engine("query"):
-                return list(self.shard.query_batch(batch))
+                found = self.shard.query_batch(batch)
+                # The channels overlap: each unit's payload is read and converted once.
+                ids = list(dict.fromkeys(p.id for channel in found for p in channel))
+                records = self.shard.retrieve(ids, True, False)
+            payload = {r.id: r.payload for r in records}
+            return [[_Found(p.score, payload.get(p.id)) for p in channel] for channel in found]
 
         return search_batched(queries, search_filter, self.layout, self.payloads, run)
 

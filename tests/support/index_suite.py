@@ -75,6 +75,8 @@ class IndexSuite:
         for hits in results.values():
             assert hits[0].unit == bitcoin[1]
             assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        # A unit both channels found is rebuilt from its payload once.
+        assert results["text"][0].unit is results["sparse"][0].unit
         index.close()
 
     def test_vector_names_are_the_channels_a_unit_has(self, tmp_path: Path) -> None:
