@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from app.config import Settings
@@ -224,6 +223,8 @@ def _wait_ui(
     url: str, ui: subprocess.Popen[bytes], timeout_s: float, stop: threading.Event
 ) -> None:
     """Wait until Streamlit answers its health check, so the URL we print works."""
+    import httpx  # only `mmrag up` needs it: ~0.1 s off `mmrag serve`'s start
+
     deadline = time.monotonic() + timeout_s
     while ui.poll() is None and time.monotonic() < deadline:
         try:
