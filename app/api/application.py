@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app import factory
 from app.api import conversations, routes, ui_support
 from app.api.auth import configured_key, install_auth
 from app.api.deps import ApiRuntime
@@ -99,7 +100,9 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     )
     app.state.settings = settings
     app.state.loader = None
-    install_error_handlers(app, qdrant_server=bool(settings.qdrant_url))
+    install_error_handlers(
+        app, qdrant_server=bool(settings.qdrant_url), http_clients=factory.talks_http(settings)
+    )
     # Every byte of a body counts against its route's limit, with or without Content-Length.
     json_limit = settings.max_json_bytes
     app.include_router(routes.system, max_body_size=json_limit)
