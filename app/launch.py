@@ -23,6 +23,7 @@ from pathlib import Path
 
 import uvicorn
 
+from app.api.loading import pause_gc_for_start
 from app.config import Settings
 from ingest.errors import MMRagError
 
@@ -83,11 +84,12 @@ def run_api(
     log_level: str = "info",
 ) -> None:
     """Serve the REST API with uvicorn until interrupted (blocking). Raises InsecureBind."""
-    from app.api.application import create_app
-
     host = host or settings.host
     port = port or settings.port
     check_bind(settings, host, insecure=insecure)
+    pause_gc_for_start()  # back on once the models are in (app/api/application.py)
+    from app.api.application import create_app
+
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
@@ -249,12 +251,13 @@ def run_stack(
     then the UI as a `streamlit run` subprocess. `announce` receives the URLs to show the
     user. Blocks until Ctrl-C/SIGTERM or either part exits; returns the UI's exit code (or
     1). Raises InsecureBind, or StartupFailed when the API does not come up."""
-    from app.api.application import create_app
-
     host = host or settings.host
     port = port or settings.port
     ui_port = ui_port or settings.ui_port
     check_bind(settings, host, insecure=insecure)
+    pause_gc_for_start()  # back on once the models are in (app/api/application.py)
+    from app.api.application import create_app
+
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     )

@@ -8,6 +8,7 @@ from "down".
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -17,6 +18,23 @@ log = logging.getLogger(__name__)
 
 LoadStatus = Literal["loading", "ready", "failed"]
 T = TypeVar("T")
+
+
+def pause_gc_for_start() -> None:
+    """Turn the cyclic GC off while the server starts. Imports and model loading make
+    millions of objects that live as long as the process, and every full collection walks
+    all of them: 3-4 of them took ~0.3-0.5 s of CPU of a 100k-unit start, finding a few
+    dozen cycles. `resume_gc_after_start` turns it back on."""
+    gc.disable()
+
+
+def resume_gc_after_start() -> None:
+    """When start-up paused the GC: move what start-up made out of its reach (`gc.freeze`:
+    a full collection during a query no longer walks the models and modules) and turn it
+    back on. Nothing happens otherwise (an app built in tests)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 class BackgroundLoader(Generic[T]):
