@@ -14,17 +14,22 @@ from contextlib import contextmanager
 from http import HTTPStatus
 from types import ModuleType
 
-import httpx
-
 from ingest.errors import BackendUnavailable, MMRagError
 
 QDRANT_EXCEPTIONS = "qdrant_client.http.exceptions"
 
 
-def backend_exception_types(*, qdrant_server: bool) -> tuple[type[Exception], ...]:
-    """The dependencies' own exception classes that `as_backend_error` recognises; the
+def backend_exception_types(
+    *, qdrant_server: bool, http_clients: bool
+) -> tuple[type[Exception], ...]:
+    """The dependencies' own exception classes that `as_backend_error` recognises: the
     qdrant-client ones only with a Qdrant server (importing qdrant-client takes ~1 s, and
-    the embedded index never raises them)."""
+    the embedded index never raises them), httpx's only when something talks HTTP (a
+    Qdrant server or `http_clients`: importing httpx takes ~0.1 s of the API's start)."""
+    if not (qdrant_server or http_clients):
+        return ()
+    import httpx
+
     if not qdrant_server:
         return (httpx.TransportError,)
     from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -32,10 +37,10 @@ def backend_exception_types(*, qdrant_server: bool) -> tuple[type[Exception], ..
     return (UnexpectedResponse, ResponseHandlingException, httpx.TransportError)
 
 
-def _qdrant_exceptions() -> ModuleType | None:
-    """qdrant-client's exception module when something imported it (else none of its
-    exceptions can have been raised, and it is not worth importing to find out)."""
-    return sys.modules.get(QDRANT_EXCEPTIONS)
+def _loaded(module: str) -> ModuleType | None:
+    """A dependency's module when something imported it (else none of its exceptions can
+    have been raised, and it is not worth importing to find out)."""
+    return sys.modules.get(module)
 
 
 def as_backend_error(err: BaseException) -> BackendUnavailable | None:
@@ -44,14 +49,15 @@ def as_backend_error(err: BaseException) -> BackendUnavailable | None:
     (UnexpectedResponse), a timeout or dropped connection (ResponseHandlingException)."""
     if isinstance(err, BackendUnavailable):
         return err
-    qdrant = _qdrant_exceptions()
+    qdrant = _loaded(QDRANT_EXCEPTIONS)
     if qdrant is not None and isinstance(err, qdrant.UnexpectedResponse):
         reason = err.reason_phrase or _phrase(err.status_code)
         return BackendUnavailable(f"Qdrant answered HTTP {err.status_code} {reason}")
     if qdrant is not None and isinstance(err, qdrant.ResponseHandlingException):
         cause = err.source
         return BackendUnavailable(f"Qdrant request failed ({type(cause).__name__}: {cause})")
-    if isinstance(err, httpx.TransportError):
+    httpx = _loaded("httpx")
+    if httpx is not None and isinstance(err, httpx.TransportError):
         return BackendUnavailable(f"a backend request failed ({type(err).__name__}: {err})")
     return None
 

@@ -69,16 +69,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def main_callback(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
 ) -> None:
+    # The level also decides whether MuPDF's own repair messages show (ingest/mupdf.py).
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not verbose:
-        import pymupdf
-
-        # MuPDF prints repairs of readable files ("invalid ICC colorspace") to stderr;
-        # unreadable files are reported by the ingest summary anyway.
-        pymupdf.TOOLS.mupdf_display_errors(False)  # type: ignore[no-untyped-call]
 
 
 @cli.command()

@@ -50,8 +50,22 @@ def build_video_extractor(settings: Settings) -> VideoExtractor:
     )
 
 
+def _visual_choice(settings: Settings) -> str:
+    return _resolve(settings, settings.retrieval.visual_embedder, gpu="vlm", lite="none")
+
+
+def _generator_choice(settings: Settings) -> str:
+    return _resolve(settings, settings.generation.generator, gpu="vllm", lite="extractive")
+
+
+def talks_http(settings: Settings) -> bool:
+    """Whether a component these settings pick calls a server through httpx (the vLLM
+    embedder or generator), so the API must treat httpx's errors as dependency failures."""
+    return "vllm" in (_visual_choice(settings), _generator_choice(settings))
+
+
 def build_visual_embedder(settings: Settings) -> Embedder | None:
-    choice = _resolve(settings, settings.retrieval.visual_embedder, gpu="vlm", lite="none")
+    choice = _visual_choice(settings)
     if choice == "none":
         return None
     if choice == "vlm":
@@ -156,7 +170,7 @@ def build_generator(
     """The answer generator the profile names. `scorer` scores sentences of extractive
     answers (build_sentence_scorer; lexical when None); `registry` gives extractive answers
     the table rows of PDF pages."""
-    choice = _resolve(settings, settings.generation.generator, gpu="vllm", lite="extractive")
+    choice = _generator_choice(settings)
     if choice == "vllm":
         from generation.generators.vllm import VLLMGenerator
 

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-import pymupdf
-
 from ingest.types import Unit, UnitKind
 
 logger = logging.getLogger(__name__)
@@ -27,8 +25,6 @@ logger = logging.getLogger(__name__)
 # Two lines are in one row when their vertical centres differ by less than this share of
 # the smaller line height.
 ROW_BAND = 0.5
-# Text only: image blocks carry no lines, and decoding them is most of get_text's cost.
-_TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -117,7 +113,7 @@ class PdfPageRows:
         path = self.source_path(doc_id)
         if path is None or not path.exists():
             return None
-        doc = pymupdf.open(path, filetype="pdf")
+        doc = _mupdf().open(path, filetype="pdf")
         self._docs.put(doc_id, doc)
         return doc
 
@@ -133,7 +129,7 @@ class PdfPageRows:
                 doc = self._open(unit.doc_id)
                 if doc is None or unit.page > doc.page_count:
                     return []
-                layout = doc[unit.page - 1].get_text("dict", flags=_TEXT_FLAGS)
+                layout = doc[unit.page - 1].get_text("dict", flags=_text_flags())
             except (RuntimeError, ValueError) as err:
                 logger.warning("%s: no page layout for table rows: %s", unit.label, err)
                 return []
@@ -141,6 +137,18 @@ class PdfPageRows:
         with self._lock:
             self._rows.put(unit.id, rows)
         return rows
+
+
+def _mupdf() -> Any:
+    from ingest.mupdf import pymupdf  # on the first table row, not on the server's start
+
+    return pymupdf
+
+
+def _text_flags() -> int:
+    # Text only: image blocks carry no lines, and decoding them is most of get_text's cost.
+    pymupdf = _mupdf()
+    return int(pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES)
 
 
 def _rows_of(layout: dict[str, Any]) -> list[list[str]]:

@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import av.error
-
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile, ModelUnavailable
 from ingest.lazy import LoadOnce
-from ingest.probe import has_audio_stream
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -115,6 +112,11 @@ class WhisperTranscriber:
 
     def transcribe(self, path: Path) -> list[Segment]:
         """Speech segments of `path` (any container PyAV reads); [] when it has no audio."""
+        # PyAV (~0.1 s to import) only once a video comes, not on the server's start path.
+        import av.error
+
+        from ingest.probe import has_audio_stream
+
         if not has_audio_stream(path):
             return []
         model = self._load()

@@ -22,14 +22,15 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-
-import pymupdf
+from typing import TYPE_CHECKING
 
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
-from ingest.pdf_page import PageExtractor
 from ingest.priority import match_niceness, thread_niceness
 from ingest.types import PageContent
+
+if TYPE_CHECKING:
+    from ingest.pdf_page import PageExtractor
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ def _is_truncated(path: Path) -> bool:
 def count_pdf_pages(path: Path) -> int:
     """Pages in a PDF, after checking it can be ingested: CorruptFile naming the reason if
     it is damaged or truncated, encrypted with a password, or has no pages."""
+    from ingest.mupdf import pymupdf  # here, not at import: off the API server's start path
+
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except (RuntimeError, ValueError) as err:
@@ -109,6 +112,8 @@ def _extract_in_worker(index: int) -> PageContent:
     """Task: one page, from the document this worker opened on its first task."""
     global _worker_pages
     if _worker_pages is None:
+        from ingest.pdf_page import PageExtractor  # preloaded by the forkserver
+
         assert _worker_source is not None, "worker used without _init_worker"
         _worker_pages = PageExtractor(*_worker_source)
     return _worker_pages.extract(index)
@@ -161,6 +166,8 @@ class PdfPages:
             yield from self._pooled(path, n_pages, workers)
 
     def _inline(self, path: Path, n_pages: int) -> Iterator[PageContent]:
+        from ingest.pdf_page import PageExtractor  # pymupdf: imported on the first PDF
+
         extractor = PageExtractor(path, self.settings)
         try:
             for index in range(n_pages):
@@ -171,10 +178,11 @@ class PdfPages:
     def _pooled(self, path: Path, n_pages: int, workers: int) -> Iterator[PageContent]:
         # forkserver: workers never inherit the parent's threads (API server, torch) or locks.
         context = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that has already imported this module (pymupdf,
-        # pydantic): ~10 ms per worker instead of ~1 s of imports. The forkserver is one per
-        # process and reads this list only when it starts; "__main__" is the default entry.
-        context.set_forkserver_preload(["__main__", __name__])
+        # Workers fork from a server that has already imported this module and the page
+        # extractor (pymupdf, pydantic): ~10 ms per worker instead of ~1 s of imports. The
+        # forkserver is one per process and reads this list only when it starts; "__main__"
+        # is the default entry.
+        context.set_forkserver_preload(["__main__", __name__, "ingest.pdf_page"])
         executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import pymupdf
 from PIL import Image
 
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
+from ingest.mupdf import pymupdf
 from ingest.ocr import ocr_image
 from ingest.ocr_languages import ScriptMemory, ocr_in_script
 from ingest.png import encode_png

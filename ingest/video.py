@@ -16,26 +16,26 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from ingest.asr import Segment, Transcriber
 from ingest.clip_text import clean_frame_text, transcript_for
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.frame_ocr import confident_lines, ocr_words
-from ingest.frames import FrameReader, encode_jpeg, fit_to_pixels
-from ingest.probe import VideoInfo, probe_video
 from ingest.stages import Stage, StageTimes
 from ingest.types import ClipContent
+
+if TYPE_CHECKING:
+    from ingest.asr import Segment, Transcriber
+    from ingest.probe import VideoInfo
 
 __all__ = [
     "ClipWindow",
     "VideoClips",
-    "VideoInfo",
     "frame_times",
     "plan_clips",
-    "probe_video",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ class VideoClips:
 
     def probe(self, path: Path) -> VideoInfo:
         """The facts of a video file; CorruptFile when it is not a readable video."""
+        from ingest.probe import probe_video  # PyAV: imported on the first video
+
         return probe_video(path)
 
     def duration(self, path: Path) -> float:
@@ -138,6 +140,8 @@ class VideoClips:
         Keyframe OCR (tesseract, one process per frame) runs on a thread pool while the
         next clips decode; at most `workers + 1` clips wait, so memory stays bounded.
         """
+        from ingest.frames import FrameReader, encode_jpeg, fit_to_pixels
+
         info = self.probe(path)
         asr = StageTimes()  # carried by the first clip
         with asr.measure(Stage.ASR):
@@ -184,6 +188,8 @@ class VideoClips:
 
     def _ocr(self, keyframe: Image.Image) -> str:
         """OCR of a keyframe at full resolution (small text survives), noise removed."""
+        from ingest.frames import fit_to_pixels
+
         words = ocr_words(fit_to_pixels(keyframe, self.settings.ocr_max_pixels), self.ocr_languages)
         return clean_frame_text(confident_lines(words, MIN_OCR_CONFIDENCE))
 

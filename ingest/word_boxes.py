@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import pymupdf
 from PIL import Image
 
+from ingest.mupdf import pymupdf
 from ingest.ocr import run_tesseract
 from ingest.types import Unit, UnitKind
 

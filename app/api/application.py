@@ -16,11 +16,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app import factory
 from app.api import conversations, routes, ui_support
 from app.api.auth import configured_key, install_auth
 from app.api.deps import ApiRuntime
 from app.api.errors import ErrorShapeMiddleware, install_error_handlers
-from app.api.loading import BackgroundLoader
+from app.api.loading import BackgroundLoader, resume_gc_after_start
 from app.api.openapi import install_openapi
 from app.api.worker import IngestWorker, recover_jobs
 from app.config import Settings
@@ -51,10 +52,14 @@ def limit_torch_threads(threads: int) -> None:
 
 def _start_runtime(settings: Settings, services_factory: ServicesFactory) -> ApiRuntime:
     """Load the models (`services_factory`, then the lazy ones), start the worker and
-    queue again what a previous process left unfinished (api_worker.recover_jobs)."""
-    limit_torch_threads(settings.api_torch_threads)
-    services = services_factory(settings)
-    services.load_models()
+    queue again what a previous process left unfinished (api_worker.recover_jobs). The
+    cyclic GC comes back on once the models are in (or failed), if the start paused it."""
+    try:
+        limit_torch_threads(settings.api_torch_threads)
+        services = services_factory(settings)
+        services.load_models()
+    finally:
+        resume_gc_after_start()
     upload_root = settings.data_dir / "uploads"
     upload_root.mkdir(parents=True, exist_ok=True)
     recovered = recover_jobs(services.registry, upload_root)
@@ -99,7 +104,9 @@ def create_app(settings: Settings, services_factory: ServicesFactory = build_ser
     )
     app.state.settings = settings
     app.state.loader = None
-    install_error_handlers(app, qdrant_server=bool(settings.qdrant_url))
+    install_error_handlers(
+        app, qdrant_server=bool(settings.qdrant_url), http_clients=factory.talks_http(settings)
+    )
     # Every byte of a body counts against its route's limit, with or without Content-Length.
     json_limit = settings.max_json_bytes
     app.include_router(routes.system, max_body_size=json_limit)

@@ -150,9 +150,12 @@ _METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TR
 # -- handlers ------------------------------------------------------------------------------
 
 
-def install_error_handlers(app: FastAPI, *, qdrant_server: bool = False) -> None:
+def install_error_handlers(
+    app: FastAPI, *, qdrant_server: bool = False, http_clients: bool = False
+) -> None:
     """Register the handlers that give every error the documented shape (qdrant-client's
-    own errors too when the index is a Qdrant server)."""
+    own errors too when the index is a Qdrant server, httpx's when a component talks HTTP:
+    `factory.talks_http`)."""
 
     async def on_http(request: Request, err: Exception) -> JSONResponse:
         assert isinstance(err, StarletteHTTPException)
@@ -192,7 +195,7 @@ def install_error_handlers(app: FastAPI, *, qdrant_server: bool = False) -> None
     app.add_exception_handler(UploadRejected, on_rejected)
     domain_errors: list[type[Exception]] = [
         MMRagError,
-        *backend_exception_types(qdrant_server=qdrant_server),
+        *backend_exception_types(qdrant_server=qdrant_server, http_clients=http_clients),
     ]
     for domain_error in domain_errors:
         app.add_exception_handler(domain_error, on_domain)

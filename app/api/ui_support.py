@@ -12,7 +12,6 @@ from app.api.deps import RuntimeDep, ServicesDep
 from app.api.routes import ERRORS
 from ingest.errors import NotFound
 from ingest.sniff import PDF_SUFFIXES, VIDEO_SUFFIXES
-from ingest.word_boxes import locate_passage, unit_words
 
 ui_support = APIRouter(tags=["ui"])
 
@@ -34,6 +33,9 @@ def passage_boxes(
 ) -> PassageBoxes:
     """Boxes (fractions of the page image) of the lines where `passage` is on a page, from
     the word boxes of the PDF text layer, or of OCR for an OCR'd page."""
+    # Imported here: pymupdf (~0.2 s) stays off the server's start path.
+    from ingest.word_boxes import locate_passage, unit_words
+
     unit = services.registry.get_unit(unit_id)
     if unit is None:
         raise NotFound(f"no unit with id {unit_id!r}")

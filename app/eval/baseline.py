@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pymupdf
-
+from ingest.mupdf import pymupdf
 from retrieval.bm25 import BM25
 from retrieval.terms import plain_words
 

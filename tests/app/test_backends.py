@@ -10,7 +10,9 @@ import httpx
 import pytest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from app import factory
 from app.backends import as_backend_error, backend_exception_types, backend_guard
+from app.config import Settings
 from ingest.errors import BackendUnavailable
 
 
@@ -28,8 +30,19 @@ def test_qdrant_and_transport_failures_become_backend_unavailable() -> None:
 
 
 def test_qdrant_exception_types_are_handled_only_with_a_server() -> None:
-    assert UnexpectedResponse in backend_exception_types(qdrant_server=True)
-    assert backend_exception_types(qdrant_server=False) == (httpx.TransportError,)
+    assert UnexpectedResponse in backend_exception_types(qdrant_server=True, http_clients=False)
+    assert httpx.TransportError in backend_exception_types(qdrant_server=True, http_clients=False)
+    assert backend_exception_types(qdrant_server=False, http_clients=True) == (
+        httpx.TransportError,
+    )
+    assert backend_exception_types(qdrant_server=False, http_clients=False) == ()
+
+
+def test_http_clients_are_the_vllm_ones() -> None:
+    assert not factory.talks_http(Settings(profile="lite"))
+    assert factory.talks_http(Settings(profile="gpu"))  # the vLLM generator
+    lite_vllm = Settings(profile="lite", retrieval={"visual_embedder": "vllm"})
+    assert factory.talks_http(lite_vllm)
 
 
 def test_the_embedded_default_starts_without_importing_qdrant_client() -> None:

@@ -21,9 +21,10 @@ from ingest.errors import CorruptFile
 from ingest.frame_ocr import OcrWord, confident_lines, parse_tsv
 from ingest.frames import DECORD, PYAV, Backend, FrameReader, fit_to_pixels
 from ingest.pipeline import Ingestor
+from ingest.probe import probe_video
 from ingest.store import BlobStore, Registry
 from ingest.types import Unit
-from ingest.video import ClipWindow, VideoClips, frame_times, plan_clips, probe_video
+from ingest.video import ClipWindow, VideoClips, frame_times, plan_clips
 from tests.support.fixtures_pdf import RecordingSink
 from tests.support.fixtures_video import (
     CORPUS_VIDEO,
