@@ -140,12 +140,15 @@ def run_ui(
     port = port or settings.ui_port
     url = api_url or settings.effective_api_url
     log.info("UI on %s, talking to the API at %s", client_url(host, port), url)
-    with _sigterm_as_interrupt():
+    # Signals set an event polled here: a KeyboardInterrupt landing inside Popen.wait can
+    # leave its waitpid lock held, and stopping the child then hung (seen in CI).
+    with _signals_as_stop() as stop:
         ui = subprocess.Popen(ui_command(host, port), env=ui_env(settings, url))
         try:
-            return ui.wait()
-        except KeyboardInterrupt:  # Ctrl-C, SIGINT or SIGTERM: stop the child with us
-            return 0
+            while ui.poll() is None:
+                if stop.wait(0.2):  # Ctrl-C, SIGINT or SIGTERM: stop the child with us
+                    return 0
+            return ui.returncode
         finally:
             stop_child(ui)
 
@@ -179,24 +182,6 @@ def _wait_started(
         if time.monotonic() > deadline:
             raise StartupFailed(f"the API server did not start within {timeout_s:.0f} s")
         _pause(stop, 0.1)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C (KeyboardInterrupt), so `kill` (or `docker stop`) also
-    stops the UI child process cleanly instead of leaving it running."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
