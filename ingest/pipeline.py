@@ -19,7 +19,7 @@ from typing import Protocol
 
 from ingest.config import IngestSettings
 from ingest.errors import IngestError, MMRagError
-from ingest.prefetch import ready_batches
+from ingest.prefetch import prefetched
 from ingest.sniff import detect_kind, is_candidate
 from ingest.stages import (
     IngestProgress,
@@ -55,11 +55,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Ingestor", "IngestProgress", "ProgressFn", "UnitSink", "iter_files"]
 
-# Units embedded per sink call, at most: one encoder call of this many units' texts (long
-# and short sorted together: less padding than page by page). Extraction runs ahead in a
-# thread (ingest.prefetch) by up to two batches, so the page processes work while the
-# encoder does, and memory stays bounded for a 1000-page PDF; the encoder takes the units
-# that are ready (a smaller batch when extraction is behind), so it never waits idle.
+# Units embedded per sink call: one encoder call of this many units' texts (long and short
+# sorted together: less padding than page by page). Extraction runs ahead in a thread
+# (ingest.prefetch) by up to two batches, so the page processes work while the encoder
+# does, and memory stays bounded for a 1000-page PDF.
 EMBED_BATCH_UNITS = 64
 
 
@@ -247,6 +246,7 @@ class Ingestor:
         if self.sink is not None:
             self.sink.remove(doc.id)  # points of an earlier, interrupted attempt
         units: list[Unit] = []
+        batch: list[Unit] = []
         duration: float | None = None
         what = "pages" if doc.kind is DocKind.PDF else "clips"
         embedded = 0
@@ -260,17 +260,19 @@ class Ingestor:
         report(Phase.EXTRACTING, 0, first)
         extracted = StageTimes()  # written by the prefetch thread, merged when it is done
         # closing: on an error below, the producer and its page processes stop at once.
-        ahead = ready_batches(
-            self._units(doc, source, extracted), 2 * self.batch_size, self.batch_size
-        )
-        with closing(ahead):
-            for batch in ahead:
-                for unit in batch:
-                    units.append(unit)
-                    report(Phase.EXTRACTING, len(units))
-                report(Phase.EMBEDDING, embedded)
-                embedded += self._flush(doc, batch, stages)
-                report(Phase.EMBEDDING, embedded)
+        with closing(prefetched(self._units(doc, source, extracted), 2 * self.batch_size)) as ahead:
+            for unit in ahead:
+                units.append(unit)
+                batch.append(unit)
+                report(Phase.EXTRACTING, len(units))
+                if len(batch) >= self.batch_size:
+                    report(Phase.EMBEDDING, embedded)
+                    embedded += self._flush(doc, batch, stages)
+                    report(Phase.EMBEDDING, embedded)
+        if batch:
+            report(Phase.EMBEDDING, embedded)
+            embedded += self._flush(doc, batch, stages)
+            report(Phase.EMBEDDING, embedded)
         stages.merge(extracted)
         if doc.kind is DocKind.VIDEO and units:
             duration = max(u.end_s or 0.0 for u in units)
@@ -293,11 +295,13 @@ class Ingestor:
 
     def _flush(self, doc: Document, batch: list[Unit], stages: StageTimes) -> int:
         """Hand the batch to the sink; returns how many units it took."""
+        n = len(batch)
         if batch and self.sink is not None:
             timings = self.sink.add(doc, batch)
             if timings is not None:
                 stages.merge(timings)
-        return len(batch)
+        batch.clear()
+        return n
 
     def _units(
         self, doc: Document, source: Path, stages: StageTimes

@@ -3,10 +3,7 @@
 Ingestion extracts units (render, text layer, OCR in page processes; ASR and frames for
 video) and then embeds them (MiniLM in this process). Pulled one after the other, the page
 processes wait while the encoder runs and the encoder waits while pages render; pulled by
-a thread, both stages keep a core busy. The consumer takes what is ready
-(`ready_batches`): a whole batch when extraction is ahead, and otherwise the units made so
-far, so the encoder starts on a document's first pages while the others render instead
-of waiting for a full batch (issue 14: a 13-page PDF used to render every page first).
+a thread, both stages keep a core busy.
 """
 
 from __future__ import annotations
@@ -28,14 +25,11 @@ class _Done:
         self.error = error
 
 
-def ready_batches(
-    items: Generator[T, None, None], depth: int, max_batch: int
-) -> Generator[list[T], None, None]:
-    """`items`, produced by a background thread up to `depth` ahead of the consumer, in
-    lists: each waits for one item, then takes every item already made, up to `max_batch`.
+def prefetched(items: Generator[T, None, None], depth: int) -> Generator[T, None, None]:
+    """`items`, produced by a background thread up to `depth` ahead of the consumer.
 
-    The producer's exception is raised in the consumer after the items made before it.
-    When the consumer stops early (break, error, KeyboardInterrupt), the producer stops and
+    The producer's exception is raised in the consumer at the point it happened. When the
+    consumer stops early (break, error, KeyboardInterrupt), the producer stops and
     `items` is closed in its thread, so its clean-up (a process pool's shutdown) runs."""
     buffer: queue.Queue[T | _Done] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
@@ -64,25 +58,13 @@ def ready_batches(
     thread = threading.Thread(target=produce, name="mmrag-prefetch", daemon=True)
     thread.start()
     try:
-        done: _Done | None = None
-        while done is None:
-            batch: list[T] = []
+        while True:
             item = buffer.get()
-            while True:
-                if isinstance(item, _Done):
-                    done = item
-                    break
-                batch.append(item)
-                if len(batch) >= max(1, max_batch):
-                    break
-                try:
-                    item = buffer.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                yield batch
-        if done.error is not None:
-            raise done.error
+            if isinstance(item, _Done):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
     finally:
         stop.set()
         thread.join()

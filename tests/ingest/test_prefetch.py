@@ -1,26 +1,14 @@
-"""ingest.prefetch: a producer thread ahead of the consumer, stopped when it stops; the
-consumer takes what is ready, in batches."""
+"""ingest.prefetch: a producer thread ahead of the consumer, stopped when it stops."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 
 import pytest
 
-from ingest.prefetch import ready_batches
-
-
-def prefetched(items: Generator[int, None, None], depth: int) -> Generator[int, None, None]:
-    """One item at a time (batches of at most one)."""
-    stream = ready_batches(items, depth, max_batch=1)
-    try:
-        for batch in stream:
-            assert len(batch) == 1
-            yield batch[0]
-    finally:
-        stream.close()
+from ingest.prefetch import prefetched
 
 
 def _numbers(n: int, log: list[str], fail_at: int | None = None) -> Generator[int, None, None]:
@@ -84,37 +72,3 @@ def test_closing_stops_the_producer_when_the_consumer_fails() -> None:
                 raise RuntimeError("sink failed")
     assert log[-1] == "closed in mmrag-prefetch"  # closed before the error reached us
     assert not any(t.name == "mmrag-prefetch" for t in threading.enumerate())
-
-
-def _slow(n: int, pause_s: float) -> Iterator[int]:
-    for i in range(n):
-        time.sleep(pause_s)
-        yield i
-
-
-def test_a_slow_consumer_gets_full_batches() -> None:
-    stream = ready_batches(_numbers(10, []), depth=8, max_batch=4)
-    time.sleep(0.3)  # the producer fills the buffer meanwhile
-    assert [len(b) for b in stream] == [4, 4, 2]
-
-
-def test_a_slow_producer_hands_over_each_item_as_it_is_made() -> None:
-    def items() -> Generator[int, None, None]:
-        yield from _slow(4, 0.15)
-
-    started = time.perf_counter()
-    seen: list[tuple[list[int], float]] = []
-    for batch in ready_batches(items(), depth=8, max_batch=4):
-        seen.append((batch, time.perf_counter() - started))
-    assert [b for b, _ in seen] == [[0], [1], [2], [3]]  # none waits for a full batch
-    assert seen[0][1] < 0.3
-
-
-def test_an_error_comes_after_the_batch_made_before_it() -> None:
-    got: list[list[int]] = []
-    stream = ready_batches(_numbers(10, [], fail_at=3), depth=8, max_batch=8)
-    time.sleep(0.3)
-    with pytest.raises(ValueError, match="bad item 3"):
-        for batch in stream:
-            got.append(batch)
-    assert got == [[0, 1, 2]]
