@@ -20,6 +20,8 @@ from retrieval.embedders.bert import (
     BertSentenceEncoder,
     SentenceEncoder,
     native_bfloat16,
+    runtime_weights,
+    token_batches,
     use_bfloat16,
 )
 from retrieval.embedders.minilm import load_text_encoder, packaged_minilm_path
@@ -66,6 +68,32 @@ def test_bfloat16_vectors_stay_within_cos_0999_of_float32() -> None:
     assert got.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert float((got * exact).sum(axis=1).min()) > 0.999
+
+
+def test_weights_cast_once_give_the_vectors_of_autocast_casting_on_each_call() -> None:
+    fast = load_text_encoder(precision="bfloat16")
+    assert isinstance(fast, BertSentenceEncoder)
+    linear = fast._run["encoder.layer.0.qkv.weight"]
+    assert linear.dtype == torch.bfloat16 and linear.shape == (3 * 384, 384)
+    assert fast._run["encoder.layer.0.output.LayerNorm.weight"].dtype == torch.float32
+    got = fast.encode(TEXTS)
+    # The same checkpoint with float32 weights: autocast casts them on every call.
+    fast._run = runtime_weights(fast.weights, fast.config.layers, bfloat16=False)
+    np.testing.assert_array_equal(got, fast.encode(TEXTS))
+
+
+def test_token_batches_pad_little_and_keep_to_the_budget() -> None:
+    lengths = [5, 190, 12, 12, 60, 300, 7, 59]
+    batches = token_batches(lengths, max_rows=3, max_tokens=128)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))  # every text once
+    assert [lengths[i] for i in rows] == sorted(lengths, reverse=True)  # longest first
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) <= 3
+        assert len(batch) == 1 or len(batch) * longest <= 128  # over-long texts go alone
+    assert [len(b) for b in batches] == [1, 1, 2, 3, 1]
+    assert token_batches([], 4, 64) == []
 
 
 def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it() -> None:
