@@ -170,7 +170,7 @@ class UnitPayloads:
     ) -> list[ScoredUnit]:
         """Search result points -> units with their raw scores, in order. `built` (unit id
         -> Unit) shares the units between the channels of one search: a unit two channels
-        found is rebuilt once (a third of stage 1's Python at 100k units)."""
+        found is rebuilt once."""
         built = {} if built is None else built
         out = []
         for p in points:
