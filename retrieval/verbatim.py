@@ -90,6 +90,11 @@ def _passage_pattern(passage: str) -> re.Pattern[str]:
 def is_verbatim(passage: str, text: str) -> bool:
     """Whether `passage` is one contiguous piece of `text` up to whitespace and repaired
     line-break hyphens (an empty passage is not)."""
-    if not passage.strip():
+    words = passage.split()
+    if not words:
         return False
+    # Most passages match without a repaired hyphen: a plain substring test over the
+    # whitespace-collapsed text decides them (the pattern's compile cost ~1 ms a query).
+    if " ".join(words) in " ".join(text.split()):
+        return True
     return _passage_pattern(passage).search(text) is not None

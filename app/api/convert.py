@@ -7,6 +7,7 @@ Conversation) need no function here: their models read them with `model_validate
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from app.api.schemas import (
@@ -23,12 +24,20 @@ from ingest.types import Document, Unit, UnitKind
 from retrieval.types import Hit
 
 SNIPPET_CHARS = 400
+_WORD = re.compile(r"\S+")
 PREVIEW_CHARS = 160
 
 
 def _snippet(text: str, limit: int) -> str:
     """Whitespace-collapsed text cut at `limit` characters, with an ellipsis when cut."""
-    flat = " ".join(text.split())
+    words: list[str] = []
+    size = -1
+    for match in _WORD.finditer(text):  # a page's text is long: read only what is shown
+        words.append(match.group())
+        size += len(words[-1]) + 1
+        if size > limit:
+            break
+    flat = " ".join(words)
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 

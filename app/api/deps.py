@@ -24,15 +24,21 @@ class ApiRuntime:
     upload_root: Path
 
 
-def get_loader(request: Request) -> BackgroundLoader[ApiRuntime] | None:
+# The dependencies are `async def` on purpose: they only read app state, and FastAPI runs
+# a plain `def` dependency in its thread pool. Each such hop hands the GIL between the
+# event loop and a worker thread, and under 20 concurrent queries those hand-offs, not
+# the queries, bounded the server's rate (docs/figures.md, issue 12).
+
+
+async def get_loader(request: Request) -> BackgroundLoader[ApiRuntime] | None:
     """The model loader of the running app (None outside the lifespan)."""
     loader: BackgroundLoader[ApiRuntime] | None = getattr(request.app.state, "loader", None)
     return loader
 
 
-def get_runtime(request: Request) -> ApiRuntime:
+async def get_runtime(request: Request) -> ApiRuntime:
     """The loaded runtime; 503 while the models load or when loading failed."""
-    loader = get_loader(request)
+    loader = await get_loader(request)
     if loader is None:  # only when a route runs outside the lifespan
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the service is starting")
     if loader.status == "failed":
@@ -48,7 +54,7 @@ def get_runtime(request: Request) -> ApiRuntime:
     return loader.value
 
 
-def get_services(runtime: Annotated[ApiRuntime, Depends(get_runtime)]) -> Services:
+async def get_services(runtime: Annotated[ApiRuntime, Depends(get_runtime)]) -> Services:
     return runtime.services
 
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from app import querying
 from app.api.convert import document_detail, query_response
@@ -44,6 +45,7 @@ from app.api.schemas import (
 from app.api.uploads import FILE_FIELD, receive_upload
 from app.api.worker import IngestTask
 from app.backends import backend_guard
+from app.service import Services
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
 from ingest.errors import NotFound
 from ingest.types import DocStatus, JobStatus, Unit, UnitKind
@@ -234,11 +236,17 @@ _QUERY_ERRORS = errors(400, 404, 413, 422, 502, 503)
 ERRORS = errors(400, 404, 413, 422, 502, 503)
 
 
-@search.post("/query", response_model=QueryResponse, responses=_QUERY_ERRORS)
-def query(request: QueryRequest, services: ServicesDep) -> QueryResponse:
-    """Retrieve, answer, and check the answer's citations against the hits."""
+def _answer(services: Services, request: QueryRequest) -> QueryResponse:
     answer = querying.ask(services, request.question, _scope(services, request), request.top_k)
     return query_response(answer)
+
+
+@search.post("/query", response_model=QueryResponse, responses=_QUERY_ERRORS)
+async def query(request: QueryRequest, services: ServicesDep) -> QueryResponse:
+    """Retrieve, answer, and check the answer's citations against the hits."""
+    # One hop to a worker thread for the whole query; a plain `def` route would also
+    # validate its response in the thread pool (a second hop, see app/api/deps.py).
+    return await run_in_threadpool(_answer, services, request)
 
 
 def sse(event: str, data: BaseModel) -> str:

@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -142,8 +144,15 @@ class BertSentenceEncoder:
     # Padded tokens (rows x longest) of one forward batch: attention and padding grow
     # with it, the per-call overhead shrinks (measured in docs/figures.md, issue 14).
     batch_tokens: int = 4096
+    # Run the forward as one traced TorchScript graph (`_graph`): the same ops, but the
+    # GIL is released once per batch instead of at each of its ~100 ops (see `_graph`).
+    traced: bool = True
     _run: dict[str, torch.Tensor] = field(init=False, repr=False)
     _pad_id: int = field(init=False, repr=False)
+    _traced: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = field(
+        init=False, repr=False, default=None
+    )
+    _trace_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.tokenizer.enable_truncation(self.max_length)
@@ -201,22 +210,48 @@ class BertSentenceEncoder:
 
         longest = max(len(ids) for ids in token_ids)
         padded = np.full((len(token_ids), longest), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(token_ids), longest), dtype=np.int64)
         for row, row_ids in enumerate(token_ids):
             padded[row, : len(row_ids)] = row_ids
-        ids = torch.from_numpy(padded)
-        lengths = torch.tensor([len(row_ids) for row_ids in token_ids])
-        mask = (torch.arange(longest)[None, :] < lengths[:, None]).long()
-        types = torch.zeros_like(ids)  # one segment: single texts
-        with torch.inference_mode():
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
-                tokens = self._forward(ids, types, mask).float()
-            if self.pooling == "cls":
-                pooled = tokens[:, 0]
-            else:
-                weights = mask.unsqueeze(-1).to(tokens.dtype)
-                pooled = (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-            unit = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            mask[row, : len(row_ids)] = 1
+        ids, attention = torch.from_numpy(padded), torch.from_numpy(mask)
+        # The unoptimised executor runs the traced ops as recorded: the profiling one
+        # re-specialises for every new batch shape, and was slower than eager here.
+        with torch.inference_mode(), torch.jit.optimized_execution(False):  # type: ignore[attr-defined]
+            unit = self._graph(ids, attention)(ids, attention)
         return unit.numpy()
+
+    def _graph(
+        self, ids: torch.Tensor, mask: torch.Tensor
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """`_embed`, traced on its first batch (`traced`), else `_embed` itself.
+
+        Every eager torch op releases the GIL and takes it back. Beside a thread running
+        Python (the API's other queries) each take waits up to the switch interval, so a
+        batch of 20 queries took 630-850 ms instead of 70 ms (docs/figures.md, issue 12).
+        The traced graph releases it once per call. Its sizes are traced, not frozen, and
+        it runs the same kernels: the vectors are bit-identical to eager (tested).
+        """
+        if not self.traced:
+            return self._embed
+        with self._trace_lock:
+            if self._traced is None:
+                self._traced = _trace(self._embed, ids, mask)
+            return self._traced
+
+    def _embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token ids and their attention mask -> pooled, L2-normalised rows (float32)."""
+        import torch
+
+        types = torch.zeros_like(ids)  # one segment: single texts
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+            tokens = self._forward(ids, types, mask).float()
+        if self.pooling == "cls":
+            pooled = tokens[:, 0]
+        else:
+            weights = mask.unsqueeze(-1).to(tokens.dtype)
+            pooled = (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     def _forward(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The encoder's last hidden states, (batch, tokens, hidden)."""
@@ -257,6 +292,27 @@ class BertSentenceEncoder:
             inner = gelu(dense(x, f"{p}.intermediate.dense"))
             x = norm(dense(inner, f"{p}.output.dense") + x, f"{p}.output.LayerNorm")
         return x
+
+
+def _trace(
+    embed: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """`embed` as a TorchScript graph, or `embed` itself where tracing fails (TorchScript
+    is deprecated upstream; torch is pinned, and eager gives the same vectors)."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            traced = torch.jit.trace(  # type: ignore[no-untyped-call]
+                embed, (ids, mask), check_trace=False
+            )
+        return cast("Callable[[torch.Tensor, torch.Tensor], torch.Tensor]", traced)
+    except Exception as err:  # any tracing failure: run eagerly, slower beside other threads
+        log.warning("text model runs eagerly: tracing failed (%s: %s)", type(err).__name__, err)
+        return embed
 
 
 def runtime_weights(

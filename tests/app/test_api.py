@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
@@ -213,6 +214,26 @@ def test_query_returns_answer_citations_and_explained_hits(api: Harness, pdf_byt
     assert top["score"] >= body["hits"][-1]["score"]
     assert {"stage1_score", "rerank_score", "matched", "text"} <= top.keys()
     assert body["citations"][0]["unit_id"] == top["unit_id"] and body["citations"][0]["valid"]
+
+
+def test_a_query_makes_one_thread_pool_hop(
+    api: Harness, pdf_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each hop hands the GIL between the event loop and a worker thread: under concurrent
+    # queries the hand-offs bounded the rate (sync dependencies and a sync route's
+    # response validation each made one; docs/figures.md, issue 12).
+    api.ingest("paper.pdf", pdf_bytes)
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        hops.append(getattr(getattr(func, "func", func), "__name__", repr(func)))  # partial
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    response = api.client.post("/query", json={"question": "What is peer-to-peer cash?"})
+    assert response.status_code == 200, response.text
+    assert hops == ["_answer"]
 
 
 def test_query_filters_by_document_prefix_and_kind(api: Harness, pdf_bytes: bytes) -> None:

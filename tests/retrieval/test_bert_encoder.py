@@ -5,6 +5,7 @@ BertModel on tiny random checkpoints built here, and clear errors for what it ca
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -77,9 +78,39 @@ def test_weights_cast_once_give_the_vectors_of_autocast_casting_on_each_call() -
     assert linear.dtype == torch.bfloat16 and linear.shape == (3 * 384, 384)
     assert fast._run["encoder.layer.0.output.LayerNorm.weight"].dtype == torch.float32
     got = fast.encode(TEXTS)
-    # The same checkpoint with float32 weights: autocast casts them on every call.
+    # The same checkpoint with float32 weights: autocast casts them on every call. (The
+    # traced graph holds the weights it was traced with: trace again.)
     fast._run = runtime_weights(fast.weights, fast.config.layers, bfloat16=False)
+    fast._traced = None
     np.testing.assert_array_equal(got, fast.encode(TEXTS))
+
+
+def test_the_traced_graph_gives_the_eager_vectors_for_any_batch_shape() -> None:
+    traced = load_text_encoder(precision="bfloat16")
+    assert isinstance(traced, BertSentenceEncoder) and traced.traced
+    eager = replace(traced, traced=False)
+    for batch_size in (64, 2, 1):  # traced on the first batch, then other shapes
+        np.testing.assert_array_equal(
+            traced.encode(TEXTS, batch_size=batch_size), eager.encode(TEXTS, batch_size=batch_size)
+        )
+    assert isinstance(traced._traced, torch.jit.ScriptFunction)  # one call, not ~100 ops
+    assert eager._traced is None
+
+
+def test_a_failed_trace_runs_eagerly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    encoder = load_text_encoder()
+    assert isinstance(encoder, BertSentenceEncoder)
+    expected = replace(encoder, traced=False).encode(TEXTS)
+
+    def no_tracing(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("tracing is not supported here")
+
+    monkeypatch.setattr(torch.jit, "trace", no_tracing)
+    with caplog.at_level("WARNING", logger="retrieval.embedders.bert"):
+        np.testing.assert_array_equal(encoder.encode(TEXTS), expected)
+    assert "tracing failed (RuntimeError: tracing is not supported here)" in caplog.text
 
 
 def test_token_batches_pad_little_and_keep_to_the_budget() -> None:
