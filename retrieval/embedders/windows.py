@@ -50,7 +50,9 @@ class SentenceVectors:
         self.batch_size = batch_size
         self.dim = model.dim
         self.persistent = persistent
-        self._cache: OrderedDict[bytes, Matrix] = OrderedDict()
+        # Keyed by the text itself: a str caches its hash, so a lookup costs no digest
+        # (a query looks up ~360 answer sentences). Digests key the persistent cache only.
+        self._cache: OrderedDict[str, Matrix] = OrderedDict()
         self._lock = threading.Lock()
         self.batcher: MicroBatcher[str] = MicroBatcher(self._model_encode, max_items=512)
 
@@ -66,29 +68,28 @@ class SentenceVectors:
         call, shared with concurrent callers when `batched`). Queries pass `persist=False`:
         they stay in memory (the retriever, reranker and answer scorer share one encoding)
         and never touch the on-disk cache of unit texts."""
-        keys = [self._key(t) for t in texts]
         with self._lock:
-            found = {k: self._cache[k] for k in keys if k in self._cache}
-        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         persistent = self.persistent if persist else None
         if missing and persistent is not None:
-            found.update(persistent.get_many(k for k, _ in missing))
-            missing = [(k, t) for k, t in missing if k not in found]
-        fresh: dict[bytes, Matrix] = {}
+            digests = {self._key(t): t for t in missing}
+            stored = persistent.get_many(digests)
+            found.update((digests[k], vector) for k, vector in stored.items())
+            missing = [t for t in missing if t not in found]
         if missing:
             encode = self.batcher if batched else self._model_encode
-            vectors = encode([t for _, t in missing])
-            fresh = dict(zip((k for k, _ in missing), vectors, strict=True))
+            fresh = dict(zip(missing, encode(missing), strict=True))
             if persistent is not None:
-                persistent.put_many(fresh)
-        found.update(fresh)
+                persistent.put_many({self._key(t): vector for t, vector in fresh.items()})
+            found.update(fresh)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for row, key in enumerate(keys):
-            out[row] = found[key]
+        for row, text in enumerate(texts):
+            out[row] = found[text]
         with self._lock:
             self._cache.update(found)
-            for key in keys:
-                self._cache.move_to_end(key)
+            for text in texts:
+                self._cache.move_to_end(text)
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
         return out
