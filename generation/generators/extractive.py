@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 
 from generation.config import GenerationSettings
+from generation.generators.answer_type import asks_quantity, states_new_figure
 from generation.generators.scoring import SentenceScorer
 from generation.prompts import NO_ANSWER, source_marker
 from generation.rows import NoRows, PageRows
@@ -41,6 +42,9 @@ MAX_QUOTE_WORDS = 60  # longer sentences (run-on text, whole tables) are not quo
 # keeps this share of its score, and reaches its full score with two new content words.
 NO_NEW_WORDS_FACTOR = 0.3
 NEW_WORDS_FOR_FULL_SCORE = 2
+# A question asking for a quantity is answered by a sentence stating a figure it does not
+# hold; others (headers, titles, captions) keep this share of their score.
+NO_FIGURE_FACTOR = 0.6
 
 
 def novelty(sentence: str, question_terms: set[str]) -> float:
@@ -49,6 +53,14 @@ def novelty(sentence: str, question_terms: set[str]) -> float:
     new = len(set(tokenize(sentence)) - question_terms)
     share = min(1.0, new / NEW_WORDS_FOR_FULL_SCORE)
     return NO_NEW_WORDS_FACTOR + (1.0 - NO_NEW_WORDS_FACTOR) * share
+
+
+def answer_type_factor(sentence: str, question: str, wants_figure: bool) -> float:
+    """Score factor: NO_FIGURE_FACTOR for a sentence stating no new figure when the
+    question asks for a quantity (`asks_quantity`), else 1."""
+    if wants_figure and not states_new_figure(sentence, question):
+        return NO_FIGURE_FACTOR
+    return 1.0
 
 
 def quotable(sentence: Sentence) -> bool:
@@ -230,11 +242,14 @@ class ExtractiveGenerator:
             return []
         raw = self.scorer.score(question, [s.text for _, _, s in flat])
         asked = set(tokenize(question))
+        wants_figure = self.settings.extractive_answer_type and asks_quantity(question)
         return [
             ScoredSentence(
                 index,
                 s,
-                (r + self.hit_weight * hit.score) * novelty(s.text, asked)
+                (r + self.hit_weight * hit.score)
+                * novelty(s.text, asked)
+                * answer_type_factor(s.text, question, wants_figure)
                 if r > self.min_score and quotable(s)
                 else 0.0,
             )
