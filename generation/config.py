@@ -35,7 +35,7 @@ class GenerationSettings(BaseModel):
     # content words (retrieval.evidence.clip_evidence); fitted with the refusal threshold.
     locate_threshold: float = Field(0.05, gt=0, le=1)
     # The extractive settings below are chosen by k-fold CV in `mmrag eval --answers`
-    # (app.eval.ANSWER_VARIANTS; docs/figures.md).
+    # (app.eval.runner.ANSWER_VARIANTS; docs/figures.md).
     extractive_sentences: int = Field(3, ge=1)
     # Passages after the first are quoted while they score at least this share of the best.
     extractive_min_ratio: float = Field(0.5, ge=0, le=1)
