@@ -130,6 +130,18 @@ def _with_context(
     return Snippet(pick.source_index, tuple(sentences), pick.score)
 
 
+def _judged_text(snippet: Snippet, pick: ScoredSentence) -> str:
+    """The text whose novelty and answer type a pick is judged on: the pick with the short
+    lines its passage brings (a label line and the value the layout put on the next line,
+    "BY NET PROFIT" / "`67,845 crore", are one statement). A full sentence brought after a
+    heading does not count: the heading alone still repeats the question."""
+    return " ".join(
+        s.text
+        for s in snippet.sentences
+        if s.ordinal == pick.sentence.ordinal or s.n_words < SHORT_SENTENCE_WORDS
+    )
+
+
 def _with_following(
     snippet: Snippet, by_key: dict[tuple[int, int], ScoredSentence], taken: set[tuple[int, int]]
 ) -> Snippet:
@@ -241,20 +253,25 @@ class ExtractiveGenerator:
         if not flat:
             return []
         raw = self.scorer.score(question, [s.text for _, _, s in flat])
-        asked = set(tokenize(question))
-        wants_figure = self.settings.extractive_answer_type and asks_quantity(question)
-        return [
+        scored = [
             ScoredSentence(
                 index,
                 s,
-                (r + self.hit_weight * hit.score)
-                * novelty(s.text, asked)
-                * answer_type_factor(s.text, question, wants_figure)
-                if r > self.min_score and quotable(s)
-                else 0.0,
+                r + self.hit_weight * hit.score if r > self.min_score and quotable(s) else 0.0,
             )
             for (index, hit, s), r in zip(flat, raw, strict=True)
         ]
+        by_key = {c.key: c for c in scored}
+        asked = set(tokenize(question))
+        wants_figure = self.settings.extractive_answer_type and asks_quantity(question)
+        out = []
+        for c in scored:
+            if c.score > 0:
+                shown = _judged_text(_with_context(c, by_key), c)
+                factor = novelty(shown, asked) * answer_type_factor(shown, question, wants_figure)
+                c = replace(c, score=c.score * factor)
+            out.append(c)
+        return out
 
     def select(self, question: str, hits: Sequence[Hit]) -> list[Snippet]:
         """The chosen snippets, best first (empty when nothing answers the question)."""

@@ -433,3 +433,16 @@ def test_answer_type_leaves_other_questions_alone() -> None:
     assert generator(LexicalSentenceScorer(), n=1, answer_type=True).compose(
         question, hits
     ) == generator(LexicalSentenceScorer(), n=1).compose(question, hits)
+
+
+def test_a_label_is_judged_with_the_value_on_its_next_line() -> None:
+    # "BY NET PROFIT" alone repeats the question; with the line the layout put after it,
+    # it states the figure asked for.
+    text = (
+        "RIL is a large company with a long history of growth in India.\n\n"
+        "BY NET PROFIT\n`67,845 crore\n"
+    )
+    answer = generator(LexicalSentenceScorer(), n=1, answer_type=True).compose(
+        "What net profit did RIL report?", [hit(page_unit("r.pdf", 2, text), 0.9)]
+    )
+    assert answer == "BY NET PROFIT `67,845 crore [S1]"
