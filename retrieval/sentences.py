@@ -72,10 +72,13 @@ _JOINERS = frozenset(
 )
 # A line ending in a month name goes on with the day or year the layout put on the next
 # line ("In March" / "2023, the White House issued ...").
-_MONTHS = frozenset(
-    "january february march april may june july august september october november december"
-    " jan feb mar apr jun jul aug sep sept oct nov dec".split()
-)
+# fmt: off
+_MONTHS = frozenset((
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec",
+))
+# fmt: on
 # A line this long (relative to the longest line around it) was wrapped by the layout.
 _WRAPPED_FRACTION = 0.7
 _WRAPPED_MIN_CHARS = 45
