@@ -10,7 +10,10 @@ sentence that answers comes first), then others scoring at least half as well. A
 short to stand alone (a table cell or row, a heading, a `label:` line) takes the next lines
 until it has SHORT_SENTENCE_WORDS words, because in text layers the value follows its label
 ("Bank:" / "Salzburger Sparkasse Bank AG", "lineCap" / "string" / "butt").
-Sentences made only of the question's own words (titles, headings) are demoted.
+Sentences made only of the question's own words (titles, headings) are demoted, and so,
+for a question asking for a quantity, are sentences stating no figure it does not hold
+(generation.generators.answer_type); both are judged on the pick with the short lines its
+passage brings (a label and the value on its next line).
 For a figure or table (named by the question, or captioned by the best pick) the answer
 quotes its caption and the sentence that refers to it.
 """
