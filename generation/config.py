@@ -34,13 +34,16 @@ class GenerationSettings(BaseModel):
     # with the closest clips when one retrieved clip holds at least this share of its
     # content words (retrieval.evidence.clip_evidence); fitted with the refusal threshold.
     locate_threshold: float = Field(0.05, gt=0, le=1)
-    # The three extractive settings below are chosen by k-fold CV in `mmrag eval --answers`
-    # (app.eval.ANSWER_VARIANTS; docs/figures.md).
+    # The extractive settings below are chosen by k-fold CV in `mmrag eval --answers`
+    # (app.eval.runner.ANSWER_VARIANTS; docs/figures.md).
     extractive_sentences: int = Field(3, ge=1)
     # Passages after the first are quoted while they score at least this share of the best.
     extractive_min_ratio: float = Field(0.5, ge=0, le=1)
     # Quote the best sentence of the top-ranked unit too when the best sentence is elsewhere.
-    extractive_top_unit: bool = True
+    extractive_top_unit: bool = False
     # Which passages go on with the sentence that follows them in the text: none, the
     # best one, or all.
     extractive_follow: Literal["none", "first", "all"] = "all"
+    # For a question asking for a quantity ("How many ...", "What revenue ..."), prefer
+    # sentences stating a figure it does not hold (generation.generators.answer_type).
+    extractive_answer_type: bool = True

@@ -70,6 +70,15 @@ _JOINERS = frozenset(
         "which",
     ]
 )
+# A line ending in a month name goes on with the day or year the layout put on the next
+# line ("In March" / "2023, the White House issued ...").
+# fmt: off
+_MONTHS = frozenset((
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec",
+))
+# fmt: on
 # A line this long (relative to the longest line around it) was wrapped by the layout.
 _WRAPPED_FRACTION = 0.7
 _WRAPPED_MIN_CHARS = 45
@@ -135,6 +144,8 @@ def _continues(prev: _Line, line: _Line, wrap_width: int) -> bool:
         return False
     if line.text[:1].islower() or line.text[:1] in ",;)]":
         return True  # a sentence does not start in lower case
+    if line.text[:1].isdigit() and prev.text.split()[-1].rstrip(".").casefold() in _MONTHS:
+        return True  # a date split by the layout: "In March" / "2023, ..."
     if (
         prev.text.endswith((",", "(", "-", "–", "&"))
         or prev.text.split()[-1].casefold() in _JOINERS

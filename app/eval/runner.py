@@ -413,16 +413,20 @@ def _answer_scores(rows: Sequence[tuple[float, float, float, float]]) -> AnswerS
 
 # The extractive settings `mmrag eval --answers` cross-validates, from the shortest answers
 # to the longest (ties go to the first): passages quoted, the top-ranked unit's best
-# sentence quoted too, which passages go on with their next sentence.
+# sentence quoted too, which passages go on with their next sentence, and whether a
+# question asking for a quantity prefers sentences stating a figure (answer type).
 ANSWER_VARIANTS: dict[str, dict[str, object]] = {
-    f"{n} passages{', top unit' if top else ''}{f', follow {follow}' if follow != 'none' else ''}": {
+    f"{n} passages{', top unit' if top else ''}{f', follow {follow}' if follow != 'none' else ''}"
+    f"{', answer type' if typed else ''}": {
         "extractive_sentences": n,
         "extractive_top_unit": top,
         "extractive_follow": follow,
+        "extractive_answer_type": typed,
     }
     for n in (2, 3)
     for follow in ("none", "first", "all")
     for top in (False, True)
+    for typed in (False, True)
 }
 
 

@@ -10,7 +10,10 @@ sentence that answers comes first), then others scoring at least half as well. A
 short to stand alone (a table cell or row, a heading, a `label:` line) takes the next lines
 until it has SHORT_SENTENCE_WORDS words, because in text layers the value follows its label
 ("Bank:" / "Salzburger Sparkasse Bank AG", "lineCap" / "string" / "butt").
-Sentences made only of the question's own words (titles, headings) are demoted.
+Sentences made only of the question's own words (titles, headings) are demoted, and so,
+for a question asking for a quantity, are sentences stating no figure it does not hold
+(generation.generators.answer_type); both are judged on the pick with the short lines its
+passage brings (a label and the value on its next line).
 For a figure or table (named by the question, or captioned by the best pick) the answer
 quotes its caption and the sentence that refers to it.
 """
@@ -22,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 
 from generation.config import GenerationSettings
+from generation.generators.answer_type import asks_quantity, states_new_figure
 from generation.generators.scoring import SentenceScorer
 from generation.prompts import NO_ANSWER, source_marker
 from generation.rows import NoRows, PageRows
@@ -41,6 +45,9 @@ MAX_QUOTE_WORDS = 60  # longer sentences (run-on text, whole tables) are not quo
 # keeps this share of its score, and reaches its full score with two new content words.
 NO_NEW_WORDS_FACTOR = 0.3
 NEW_WORDS_FOR_FULL_SCORE = 2
+# A question asking for a quantity is answered by a sentence stating a figure it does not
+# hold; others (headers, titles, captions) keep this share of their score.
+NO_FIGURE_FACTOR = 0.6
 
 
 def novelty(sentence: str, question_terms: set[str]) -> float:
@@ -49,6 +56,14 @@ def novelty(sentence: str, question_terms: set[str]) -> float:
     new = len(set(tokenize(sentence)) - question_terms)
     share = min(1.0, new / NEW_WORDS_FOR_FULL_SCORE)
     return NO_NEW_WORDS_FACTOR + (1.0 - NO_NEW_WORDS_FACTOR) * share
+
+
+def answer_type_factor(sentence: str, question: str, wants_figure: bool) -> float:
+    """Score factor: NO_FIGURE_FACTOR for a sentence stating no new figure when the
+    question asks for a quantity (`asks_quantity`), else 1."""
+    if wants_figure and not states_new_figure(sentence, question):
+        return NO_FIGURE_FACTOR
+    return 1.0
 
 
 def quotable(sentence: Sentence) -> bool:
@@ -116,6 +131,18 @@ def _with_context(
         if previous is not None and previous.key not in taken:
             sentences.insert(0, previous.sentence)
     return Snippet(pick.source_index, tuple(sentences), pick.score)
+
+
+def _judged_text(snippet: Snippet, pick: ScoredSentence) -> str:
+    """The text whose novelty and answer type a pick is judged on: the pick with the short
+    lines its passage brings (a label line and the value the layout put on the next line,
+    "BY NET PROFIT" / "`67,845 crore", are one statement). A full sentence brought after a
+    heading does not count: the heading alone still repeats the question."""
+    return " ".join(
+        s.text
+        for s in snippet.sentences
+        if s.ordinal == pick.sentence.ordinal or s.n_words < SHORT_SENTENCE_WORDS
+    )
 
 
 def _with_following(
@@ -229,17 +256,25 @@ class ExtractiveGenerator:
         if not flat:
             return []
         raw = self.scorer.score(question, [s.text for _, _, s in flat])
-        asked = set(tokenize(question))
-        return [
+        scored = [
             ScoredSentence(
                 index,
                 s,
-                (r + self.hit_weight * hit.score) * novelty(s.text, asked)
-                if r > self.min_score and quotable(s)
-                else 0.0,
+                r + self.hit_weight * hit.score if r > self.min_score and quotable(s) else 0.0,
             )
             for (index, hit, s), r in zip(flat, raw, strict=True)
         ]
+        by_key = {c.key: c for c in scored}
+        asked = set(tokenize(question))
+        wants_figure = self.settings.extractive_answer_type and asks_quantity(question)
+        out = []
+        for c in scored:
+            if c.score > 0:
+                shown = _judged_text(_with_context(c, by_key), c)
+                factor = novelty(shown, asked) * answer_type_factor(shown, question, wants_figure)
+                c = replace(c, score=c.score * factor)
+            out.append(c)
+        return out
 
     def select(self, question: str, hits: Sequence[Hit]) -> list[Snippet]:
         """The chosen snippets, best first (empty when nothing answers the question)."""

@@ -37,9 +37,13 @@ def generator(
     *,
     top_unit: bool = False,
     follow: Literal["none", "first", "all"] = "none",
+    answer_type: bool = False,
 ) -> ExtractiveGenerator:
     settings = GenerationSettings(
-        extractive_sentences=n, extractive_top_unit=top_unit, extractive_follow=follow
+        extractive_sentences=n,
+        extractive_top_unit=top_unit,
+        extractive_follow=follow,
+        extractive_answer_type=answer_type,
     )
     return ExtractiveGenerator(scorer, settings)
 
@@ -151,7 +155,9 @@ def test_lexical_scorer_prefers_the_sentence_covering_rare_query_words() -> None
     assert all(0.0 <= s <= 1.0 for s in scores)
 
 
-_WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta-", "\n", ".", "  ", "Epsilon", "•", ":"])
+_WORDS = st.sampled_from(
+    ["alpha", "beta", "gamma", "delta-", "\n", ".", "  ", "Epsilon", "•", ":", "1,234", "2020"]
+)
 
 
 @settings(max_examples=60)
@@ -160,13 +166,22 @@ _WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta-", "\n", ".", "  ", "
     st.integers(1, 4),
     st.booleans(),
     st.sampled_from(["none", "first", "all"]),
+    st.sampled_from(["alpha gamma epsilon", "How many alpha in 2020?"]),
+    st.booleans(),
 )
 def test_never_invents_text(
-    unit_texts: list[str], n: int, top_unit: bool, follow: Literal["none", "first", "all"]
+    unit_texts: list[str],
+    n: int,
+    top_unit: bool,
+    follow: Literal["none", "first", "all"],
+    question: str,
+    answer_type: bool,
 ) -> None:
     hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
-    gen = generator(LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow)
-    snippets = gen.select("alpha gamma epsilon", hits)
+    gen = generator(
+        LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow, answer_type=answer_type
+    )
+    snippets = gen.select(question, hits)
     assert len(snippets) <= n
     for snippet in snippets:
         source = hits[snippet.source_index - 1].unit.text
@@ -174,7 +189,7 @@ def test_never_invents_text(
         assert ordinals == list(range(ordinals[0], ordinals[0] + len(ordinals)))
         for sentence in snippet.sentences:
             assert sentence.text == clean_span(source, sentence.start, sentence.end)
-    answer = gen.compose("alpha gamma epsilon", hits)
+    answer = gen.compose(question, hits)
     # The answer is the snippets' words plus citation markers, nothing else.
     assert (
         sorted(strip_markers(answer).split()) == sorted(w for s in snippets for w in s.text.split())
@@ -250,11 +265,13 @@ def passages(answer: str) -> list[tuple[str, int]]:
             "What does Figure 2 show?",
             "What is the number of the card?",
             "Which table lists lineCap?",
+            "How many minutes does locking take?",
         ]
     ),
     st.integers(1, 4),
     st.booleans(),
     st.sampled_from(["none", "first", "all"]),
+    st.booleans(),
 )
 def test_every_quoted_passage_is_verbatim_in_its_cited_unit(
     unit_texts: list[str],
@@ -262,9 +279,12 @@ def test_every_quoted_passage_is_verbatim_in_its_cited_unit(
     n: int,
     top_unit: bool,
     follow: Literal["none", "first", "all"],
+    answer_type: bool,
 ) -> None:
     hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
-    gen = generator(LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow)
+    gen = generator(
+        LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow, answer_type=answer_type
+    )
     answer = gen.compose(question, hits)
     if answer == NO_ANSWER:
         return
@@ -390,3 +410,39 @@ def test_follow_all_extends_every_passage_first_only_the_best() -> None:
     assert first == f"{a1} {a2} [S1] {b1} [S1]"
     every = generator(scorer, n=2, follow="all").compose("q", hits)
     assert every == f"{a1} {a2} [S1] {b1} {b2} [S1]"
+
+
+def test_a_quantity_question_quotes_the_figure_before_the_title() -> None:
+    # The title shares more of the question's words; the row states the figure asked for.
+    text = (
+        "Comprehensive income in fiscal 2021, consolidated statement.\n\n"
+        "Total comprehensive income for the year came to 415,954 million yen."
+    )
+    question = "What was the total comprehensive income in fiscal 2021?"
+    hits = [hit(page_unit("r.pdf", 1, text), 0.9)]
+    plain = generator(LexicalSentenceScorer(), n=1).compose(question, hits)
+    typed = generator(LexicalSentenceScorer(), n=1, answer_type=True).compose(question, hits)
+    assert plain.startswith("Comprehensive income in fiscal 2021")
+    assert typed == "Total comprehensive income for the year came to 415,954 million yen. [S1]"
+
+
+def test_answer_type_leaves_other_questions_alone() -> None:
+    text = "The gym opens at noon.\n\nIt has 1,200 square metres of walls."
+    hits = [hit(page_unit("g.pdf", 1, text), 0.9)]
+    question = "When does the gym open?"
+    assert generator(LexicalSentenceScorer(), n=1, answer_type=True).compose(
+        question, hits
+    ) == generator(LexicalSentenceScorer(), n=1).compose(question, hits)
+
+
+def test_a_label_is_judged_with_the_value_on_its_next_line() -> None:
+    # "BY NET PROFIT" alone repeats the question; with the line the layout put after it,
+    # it states the figure asked for.
+    text = (
+        "RIL is a large company with a long history of growth in India.\n\n"
+        "BY NET PROFIT\n`67,845 crore\n"
+    )
+    answer = generator(LexicalSentenceScorer(), n=1, answer_type=True).compose(
+        "What net profit did RIL report?", [hit(page_unit("r.pdf", 2, text), 0.9)]
+    )
+    assert answer == "BY NET PROFIT `67,845 crore [S1]"

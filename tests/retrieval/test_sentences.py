@@ -91,6 +91,18 @@ def test_a_reference_wrapped_after_a_short_line_is_not_started_mid_sentence() ->
     assert not any(t.startswith("(CIKM)") for t in texts(text))
 
 
+def test_a_date_split_by_the_layout_stays_in_its_sentence() -> None:
+    # A short line ending in a month name, then the year: the quote must not start at
+    # "2023," (the answer to "When did the White House issue it?" is "March 2023").
+    text = (
+        "The Senate confirmed a National Cyber Director in June 2021 to serve as the principal adviser.\n"
+        "The official resigned in February 2023. In March\n"
+        "2023, the White House issued the National Cybersecurity Strategy, outlining how\n"
+        "the administration will manage the nation's cybersecurity through five pillars.\n"
+    )
+    assert texts(text)[-1].startswith("In March 2023, the White House issued")
+
+
 def test_cjk_and_empty() -> None:
     assert texts("第一句。第二句！") == ["第一句。", "第二句！"]
     assert texts("") == [] and texts(" \n ... \n") == []
