@@ -99,6 +99,7 @@ def build_text_embedder(settings: Settings) -> Embedder | None:
             settings.retrieval.text_model,
             precision=settings.retrieval.text_precision,
             cache_path=window_cache(settings),
+            query_lanes=settings.retrieval.query_lanes,
         )
     from retrieval.embedders.fake import FakeEmbedder
 

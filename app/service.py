@@ -132,7 +132,8 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         sink=indexer,
     )
     # Concurrent queries share encoder calls (see retrieval/batching.py).
-    retriever = Retriever(index, settings.retrieval, encoders.with_batched_queries(), reranker)
+    lanes = settings.retrieval.query_lanes
+    retriever = Retriever(index, settings.retrieval, encoders.with_batched_queries(lanes), reranker)
     generator = (
         factory.build_generator(settings, factory.build_sentence_scorer(reranker), storage.registry)
         if with_generator

@@ -80,6 +80,10 @@ class RetrievalSettings(BaseModel):
 
     collection: str = "mmrag"
     upsert_batch: int = Field(64, ge=1)
+    # Query-encoder calls that may run at once in a server (retrieval/batching.py): with
+    # one-thread model calls, one per core. 20 concurrent clients on 2 cores: 1.7x the
+    # sequential rate with 2 lanes against 1.6x with 1 (docs/figures.md, issue 12).
+    query_lanes: int = Field(2, ge=1)
     # Exact search below this many units, HNSW above. bench.index (docs/figures.md): exact
     # has recall 1.0 and, on a quiet 2-core machine, stays within the 15 ms stage-1 budget
     # up to ~100k units; HNSW under a document filter reached recall@50 0.97 (with ACORN),

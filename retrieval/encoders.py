@@ -56,10 +56,12 @@ class Encoders:
             ("sparse encoder", self.sparse),
         ]
 
-    def with_batched_queries(self) -> Encoders:
-        """The same encoders, the dense ones micro-batching concurrent queries
-        (retrieval/batching.py); for the retriever of a server."""
-        return Encoders(batch_queries(self.visual), batch_queries(self.text), self.sparse)
+    def with_batched_queries(self, lanes: int = 1) -> Encoders:
+        """The same encoders, the dense ones micro-batching concurrent queries, `lanes`
+        model calls at a time (retrieval/batching.py); for the retriever of a server."""
+        return Encoders(
+            batch_queries(self.visual, lanes), batch_queries(self.text, lanes), self.sparse
+        )
 
     def embed_units(
         self, units: Sequence[Unit], timings: StageTimes | None = None

@@ -69,6 +69,7 @@ class MiniLMEmbedder:
         batch_size: int = 32,
         encoder: SentenceEncoder | None = None,
         cache_path: Path | None = None,
+        query_lanes: int = 1,
     ) -> None:
         self.model = encoder if encoder is not None else load_text_encoder(model, precision)
         self.name = f"st:{Path(model).name or model}" if model else "minilm-l6"
@@ -78,7 +79,8 @@ class MiniLMEmbedder:
         self.max_passages = max_passages
         self.batch_size = batch_size
         persistent = SqliteVectorCache(cache_path, self.dim) if cache_path is not None else None
-        self.windows = UnitWindows(SentenceVectors(self.model, persistent=persistent))
+        vectors = SentenceVectors(self.model, persistent=persistent, lanes=query_lanes)
+        self.windows = UnitWindows(vectors)
 
     def encode(self, texts: Sequence[str]) -> Matrix:
         """Raw texts -> (n, dim) float32 unit vectors."""

@@ -44,6 +44,7 @@ class SentenceVectors:
         capacity: int = 20_000,
         batch_size: int = 64,
         persistent: SqliteVectorCache | None = None,
+        lanes: int = 1,
     ) -> None:
         self.model = model
         self.capacity = capacity
@@ -54,7 +55,7 @@ class SentenceVectors:
         # (a query looks up ~360 answer sentences). Digests key the persistent cache only.
         self._cache: OrderedDict[str, Matrix] = OrderedDict()
         self._lock = threading.Lock()
-        self.batcher: MicroBatcher[str] = MicroBatcher(self._model_encode, max_items=512)
+        self.batcher: MicroBatcher[str] = MicroBatcher(self._model_encode, 512, lanes)
 
     @staticmethod
     def _key(text: str) -> bytes:

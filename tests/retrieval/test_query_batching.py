@@ -71,10 +71,60 @@ def test_a_lone_call_runs_at_once_and_errors_reach_every_caller() -> None:
     assert _outcome(failing, [1.0]) == "model failed"  # the lead was handed back
 
 
+@pytest.mark.parametrize("lanes", [1, 2, 3])
+def test_at_most_lanes_model_calls_run_at_once_and_all_lanes_are_used(lanes: int) -> None:
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def slow(items: list[float]) -> Matrix:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return _rows(items)
+
+    batcher: MicroBatcher[float] = MicroBatcher(slow, lanes=lanes)
+    results = _concurrently(batcher, [[float(i)] for i in range(THREADS)])
+    assert all(np.array_equal(rows, _rows([i])) for i, rows in enumerate(results))
+    assert most == lanes  # 8 callers at once: every lane ran, never one more
+    assert batcher.calls < THREADS  # still merged
+
+
+def test_a_second_lane_runs_while_the_first_is_busy() -> None:
+    # The first call holds its lane until the second call's model call has started: with
+    # one lane that never happens (the wait times out), with two it does at once.
+    started = threading.Event()
+
+    def model(items: list[float]) -> Matrix:
+        if items == [1.0]:
+            assert started.wait(5), "the second call did not run beside the first"
+        else:
+            started.set()
+        return _rows(items)
+
+    batcher: MicroBatcher[float] = MicroBatcher(model, lanes=2)
+    outcome: list[str] = []
+    first = threading.Thread(target=lambda: outcome.append(_outcome(batcher, [1.0])))
+    first.start()
+    time.sleep(0.05)  # the first call is in its lane
+    assert np.array_equal(batcher([2.0]), _rows([2.0]))
+    first.join(10)
+    assert outcome == ["no error"] and batcher.calls == 2
+
+
+def test_lanes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="lanes must be at least 1"):
+        MicroBatcher(_rows, lanes=0)
+
+
 def _outcome(batcher: MicroBatcher[float], items: list[float]) -> str:
     try:
         batcher(items)
-    except RuntimeError as err:
+    except (RuntimeError, AssertionError) as err:
         return str(err)
     return "no error"
 
