@@ -13,6 +13,7 @@ from generation.config import GenerationSettings
 from generation.generators.extractive import ExtractiveGenerator
 from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
 from generation.prompts import NO_ANSWER
+from retrieval.types import Hit
 from retrieval.verbatim import clean_span, is_verbatim
 from tests.support.fixtures_generation import CANVAS_TEXT, hit, page_unit, sample_hits
 
@@ -160,6 +161,21 @@ _WORDS = st.sampled_from(
 )
 
 
+def _drawn(
+    unit_texts: list[str],
+    n: int,
+    top_unit: bool,
+    follow: Literal["none", "first", "all"],
+    answer_type: bool,
+) -> tuple[list[Hit], ExtractiveGenerator]:
+    """The hits and the generator of one drawn example (the property tests below)."""
+    hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
+    gen = generator(
+        LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow, answer_type=answer_type
+    )
+    return hits, gen
+
+
 @settings(max_examples=60)
 @given(
     st.lists(st.lists(_WORDS, max_size=40).map(" ".join), min_size=1, max_size=3),
@@ -177,10 +193,7 @@ def test_never_invents_text(
     question: str,
     answer_type: bool,
 ) -> None:
-    hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
-    gen = generator(
-        LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow, answer_type=answer_type
-    )
+    hits, gen = _drawn(unit_texts, n, top_unit, follow, answer_type)
     snippets = gen.select(question, hits)
     assert len(snippets) <= n
     for snippet in snippets:
@@ -281,10 +294,7 @@ def test_every_quoted_passage_is_verbatim_in_its_cited_unit(
     follow: Literal["none", "first", "all"],
     answer_type: bool,
 ) -> None:
-    hits = [hit(page_unit(f"d{i}.pdf", 1, t), 0.9 - 0.1 * i) for i, t in enumerate(unit_texts)]
-    gen = generator(
-        LexicalSentenceScorer(), n, top_unit=top_unit, follow=follow, answer_type=answer_type
-    )
+    hits, gen = _drawn(unit_texts, n, top_unit, follow, answer_type)
     answer = gen.compose(question, hits)
     if answer == NO_ANSWER:
         return
