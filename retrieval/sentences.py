@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from retrieval.verbatim import clean_span
 
@@ -96,11 +96,12 @@ class Sentence:
     # Only whitespace lies between the previous sentence and this one, so the two quoted
     # together are still one contiguous passage.
     adjacent: bool = False
+    # Number of whitespace-separated words: counted once (sentences are memoised with
+    # their text, and a query's answer reads this ~250 times).
+    n_words: int = field(init=False, compare=False)
 
-    @property
-    def n_words(self) -> int:
-        """Number of whitespace-separated words."""
-        return len(self.text.split())
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_words", len(self.text.split()))
 
 
 @dataclass(frozen=True, slots=True)

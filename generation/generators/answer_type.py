@@ -10,6 +10,7 @@ answered by a sentence that states one: a figure the question does not already h
 
 from __future__ import annotations
 
+import functools
 import re
 
 # "How many / how much ...", or a question about an amount, a share or a measure
@@ -27,6 +28,7 @@ _ASKS_QUANTITY = re.compile(
 # markers, page numbers, days of a date) are not figures.
 _NUMBER = re.compile(r"[$€£¥₹]?\d[\d,.]*%?")
 _YEAR = re.compile(r"(?:19|20)\d\d")
+_NON_DIGIT = re.compile(r"\D")
 
 
 def asks_quantity(question: str) -> bool:
@@ -34,18 +36,20 @@ def asks_quantity(question: str) -> bool:
     return _ASKS_QUANTITY.search(question) is not None
 
 
-def _figures(text: str) -> set[str]:
+# Memoised: a query judges ~40 candidate passages, mostly the same ones as the last query.
+@functools.lru_cache(maxsize=16_384)
+def _figures(text: str) -> frozenset[str]:
     """The figures a text states, as written, without trailing punctuation."""
     out = set()
     for match in _NUMBER.finditer(text):
         token = match.group().rstrip(",.")
-        digits = re.sub(r"\D", "", token)
+        digits = _NON_DIGIT.sub("", token)
         if not digits or _YEAR.fullmatch(token):
             continue
         marked = token[0] in "$€£¥₹" or token.endswith("%") or any(c in token for c in ",.")
         if marked or len(digits) >= 3:
             out.add(token)
-    return out
+    return frozenset(out)
 
 
 def states_new_figure(sentence: str, question: str) -> bool:
