@@ -91,13 +91,21 @@ class RetrievalSettings(BaseModel):
     hnsw_threshold: int = Field(
         100_000, ge=1, description="units; smaller indexes are searched exactly"
     )
+    # What a segment past `hnsw_threshold` is rebuilt as. "scan": no graph (Qdrant's m=0);
+    # a search scans the segment's quantized vectors and rescores the top `oversampling` x
+    # with the float originals: recall@50 1.0 at 100k units under a document filter, at
+    # ~0.6x the CPU of exact float search (bench.index, docs/figures.md). "hnsw": a graph
+    # (ACORN under filters), faster at millions of units but recall@50 ~0.85 under the
+    # filter. A channel without quantization is scanned in float under "scan".
+    indexed_search: Literal["scan", "hnsw"] = "scan"
     hnsw_m: int = Field(16, ge=4)
     hnsw_ef_construct: int = Field(128, ge=8)
     hnsw_ef: int = Field(128, ge=8, description="HNSW search beam; recall vs latency")
-    # Compression of the dense vectors (applies with HNSW, above hnsw_threshold): int8 keeps
-    # one byte per dimension in RAM, binary one bit (for the 2048-d visual vector); the
-    # float originals stay on disk and rescore the `oversampling` x top candidates.
-    text_quantization: Literal["none", "int8"] = "none"
+    # Compression of the dense vectors (applies to the segments past hnsw_threshold): int8
+    # keeps one byte per dimension in RAM, binary one bit (for the 2048-d visual vector);
+    # the float originals stay on disk and rescore the `oversampling` x top candidates.
+    # int8 text: eval nDCG@5 equal to float (docs/figures.md); it is what "scan" scans.
+    text_quantization: Literal["none", "int8"] = "int8"
     visual_quantization: Literal["none", "int8", "binary"] = "none"
     quantization_oversampling: float = Field(3.0, ge=1.0)
 

@@ -25,6 +25,11 @@ def threshold_kb(units: int, dim: int) -> int:
     return max(1, math.ceil(units * dim * 4 / 1024))
 
 
+def graph_m(settings: RetrievalSettings) -> int:
+    """HNSW `m` of the segments past the threshold: 0 (no graph: scanned) under "scan"."""
+    return 0 if settings.indexed_search == "scan" else settings.hnsw_m
+
+
 def channel_quantization(channel: str, settings: RetrievalSettings) -> str:
     """ "none", "int8" or "binary" for a dense channel."""
     return settings.visual_quantization if channel == VISUAL else settings.text_quantization

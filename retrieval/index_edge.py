@@ -53,6 +53,7 @@ from retrieval.index_common import (
     channel_quantization,
     dir_bytes,
     facet_counts,
+    graph_m,
     named_vectors,
     point_sparse,
     quantized_channels,
@@ -99,7 +100,7 @@ def edge_config(layout: VectorLayout, settings: RetrievalSettings) -> qe.EdgeCon
             memory=qe.Memory.Cold if quantized else None,
             # A filtered search touching fewer than the threshold's units scans them exactly.
             hnsw_config=qe.HnswIndexConfig(
-                m=settings.hnsw_m,
+                m=graph_m(settings),
                 ef_construct=settings.hnsw_ef_construct,
                 full_scan_threshold=threshold_kb(settings.hnsw_threshold, dim),
             ),

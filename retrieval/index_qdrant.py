@@ -45,6 +45,7 @@ from retrieval.index_common import (
     channel_quantization,
     dir_bytes,
     facet_counts,
+    graph_m,
     named_vectors,
     point_sparse,
     quantized_channels,
@@ -195,7 +196,7 @@ class QdrantClientIndex:
                         quantization_config=_quantization(channel_quantization(name, s)),
                         on_disk=channel_quantization(name, s) != "none",
                         hnsw_config=models.HnswConfigDiff(
-                            m=s.hnsw_m,
+                            m=graph_m(s),
                             ef_construct=s.hnsw_ef_construct,
                             full_scan_threshold=threshold_kb(s.hnsw_threshold, dim),
                         ),
