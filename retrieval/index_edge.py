@@ -218,9 +218,14 @@ class EdgeIndex:
         self.batch_size = settings.upsert_batch
         self._gate = AccessGate(f"embedded index at {self.path}")
         self._quantized = quantized_channels(layout, settings)
+        # Every document that may have a hidden point. This process alone writes the shard
+        # (ShardLock), so it knows them all; searches restricted to other documents skip
+        # the visibility condition. Changed only with the gate exclusive, read shared.
+        self._hidden: set[str] = set()
         self._lock = ShardLock(self.path)
         try:
             self.shard = self._open()
+            self._hidden = self._hidden_docs()
         except BaseException:
             self._lock.release()
             raise
@@ -260,6 +265,19 @@ class EdgeIndex:
                 raise BackendUnavailable(IN_USE.format(path=self.path)) from err
             raise BackendUnavailable(f"embedded index at {self.path}: {err}") from err
 
+    def _hidden_docs(self) -> set[str]:
+        """The documents with hidden points, read from the shard (a facet of the `visible`
+        = 0 points: those a crash or an unfinished ingest left hidden)."""
+        hidden = qe.Filter(must=[_match(VISIBLE, _HIDDEN)])
+        with self._engine("facet"):
+            count = int(self.shard.count(qe.CountRequest(exact=True, filter=hidden)))
+            if not count:
+                return set()
+            facet = self.shard.facet(
+                qe.FacetRequest(key="doc_id", limit=count, exact=True, filter=hidden)
+            )
+        return {str(hit.value) for hit in facet.hits}
+
     @contextmanager
     def _engine(self, what: str) -> Iterator[None]:
         try:
@@ -282,6 +300,10 @@ class EdgeIndex:
 
     def upsert(self, items: Sequence[IndexedUnit], visible: bool = False) -> None:
         """Insert or overwrite the points of `items`, in batches (alongside searches)."""
+        new_hidden = set() if visible else {i.unit.doc_id for i in items} - self._hidden
+        if new_hidden:  # before the points land, so no search skips their condition
+            with self._gate.visible_change():
+                self._hidden |= new_hidden
         for start in range(0, len(items), self.batch_size):
             batch = [self._point(i, visible) for i in items[start : start + self.batch_size]]
             op = qe.UpdateOperation.upsert_points(batch)
@@ -296,15 +318,20 @@ class EdgeIndex:
         """Show (or hide) a document in one operation; then index and flush if due."""
         payload = {VISIBLE: _SHOWN if visible else _HIDDEN}
         with self._gate.visible_change(), self._engine("publish"):
+            if not visible:
+                self._hidden.add(doc_id)
             self.shard.update(
                 qe.UpdateOperation.set_payload_by_filter(_doc_filter(doc_id), payload)
             )
+            if visible:
+                self._hidden.discard(doc_id)
         self.optimize()
 
     def delete_document(self, doc_id: str) -> None:
         """Delete every point of a document in one operation."""
         with self._gate.visible_change(), self._engine("delete"):
             self.shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id)))
+            self._hidden.discard(doc_id)
 
     def optimize(self) -> bool:
         """Build HNSW (and quantized) segments where a segment passed the threshold;
@@ -396,11 +423,14 @@ class EdgeIndex:
         restricted = points.restricted
 
         def run(wanted: dict[str, QueryVector]) -> list[list[_Found]]:
-            query_filter = build_filter(points)
-            batch = qe.QueryBatchRequest(
-                [self._request(ch, q, query_filter, limit, restricted) for ch, q in wanted.items()]
-            )
             with self._gate.shared(), self._engine("query"):
+                query_filter = build_filter(points.without_needless_visibility(self._hidden))
+                batch = qe.QueryBatchRequest(
+                    [
+                        self._request(ch, q, query_filter, limit, restricted)
+                        for ch, q in wanted.items()
+                    ]
+                )
                 found = self.shard.query_batch(batch)
                 # The channels overlap: each unit's payload is read and converted once.
                 ids = list(dict.fromkeys(p.id for channel in found for p in channel))

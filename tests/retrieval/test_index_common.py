@@ -55,3 +55,18 @@ def test_named_vectors_lists_the_vectors_present_per_unit() -> None:
         _Record({"unit_id": "u2"}, [0.1]),
     ]
     assert named_vectors(records) == {"u1": {"visual"}}
+
+
+def test_visibility_is_dropped_only_where_no_hidden_document_can_match() -> None:
+    every = PointFilter.search(None)
+    some = PointFilter.search(SearchFilter(doc_ids=("a", "b")))
+    assert not every.without_needless_visibility(set()).visible_only
+    assert every.without_needless_visibility({"x"}).visible_only
+    assert not some.without_needless_visibility({"x"}).visible_only
+    assert some.without_needless_visibility({"b"}).visible_only
+    assert (
+        PointFilter(visible_only=True, doc_id="x").without_needless_visibility({"x"}).visible_only
+    )
+    assert not PointFilter(doc_id="x").without_needless_visibility({"x"}).visible_only
+    kept = PointFilter.search(SearchFilter(doc_ids=("a",))).without_needless_visibility(set())
+    assert kept.doc_ids == ("a",)

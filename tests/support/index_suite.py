@@ -128,6 +128,31 @@ class IndexSuite:
         assert found_docs(index.search_channels(query)) == set()
         index.close()
 
+    def test_restricted_searches_never_see_hidden_points(self, tmp_path: Path) -> None:
+        # Edge drops the visibility condition for documents it knows have no hidden point:
+        # a published document upserted again (hidden) must vanish from searches restricted
+        # to it, and one hidden again or deleted must stay out.
+        index, indexer = self.stack(tmp_path)
+        docs = index_corpus(indexer, publish=False)
+        indexer.publish("doc-garden")
+        query = query_of(indexer, "tomatoes compost mulch")
+
+        def found(*doc_ids: str) -> set[str]:
+            return found_docs(index.search_channels(query, SearchFilter(doc_ids=doc_ids)))
+
+        assert found("doc-garden") == found("doc-garden", "doc-cooking") == {"doc-garden"}
+        assert found("doc-cooking") == found("doc-bitcoin") == set()
+        indexer.add(document("doc-garden", "garden_guide.pdf"), docs["doc-garden"])
+        assert found("doc-garden") == found_docs(index.search_channels(query)) == set()
+        indexer.publish("doc-garden")
+        assert found("doc-garden") == {"doc-garden"}
+        index.set_visible("doc-garden", False)
+        assert found("doc-garden") == set()
+        indexer.publish("doc-garden")
+        indexer.remove("doc-garden")
+        assert found("doc-garden") == set()
+        index.close()
+
     def test_doc_counts_report_points_and_visible_points(self, tmp_path: Path) -> None:
         index, indexer = self.stack(tmp_path)
         assert index.doc_counts() == {}
@@ -210,6 +235,9 @@ class IndexSuite:
         assert reopened.count(visible_only=True) == reopened.count() - 1
         hits = reopened.search_channels(query_of(indexer, "tomatoes compost"))
         assert hits["sparse"] and "late" not in found_docs(hits)
+        only_late = SearchFilter(doc_ids=("late", "doc-bitcoin"))
+        hits = reopened.search_channels(query_of(indexer, "tomatoes compost"), only_late)
+        assert "late" not in found_docs(hits)
         reopened.close()
 
     def test_switching_embedders_is_refused(self, tmp_path: Path) -> None:
