@@ -84,19 +84,19 @@ class RetrievalSettings(BaseModel):
     # one-thread model calls, one per core. 20 concurrent clients on 2 cores: 1.7x the
     # sequential rate with 2 lanes against 1.6x with 1 (docs/figures.md, issue 12).
     query_lanes: int = Field(2, ge=1)
-    # Exact search below this many units, HNSW above. bench.index (docs/figures.md): exact
-    # has recall 1.0 and, on a quiet 2-core machine, stays within the 15 ms stage-1 budget
-    # up to ~100k units; HNSW under a document filter reached recall@50 0.97 (with ACORN),
-    # short of 0.99, so it starts only where exact search gets too slow.
+    # Exact float search below this many units (per segment); past it a segment is rebuilt
+    # as `indexed_search` says. bench.index (docs/figures.md): the int8 scan is as fast as
+    # exact float at 10-20k units and faster from ~30k, with recall@50 1.0; HNSW under a
+    # document filter reached recall@50 0.85-0.98, so with "hnsw" raise this (e.g. 100000).
     hnsw_threshold: int = Field(
-        100_000, ge=1, description="units; smaller indexes are searched exactly"
+        20_000, ge=1, description="units; smaller indexes are searched exactly"
     )
     # What a segment past `hnsw_threshold` is rebuilt as. "scan": no graph (Qdrant's m=0);
     # a search scans the segment's quantized vectors and rescores the top `oversampling` x
     # with the float originals: recall@50 1.0 at 100k units under a document filter, at
-    # ~0.6x the CPU of exact float search (bench.index, docs/figures.md). "hnsw": a graph
-    # (ACORN under filters), faster at millions of units but recall@50 ~0.85 under the
-    # filter. A channel without quantization is scanned in float under "scan".
+    # ~0.7x the CPU of exact float search (bench.index, docs/figures.md). "hnsw": a graph
+    # (ACORN under filters), for millions of units, but recall@50 ~0.85 under the filter.
+    # A channel without quantization is scanned in float under "scan".
     indexed_search: Literal["scan", "hnsw"] = "scan"
     hnsw_m: int = Field(16, ge=4)
     hnsw_ef_construct: int = Field(128, ge=8)

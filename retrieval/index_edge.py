@@ -5,11 +5,13 @@ log: every update is in the WAL before the call returns, so a killed process los
 it was told was written, and a restart replays the log. Beside the shard, `mmrag.json`
 records the vector layout and the models that made it (checked on open).
 
-Search is exact while the index is small and uses HNSW once a segment holds
-`hnsw_threshold` units (Qdrant's own indexing threshold, converted from units to the
-kilobytes it counts in); `optimize` runs after each publish and is a no-op below it.
-Quantized vectors (int8, binary) are built with the HNSW segments, so they apply from the
-same size on; smaller indexes are searched exactly over the float vectors.
+Search is exact while the index is small; once a segment holds `hnsw_threshold` units
+(Qdrant's own indexing threshold, converted from units to the kilobytes it counts in)
+`optimize` rebuilds it with its quantized vectors (int8, binary) and, per
+`indexed_search`, either no graph ("scan": searches scan the quantized vectors and rescore
+with the float originals) or an HNSW graph. `optimize` runs after each publish and is a
+no-op below the threshold; smaller indexes are searched exactly over the float vectors.
+Searches skip the visibility condition for documents with no hidden point (`_hidden`).
 
 Thread safety: see retrieval/index_gate.py.
 """
