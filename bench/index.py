@@ -276,15 +276,19 @@ Found = dict[str, list[tuple[str, float]]]  # channel -> (unit id, score), best 
 
 
 def run_queries(
-    index: VectorIndex, queries: list[Query], reference: Timings | None = None
+    index: VectorIndex,
+    queries: list[Query],
+    reference: Timings | None = None,
+    reference_index: EdgeIndex | None = None,
 ) -> tuple[Timings, list[Found]]:
-    """Times per query and the unit ids found per channel. With `reference` (Edge only) the
-    issue's reference search runs before each query, interleaved so load hits both alike."""
+    """Times per query and the unit ids found per channel. With `reference` the issue's
+    reference search on `reference_index` (the exact float shard) runs before each query,
+    interleaved so load hits both alike."""
     index.search_channels(queries[0][0], queries[0][1], TOP_N)  # warm-up
     times, found = Timings([], []), []
     for q, f in queries:
-        if reference is not None and isinstance(index, EdgeIndex):
-            timed(reference_query(index, q), reference)
+        if reference is not None and reference_index is not None:
+            timed(reference_query(reference_index, q), reference)
         result = timed(partial(index.search_channels, q, f, TOP_N), times)
         found.append({ch: [(h.unit.id, h.score) for h in hits] for ch, hits in result.items()})
     return times, found
@@ -373,9 +377,12 @@ def bench_edge(
     layout_names: dict[str, str],
     truth: list[Found] | None,
     workdir: Path,
+    reference_shard: Path | None = None,
 ) -> tuple[list[Row], list[Found]]:
-    """The backend's rows: its stage-1 figures, and for exact search the issue's reference
-    search (`reference_query`) timed on the same shard, interleaved."""
+    """The backend's rows: its stage-1 figures and the issue's reference search
+    (`reference_query`) interleaved with them, on the exact shard (this one for exact
+    search, which is then kept for the other backends' references, else
+    `reference_shard`)."""
     from retrieval.index import VectorLayout
 
     layout = VectorLayout(
@@ -392,9 +399,16 @@ def bench_edge(
     # the process that just filled it measured ~1.3x the CPU per query).
     index.close()
     index = EdgeIndex(path, settings_for(kind), layout)
-    reference = Timings([], []) if kind == "exact" and VISUAL not in corpus.dense else None
-    times, found = run_queries(index, queries, reference)
+    ref_index = None
+    if kind == "exact":
+        ref_index = index
+    elif reference_shard is not None:
+        ref_index = EdgeIndex(reference_shard, settings_for("exact"), layout)
+    reference = Timings([], []) if ref_index is not None and VISUAL not in corpus.dense else None
+    times, found = run_queries(index, queries, reference, ref_index)
     index.close()
+    if ref_index is not None and ref_index is not index:
+        ref_index.close()
     n = corpus.size
     resident, disk = resident_bytes(path) / n, dir_bytes(path) / n
     score = recall(found, truth) if truth is not None else 1.0
@@ -423,7 +437,8 @@ def bench_edge(
                 disk_bytes_per_unit=disk,
             )
         )
-    shutil.rmtree(path, ignore_errors=True)
+    if kind != "exact":
+        shutil.rmtree(path, ignore_errors=True)
     return rows, found
 
 
@@ -664,14 +679,18 @@ def main() -> None:
             queries = make_queries(rng, base, corpus, args.queries, visual=False)
             size_rows, truth = bench_edge("edge-exact", "exact", corpus, queries, names, None, work)
             extra[f"stage1_vs_reference_{n}"] = versus_reference(*size_rows)
-            scan = bench_edge("edge-scan-int8", "scan", corpus, queries, names, truth, work)[0]
-            # Its reference is the one timed on the exact shard (exact=True reads the float
-            # vectors, which the scan shard keeps on disk): same run, not interleaved.
-            extra[f"scan_vs_reference_{n}"] = versus_reference(scan[0], size_rows[1])
+            exact_shard = work / "edge-exact"
+            scan = bench_edge(
+                "edge-scan-int8", "scan", corpus, queries, names, truth, work, exact_shard
+            )[0]
+            extra[f"scan_vs_reference_{n}"] = versus_reference(*scan)
             size_rows += scan
             for name, kind in (("edge-hnsw", "hnsw"), ("edge-hnsw-int8", "int8")):
                 if n <= args.hnsw_up_to:
-                    size_rows += bench_edge(name, kind, corpus, queries, names, truth, work)[0]
+                    size_rows += bench_edge(
+                        name, kind, corpus, queries, names, truth, work, exact_shard
+                    )[0]
+            shutil.rmtree(exact_shard, ignore_errors=True)
             if args.local:
                 few = args.local_queries[0] if n <= 10_000 else args.local_queries[1]
                 local = bench_local(corpus, queries[:few], names, truth)
@@ -697,6 +716,7 @@ def main() -> None:
             visual_rows, truth = bench_edge(
                 "edge-exact-visual", "exact", corpus, queries, names_v, None, work
             )
+            shutil.rmtree(work / "edge-exact-visual", ignore_errors=True)
             for name, kind in (("edge-hnsw-visual", "hnsw"), ("edge-hnsw-visual-binary", "binary")):
                 visual_rows += bench_edge(name, kind, corpus, queries, names_v, truth, work)[0]
             rows.extend(visual_rows)
