@@ -86,7 +86,8 @@ class RetrievalSettings(BaseModel):
     query_lanes: int = Field(2, ge=1)
     # Exact float search below this many units (per segment); past it a segment is rebuilt
     # as `indexed_search` says. bench.index (docs/figures.md): the int8 scan is as fast as
-    # exact float at 10-20k units and faster from ~30k, with recall@50 1.0; HNSW under a
+    # exact float at 10-30k units and faster at 100k (0.57 vs 0.82 of the reference search),
+    # recall@50 1.0; rebuilds stay small and search memory halves from here. HNSW under a
     # document filter reached recall@50 0.85-0.98, so with "hnsw" raise this (e.g. 100000).
     hnsw_threshold: int = Field(
         20_000, ge=1, description="units; smaller indexes are searched exactly"
@@ -94,7 +95,7 @@ class RetrievalSettings(BaseModel):
     # What a segment past `hnsw_threshold` is rebuilt as. "scan": no graph (Qdrant's m=0);
     # a search scans the segment's quantized vectors and rescores the top `oversampling` x
     # with the float originals: recall@50 1.0 at 100k units under a document filter, at
-    # ~0.7x the CPU of exact float search (bench.index, docs/figures.md). "hnsw": a graph
+    # ~0.6-0.7x the time of exact float search (bench.index, docs/figures.md). "hnsw": a graph
     # (ACORN under filters), for millions of units, but recall@50 ~0.85 under the filter.
     # A channel without quantization is scanned in float under "scan".
     indexed_search: Literal["scan", "hnsw"] = "scan"
