@@ -81,8 +81,8 @@ class RetrievalSettings(BaseModel):
     collection: str = "mmrag"
     upsert_batch: int = Field(64, ge=1)
     # Query-encoder calls that may run at once in a server (retrieval/batching.py): with
-    # one-thread model calls, one per core. 20 concurrent clients on 2 cores: 1.7x the
-    # sequential rate with 2 lanes against 1.6x with 1 (docs/figures.md, issue 12).
+    # one-thread model calls, one per core. 20 concurrent clients on 2 cores: 1.76-1.83x
+    # the sequential rate with 2 lanes, 1.61-1.70x with 1 (docs/figures.md, issue 12).
     query_lanes: int = Field(2, ge=1)
     # Exact float search below this many units (per segment); past it a segment is rebuilt
     # as `indexed_search` says. bench.index (docs/figures.md): the int8 scan is as fast as
