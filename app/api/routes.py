@@ -26,6 +26,7 @@ from app.api.convert import document_detail, query_response
 from app.api.deps import LoaderDep, RuntimeDep, ServicesDep
 from app.api.errors import http_error
 from app.api.health import readiness_of
+from app.api.pump import in_one_thread
 from app.api.ranges import RangedFileResponse
 from app.api.schemas import (
     DOC_ID_PATTERN,
@@ -265,7 +266,7 @@ def sse_answer_response(events: Iterator[AnswerEvent]) -> EventStreamResponse:
     if first is None:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "empty answer stream")
     return EventStreamResponse(
-        sse_answer_events(chain([first], events)),
+        in_one_thread(sse_answer_events(chain([first], events))),  # not a hop per token
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 

@@ -216,7 +216,7 @@ def test_query_returns_answer_citations_and_explained_hits(api: Harness, pdf_byt
     assert body["citations"][0]["unit_id"] == top["unit_id"] and body["citations"][0]["valid"]
 
 
-def test_a_query_makes_one_thread_pool_hop(
+def test_a_query_makes_one_thread_pool_hop_and_a_stream_two(
     api: Harness, pdf_bytes: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each hop hands the GIL between the event loop and a worker thread: under concurrent
@@ -234,6 +234,14 @@ def test_a_query_makes_one_thread_pool_hop(
     response = api.client.post("/query", json={"question": "What is peer-to-peer cash?"})
     assert response.status_code == 200, response.text
     assert hops == ["_answer"]
+
+    # A stream: the route (retrieval and the first token), then one worker for all the
+    # other events, however many tokens (Starlette's default is a hop per event).
+    hops.clear()
+    stream = api.client.post("/query/stream", json={"question": "What is peer-to-peer cash?"})
+    assert stream.status_code == 200, stream.text
+    assert stream.text.count("event: token") > 2
+    assert len(hops) == 2 and hops[1] == "pull"  # the route (FastAPI wraps it), the pump
 
 
 def test_query_filters_by_document_prefix_and_kind(api: Harness, pdf_bytes: bytes) -> None:
