@@ -66,7 +66,12 @@ async def in_one_thread(items: Iterator[T]) -> AsyncIterator[T]:
             if entry.kind == "end":
                 break
             yield cast(T, entry.item)
+        await worker  # it has handed over its last entry: it is returning
     finally:
         stop.set()
-        if worker.done() and not worker.cancelled():
-            worker.result()  # surface a bug in `pull` itself
+        if not worker.done():  # the reader stopped first: the worker ends at its next item
+            _unfinished.add(worker)  # asyncio keeps only a weak reference to a task
+            worker.add_done_callback(_unfinished.discard)
+
+
+_unfinished: set[asyncio.Future[None]] = set()
