@@ -28,7 +28,7 @@ import re
 from collections.abc import Sequence
 
 from ingest.types import UnitKind
-from retrieval.terms import tokenize
+from retrieval.terms import term_set, tokenize
 from retrieval.types import Hit
 from retrieval.unit_text import unit_text
 
@@ -50,7 +50,7 @@ def term_share(terms: set[str], text: str) -> float:
     sharing its first PREFIX_CHARS letters; 0.0 without terms."""
     if not terms:
         return 0.0
-    words = set(tokenize(text))
+    words = term_set(text)
     prefixes = {w[:PREFIX_CHARS] for w in words if len(w) >= PREFIX_CHARS}
     found = sum(
         1 for t in terms if t in words or (len(t) >= PREFIX_CHARS and t[:PREFIX_CHARS] in prefixes)

@@ -70,6 +70,13 @@ def _tokens(text: str, stem: bool, drop_stopwords: bool) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+@functools.lru_cache(maxsize=50_000)
+def term_set(text: str) -> frozenset[str]:
+    """The distinct tokens of `tokenize(text)`, memoised: a query scores the ~360 sentences
+    of its top units and judges their passages, mostly the same texts as the last query."""
+    return frozenset(_tokens(text, True, True))
+
+
 def plain_words(text: str) -> list[str]:
     """`\\w+` runs of the lowercased text, with no normalisation, stopwords or stemming: what
     a plain text RAG indexes (the eval's text-layer baseline)."""

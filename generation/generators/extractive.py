@@ -32,7 +32,7 @@ from generation.rows import NoRows, PageRows
 from generation.streaming import word_chunks
 from retrieval.lexical import float_references
 from retrieval.sentences import Sentence, split_sentences
-from retrieval.terms import tokenize
+from retrieval.terms import term_set, tokenize
 from retrieval.types import Hit
 from retrieval.verbatim import is_verbatim
 
@@ -53,7 +53,7 @@ NO_FIGURE_FACTOR = 0.6
 def novelty(sentence: str, question_terms: set[str]) -> float:
     """Score factor in [NO_NEW_WORDS_FACTOR, 1]: how much the sentence says beyond the
     question's own words."""
-    new = len(set(tokenize(sentence)) - question_terms)
+    new = len(term_set(sentence) - question_terms)
     share = min(1.0, new / NEW_WORDS_FOR_FULL_SCORE)
     return NO_NEW_WORDS_FACTOR + (1.0 - NO_NEW_WORDS_FACTOR) * share
 
