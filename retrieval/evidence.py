@@ -24,6 +24,7 @@ is about (GenerationSettings.locate_threshold).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -51,11 +52,18 @@ def term_share(terms: set[str], text: str) -> float:
     if not terms:
         return 0.0
     words = term_set(text)
-    prefixes = {w[:PREFIX_CHARS] for w in words if len(w) >= PREFIX_CHARS}
+    prefixes = _prefixes(text)
     found = sum(
         1 for t in terms if t in words or (len(t) >= PREFIX_CHARS and t[:PREFIX_CHARS] in prefixes)
     )
     return found / len(terms)
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefixes(text: str) -> frozenset[str]:
+    """The first PREFIX_CHARS letters of the text's longer terms (memoised: the same
+    retrieved units are judged query after query)."""
+    return frozenset(w[:PREFIX_CHARS] for w in term_set(text) if len(w) >= PREFIX_CHARS)
 
 
 def evidence_score(question: str, hits: Sequence[Hit]) -> float:

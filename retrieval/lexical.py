@@ -7,12 +7,12 @@ import re
 from collections.abc import Iterable
 
 
-def coverage(query_terms: Iterable[str], text_terms: Iterable[str]) -> float:
-    """Share of the distinct query terms that occur in the text, in [0, 1]."""
-    wanted = set(query_terms)
-    if not wanted:
+def coverage(query_terms: set[str] | frozenset[str], text_terms: Iterable[str]) -> float:
+    """Share of the distinct query terms that occur in the text, in [0, 1] (the query's
+    terms as a set, made once by the caller: a query scores hundreds of sentences)."""
+    if not query_terms:
         return 0.0
-    return len(wanted.intersection(text_terms)) / len(wanted)
+    return len(query_terms.intersection(text_terms)) / len(query_terms)
 
 
 # "Figure 2", "Fig. 2", "Table 3", "Abbildung 2", "Tableau 3": references a question can make

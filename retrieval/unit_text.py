@@ -5,6 +5,7 @@ One place, so the dense text embedder, the BM25 encoder and the lite reranker ag
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePath
 
@@ -13,6 +14,7 @@ from ingest.types import Unit, UnitKind, format_timestamp
 _SEPARATORS = re.compile(r"[-_.\s]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def file_title(file_name: str) -> str:
     """`my-report_2023.pdf` -> `my report 2023`: the file name stem as words."""
     stem = PurePath(file_name).stem
@@ -33,7 +35,14 @@ def unit_header(unit: Unit) -> str:
 
 def unit_text(unit: Unit, max_chars: int | None = None) -> str:
     """Header line then the unit's text (optionally cut to `max_chars` characters of text)."""
-    body = unit.text.strip()
+    return _joined(unit_header(unit), unit.text, max_chars)
+
+
+# Memoised so the same unit gives the same str object: what reads it next (term sets,
+# BM25 tokens, evidence) is memoised by text, and a str computes its hash once.
+@functools.lru_cache(maxsize=4096)
+def _joined(header: str, text: str, max_chars: int | None) -> str:
+    body = text.strip()
     if max_chars is not None and len(body) > max_chars:
         body = body[:max_chars]
-    return f"{unit_header(unit)}\n{body}" if body else unit_header(unit)
+    return f"{header}\n{body}" if body else header

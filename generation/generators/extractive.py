@@ -20,9 +20,13 @@ quotes its caption and the sentence that refers to it.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
 
 from generation.config import GenerationSettings
 from generation.generators.answer_type import asks_quantity, states_new_figure
@@ -111,29 +115,32 @@ class Snippet:
 
 def _with_context(
     pick: ScoredSentence,
-    by_key: dict[tuple[int, int], ScoredSentence],
-    taken: set[tuple[int, int]] | None = None,
+    units: Sequence[UnitSentences],
+    taken: Container[tuple[int, int]] = (),
 ) -> Snippet:
     """The pick, followed by the next lines while it is too short to stand alone (a table
     cell, a heading, a `label:`), or preceded by its previous line when nothing follows.
     Context is only added where the passage stays contiguous (nothing but whitespace
     between the sentences) and never takes sentences already quoted (`taken`)."""
-    taken = taken or set()
+    source = units[pick.source_index - 1].sentences
     sentences = [pick.sentence]
     ordinal = pick.sentence.ordinal
     while len(sentences) <= MAX_CONTEXT_LINES and needs_next_line(sentences):
-        following = by_key.get((pick.source_index, ordinal + len(sentences)))
-        if following is None or not following.sentence.adjacent or following.key in taken:
+        at = ordinal + len(sentences)
+        if at >= len(source) or not source[at].adjacent or (pick.source_index, at) in taken:
             break
-        sentences.append(following.sentence)
-    if len(sentences) == 1 and needs_next_line(sentences) and pick.sentence.adjacent:
-        previous = by_key.get((pick.source_index, ordinal - 1))
-        if previous is not None and previous.key not in taken:
-            sentences.insert(0, previous.sentence)
+        sentences.append(source[at])
+    if (
+        len(sentences) == 1
+        and needs_next_line(sentences)
+        and pick.sentence.adjacent
+        and (pick.source_index, ordinal - 1) not in taken
+    ):
+        sentences.insert(0, source[ordinal - 1])
     return Snippet(pick.source_index, tuple(sentences), pick.score)
 
 
-def _judged_text(snippet: Snippet, pick: ScoredSentence) -> str:
+def _judged_text(snippet: Snippet, pick: Sentence) -> str:
     """The text whose novelty and answer type a pick is judged on: the pick with the short
     lines its passage brings (a label line and the value the layout put on the next line,
     "BY NET PROFIT" / "`67,845 crore", are one statement). A full sentence brought after a
@@ -141,30 +148,100 @@ def _judged_text(snippet: Snippet, pick: ScoredSentence) -> str:
     return " ".join(
         s.text
         for s in snippet.sentences
-        if s.ordinal == pick.sentence.ordinal or s.n_words < SHORT_SENTENCE_WORDS
+        if s.ordinal == pick.ordinal or s.n_words < SHORT_SENTENCE_WORDS
     )
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class UnitSentences:
+    """A unit's answer sentences (`ordinal` indexes them), and for each the text a pick of
+    it is judged on (`_judged_text` of its passage with context). Computed once per unit
+    text and page rows (`unit_sentences`): the same units come back query after query, and
+    none of this depends on the question."""
+
+    sentences: tuple[Sentence, ...]
+    texts: tuple[str, ...] = ()
+    judged: tuple[str, ...] = ()
+    quotable: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # Figures and tables: the sentences captioning one (ordinal -> its label) and the
+    # quotable other sentences that refer to some (ordinal -> their labels).
+    captions: dict[int, tuple[str, str]] = field(default_factory=dict)
+    mentions: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=1024)
+def unit_sentences(text: str, rows: tuple[tuple[str, ...], ...] = ()) -> UnitSentences:
+    """`UnitSentences` of a unit's text with its page's visual rows (memoised)."""
+    sentences = tuple(split_sentences(text, rows))
+    alone = [UnitSentences(sentences)]
+    judged = tuple(
+        _judged_text(_with_context(ScoredSentence(1, s, 0.0), alone), s) for s in sentences
+    )
+    captions: dict[int, tuple[str, str]] = {}
+    mentions: dict[int, set[tuple[str, str]]] = {}
+    for s in sentences:
+        label = _float_of(s.text)
+        if label is not None:
+            captions[s.ordinal] = label
+        elif s.text and quotable(s) and (refs := float_references(s.text)):
+            mentions[s.ordinal] = refs
+    return UnitSentences(
+        sentences,
+        tuple(s.text for s in sentences),
+        judged,
+        np.array([quotable(s) for s in sentences], dtype=bool),
+        captions,
+        mentions,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionScores:
+    """A question's combined score for every sentence of the top units (`units[i]` is
+    source i + 1): what picks, ranks and figure captions are chosen by."""
+
+    units: list[UnitSentences]
+    scores: list[list[float]]  # per unit, per sentence (ordinal)
+
+    def at(self, source_index: int, ordinal: int) -> ScoredSentence:
+        unit = self.units[source_index - 1]
+        return ScoredSentence(
+            source_index, unit.sentences[ordinal], self.scores[source_index - 1][ordinal]
+        )
+
+    def positive(self) -> list[ScoredSentence]:
+        """The sentences scoring above 0, in text order."""
+        return [
+            self.at(index, ordinal)
+            for index, scores in enumerate(self.scores, start=1)
+            for ordinal, score in enumerate(scores)
+            if score > 0
+        ]
+
+
 def _with_following(
-    snippet: Snippet, by_key: dict[tuple[int, int], ScoredSentence], taken: set[tuple[int, int]]
+    snippet: Snippet, units: Sequence[UnitSentences], taken: Container[tuple[int, int]]
 ) -> Snippet:
     """The snippet and the sentence right after it, when that one follows with only
     whitespace between (the passage stays contiguous), is quotable and not quoted yet: an
     answer often goes on in the next sentence ("The most common types are IDC and ILC." /
     "IDC accounts for about 80% of breast cancers, ..."). A table row neither follows nor is
     followed: it stands alone, and the next row is another record."""
+    source = units[snippet.source_index - 1].sentences
     last = snippet.sentences[-1]
-    following = by_key.get((snippet.source_index, last.ordinal + 1))
+    at = last.ordinal + 1
+    if at >= len(source):
+        return snippet
+    following = source[at]
     if (
-        following is None
-        or last.cells
-        or following.sentence.cells
-        or not following.sentence.adjacent
-        or not quotable(following.sentence)
-        or following.key in taken
+        last.cells
+        or following.cells
+        or not following.adjacent
+        or not quotable(following)
+        or (snippet.source_index, at) in taken
     ):
         return snippet
-    return Snippet(snippet.source_index, (*snippet.sentences, following.sentence), snippet.score)
+    return Snippet(snippet.source_index, (*snippet.sentences, following), snippet.score)
 
 
 def _float_of(sentence: str) -> tuple[str, str] | None:
@@ -183,12 +260,7 @@ def sentence_starts_with_float(sentence: str) -> bool:
     return len(head) >= 2 and bool(float_references(" ".join(head[:2])))
 
 
-def _with_figure(
-    question: str,
-    snippets: list[Snippet],
-    candidates: Sequence[ScoredSentence],
-    by_key: dict[tuple[int, int], ScoredSentence],
-) -> list[Snippet]:
+def _with_figure(question: str, snippets: list[Snippet], scored: QuestionScores) -> list[Snippet]:
     """For a figure or table the question names (or whose caption is the best pick): its
     caption first, then the best sentence that refers to it, then the other picks."""
     wanted = float_references(question)
@@ -197,23 +269,27 @@ def _with_figure(
         wanted = {label} if label else set()
     if not wanted:
         return snippets
-    captions = [c for c in candidates if _float_of(c.sentence.text) in wanted]
+    units = scored.units
+    captions = [
+        scored.at(index, ordinal)
+        for index, unit in enumerate(units, start=1)
+        for ordinal, label in unit.captions.items()
+        if label in wanted
+    ]
     mentions = [
-        c
-        for c in candidates
-        if c.sentence.text
-        and quotable(c.sentence)
-        and _float_of(c.sentence.text) is None
-        and float_references(c.sentence.text) & wanted
+        scored.at(index, ordinal)
+        for index, unit in enumerate(units, start=1)
+        for ordinal, refs in unit.mentions.items()
+        if refs & wanted
     ]
     if not captions:
         return snippets
     best_caption = max(captions, key=lambda c: c.score)
-    chosen = [_with_context(best_caption, by_key)]
+    chosen = [_with_context(best_caption, units)]
     used = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
     mentions = [m for m in mentions if m.key not in used]
     if mentions:
-        chosen.append(_with_context(max(mentions, key=lambda c: c.score), by_key, used))
+        chosen.append(_with_context(max(mentions, key=lambda c: c.score), units, used))
     taken = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
     rest = [
         s for s in snippets if not any((s.source_index, x.ordinal) in taken for x in s.sentences)
@@ -246,43 +322,41 @@ class ExtractiveGenerator:
         """The same generator (scorer, rows, weights) under other settings."""
         return replace(self, settings=settings)
 
-    def _candidates(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
-        """Every sentence of the top units with its combined score, in text order."""
-        flat = [
-            (index, hit, sentence)
-            for index, hit in enumerate(hits[: self.max_units], start=1)
-            for sentence in split_sentences(hit.unit.text, self.rows.rows(hit.unit))
+    def _scores(self, question: str, hits: Sequence[Hit]) -> QuestionScores:
+        """The question's combined score for every sentence of the top `max_units` hits."""
+        top = hits[: self.max_units]
+        units = [
+            unit_sentences(hit.unit.text, tuple(map(tuple, self.rows.rows(hit.unit))))
+            for hit in top
         ]
-        if not flat:
-            return []
-        raw = self.scorer.score(question, [s.text for _, _, s in flat])
-        scored = [
-            ScoredSentence(
-                index,
-                s,
-                r + self.hit_weight * hit.score if r > self.min_score and quotable(s) else 0.0,
-            )
-            for (index, hit, s), r in zip(flat, raw, strict=True)
-        ]
-        by_key = {c.key: c for c in scored}
+        flat = [text for unit in units for text in unit.texts]
+        raw = np.asarray(self.scorer.score(question, flat) if flat else [], dtype=np.float64)
         asked = set(tokenize(question))
         wants_figure = self.settings.extractive_answer_type and asks_quantity(question)
-        out = []
-        for c in scored:
-            if c.score > 0:
-                shown = _judged_text(_with_context(c, by_key), c)
-                factor = novelty(shown, asked) * answer_type_factor(shown, question, wants_figure)
-                c = replace(c, score=c.score * factor)
-            out.append(c)
-        return out
+        scores = []
+        start = 0
+        for hit, unit in zip(top, units, strict=True):
+            r = raw[start : start + len(unit.texts)]
+            start += len(unit.texts)
+            gated = np.where(
+                (r > self.min_score) & unit.quotable, r + self.hit_weight * hit.score, 0.0
+            )
+            row = gated.tolist()
+            for ordinal in np.flatnonzero(gated > 0).tolist():
+                judged = unit.judged[ordinal]
+                row[ordinal] *= novelty(judged, asked) * answer_type_factor(
+                    judged, question, wants_figure
+                )
+            scores.append(row)
+        return QuestionScores(units, scores)
 
     def select(self, question: str, hits: Sequence[Hit]) -> list[Snippet]:
         """The chosen snippets, best first (empty when nothing answers the question)."""
-        candidates = self._candidates(question, hits)
-        ranked = sorted((c for c in candidates if c.score > 0), key=lambda c: -c.score)
+        scored = self._scores(question, hits)
+        units = scored.units
+        ranked = sorted(scored.positive(), key=lambda c: -c.score)
         if not ranked:
             return []
-        by_key = {c.key: c for c in candidates}
         best = ranked[0]
         top: ScoredSentence | None = None
         if self.settings.extractive_top_unit and best.source_index != 1:
@@ -305,14 +379,14 @@ class ExtractiveGenerator:
                 break
             if candidate.key in covered or candidate.sentence.text in texts:
                 continue
-            snippet = _with_context(candidate, by_key, covered)
+            snippet = _with_context(candidate, units, covered)
             follow = self.settings.extractive_follow
             if follow == "all" or (follow == "first" and not snippets):
-                snippet = _with_following(snippet, by_key, covered)
+                snippet = _with_following(snippet, units, covered)
             snippets.append(snippet)
             covered.update((snippet.source_index, s.ordinal) for s in snippet.sentences)
             texts.update(s.text for s in snippet.sentences)
-        return _with_figure(question, snippets, candidates, by_key)
+        return _with_figure(question, snippets, scored)
 
     def compose(self, question: str, hits: Sequence[Hit]) -> str:
         """The whole answer: the chosen passages, best first, each followed by its `[Sn]`

@@ -57,6 +57,9 @@ class SentenceVectors:
         self._lock = threading.Lock()
         self.batcher: MicroBatcher[str] = MicroBatcher(self._model_encode, 512, lanes)
 
+    def _empty(self) -> Matrix:
+        return np.empty((0, self.dim), dtype=np.float32)
+
     @staticmethod
     def _key(text: str) -> bytes:
         return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
@@ -71,6 +74,12 @@ class SentenceVectors:
         and never touch the on-disk cache of unit texts."""
         with self._lock:
             found = {t: self._cache[t] for t in texts if t in self._cache}
+            if len(found) == len(set(texts)):
+                # All cached (an answer's sentences, once their unit has been seen): no
+                # per-text work but the LRU update.
+                for text in found:
+                    self._cache.move_to_end(text)
+                return np.stack([found[t] for t in texts]) if texts else self._empty()
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         persistent = self.persistent if persist else None
         if missing and persistent is not None:
@@ -84,9 +93,7 @@ class SentenceVectors:
             if persistent is not None:
                 persistent.put_many({self._key(t): vector for t, vector in fresh.items()})
             found.update(fresh)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            out[row] = found[text]
+        out = np.stack([found[t] for t in texts]) if texts else self._empty()
         with self._lock:
             self._cache.update(found)
             for text in texts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from generation.generators.scoring import SentenceScorer
@@ -68,6 +69,7 @@ def test_sentence_vectors_are_cached_by_text() -> None:
     assert calls == [2]  # duplicates are embedded once
     again = vectors.encode(["c d", "a b"])
     assert calls == [2] and (again == first[[1, 0]]).all()
+    assert again.dtype == np.float32 and vectors.encode([]).shape == (0, 384)
     vectors.encode(["e", "f", "g", "h"])  # evicts the least recently used
     vectors.encode(["a b"])
     assert calls == [2, 4, 1]
