@@ -135,5 +135,9 @@ class BatchedQueryEmbedder:
 
 
 def batch_queries(embedder: Embedder | None, lanes: int = 1) -> Embedder | None:
-    """`embedder` with micro-batched queries (None stays None)."""
-    return BatchedQueryEmbedder(embedder, lanes=lanes) if embedder is not None else None
+    """`embedder` with micro-batched queries. None stays None, and so does an embedder
+    that micro-batches its queries itself (`batches_queries`, the MiniLM one): a second
+    batcher in front would only add a hand-off between threads to every query."""
+    if embedder is None or getattr(embedder, "batches_queries", False):
+        return embedder
+    return BatchedQueryEmbedder(embedder, lanes=lanes)

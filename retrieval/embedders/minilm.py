@@ -58,6 +58,10 @@ class MiniLMEmbedder:
     cache_path: a SQLite file that keeps window vectors across processes.
     """
 
+    # Its queries go through SentenceVectors' micro-batcher (`query_lanes` model calls at
+    # a time), so the retriever puts no second one in front (retrieval.batching).
+    batches_queries = True
+
     def __init__(
         self,
         model: str = "",

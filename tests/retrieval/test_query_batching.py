@@ -206,3 +206,22 @@ def test_the_batched_embedder_keeps_the_wrapped_embedders_health_probe() -> None
     wrapped.ping()
     assert Remote.pinged == 1
     assert not isinstance(batch_queries(FakeEmbedder()), Pingable)
+
+
+def test_an_embedder_that_batches_its_own_queries_is_not_wrapped_again() -> None:
+    """MiniLM's queries are micro-batched by its SentenceVectors: a BatchedQueryEmbedder in
+    front would add a second batcher (a thread hand-off) to every query."""
+
+    class SelfBatching(FakeEmbedder):
+        batches_queries = True
+
+    embedder = SelfBatching()
+    assert batch_queries(embedder) is embedder
+    assert isinstance(batch_queries(FakeEmbedder()), BatchedQueryEmbedder)
+    assert batch_queries(None) is None
+
+
+def test_minilm_queries_pass_one_batcher() -> None:
+    from retrieval.embedders.minilm import MiniLMEmbedder
+
+    assert MiniLMEmbedder.batches_queries
