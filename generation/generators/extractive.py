@@ -329,15 +329,11 @@ class ExtractiveGenerator:
             unit_sentences(hit.unit.text, tuple(map(tuple, self.rows.rows(hit.unit))))
             for hit in top
         ]
-        flat = [text for unit in units for text in unit.texts]
-        raw = np.asarray(self.scorer.score(question, flat) if flat else [], dtype=np.float64)
+        raw = self.scorer.score_groups(question, [unit.texts for unit in units])
         asked = set(tokenize(question))
         wants_figure = self.settings.extractive_answer_type and asks_quantity(question)
         scores = []
-        start = 0
-        for hit, unit in zip(top, units, strict=True):
-            r = raw[start : start + len(unit.texts)]
-            start += len(unit.texts)
+        for hit, unit, r in zip(top, units, raw, strict=True):
             gated = np.where(
                 (r > self.min_score) & unit.quotable, r + self.hit_weight * hit.score, 0.0
             )

@@ -14,6 +14,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
 from retrieval.terms import tokenize
 
 # Share of the score given to query bigrams found in order in the sentence.
@@ -34,11 +37,14 @@ def salient_terms(query: str) -> set[str]:
 @runtime_checkable
 class SentenceScorer(Protocol):
     """Scores sentences against a query: higher answers it better; comparable within one
-    call only."""
+    call only. The sentences come in groups, one per unit (its `unit_sentences` texts):
+    the same units come back query after query, so a scorer may keep per-group work."""
 
     name: str
 
-    def score(self, query: str, sentences: Sequence[str]) -> list[float]: ...
+    def score_groups(
+        self, query: str, groups: Sequence[tuple[str, ...]]
+    ) -> list[npt.NDArray[np.float64]]: ...
 
 
 def _bigrams(tokens: Sequence[str]) -> set[tuple[str, str]]:
@@ -52,6 +58,17 @@ class LexicalSentenceScorer:
     and numbers of the query weigh double."""
 
     name = "lexical"
+
+    def score_groups(
+        self, query: str, groups: Sequence[tuple[str, ...]]
+    ) -> list[npt.NDArray[np.float64]]:
+        """One score in [0, 1] per sentence of each group; IDF over all of them."""
+        flat = self.score(query, [s for group in groups for s in group])
+        out, start = [], 0
+        for group in groups:
+            out.append(np.asarray(flat[start : start + len(group)], dtype=np.float64))
+            start += len(group)
+        return out
 
     def score(self, query: str, sentences: Sequence[str]) -> list[float]:
         """One score in [0, 1] per sentence."""

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,9 +28,10 @@ class KeywordScorer:
         self.keyword = keyword
         self.calls: list[list[str]] = []
 
-    def score(self, query: str, sentences: Sequence[str]) -> list[float]:
-        self.calls.append(list(sentences))
-        return [1.0 if self.keyword in s else 0.0 for s in sentences]
+    def score_groups(self, query: str, groups: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        sentences = [s for group in groups for s in group]
+        self.calls.append(sentences)
+        return [np.array([1.0 if self.keyword in s else 0.0 for s in group]) for group in groups]
 
 
 def generator(
@@ -363,8 +365,8 @@ class TableScorer:
     def __init__(self, scores: dict[str, float]) -> None:
         self.scores = scores
 
-    def score(self, query: str, sentences: Sequence[str]) -> list[float]:
-        return [self.scores.get(s, 0.0) for s in sentences]
+    def score_groups(self, query: str, groups: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        return [np.array([self.scores.get(s, 0.0) for s in group]) for group in groups]
 
 
 def test_follow_quotes_the_sentence_after_the_best_one() -> None:

@@ -83,7 +83,8 @@ def test_sentence_scorer_plugs_into_the_extractive_generator() -> None:
         "The network timestamps transactions by hashing them into a chain of proof-of-work.",
         "Tickets are sold at the door.",
     ]
-    scores = scorer.score("How are transactions timestamped?", sentences)
+    (scores,) = scorer.score_groups("How are transactions timestamped?", [tuple(sentences)])
+    scores = scores.tolist()
     assert scores.index(max(scores)) == 1
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert min(scores) == 0.0  # unrelated text gets nothing, so a generator can refuse
@@ -92,7 +93,9 @@ def test_sentence_scorer_plugs_into_the_extractive_generator() -> None:
 def test_empty_inputs() -> None:
     reranker = _reranker()
     assert reranker.score("q", []) == []
-    assert reranker.sentence_scorer.score("q", []) == []
+    assert reranker.sentence_scorer.score_groups("q", []) == []
+    (empty,) = reranker.sentence_scorer.score_groups("q", [()])
+    assert empty.shape == (0,)
     assert len(reranker.score("q", [page("d", "blank.pdf", 1, "")])) == 1
 
 
@@ -142,3 +145,30 @@ class TestLiteReranker(RerankerSuite):
     @pytest.fixture
     def reranker(self) -> LiteReranker:
         return _reranker()
+
+
+def test_sentence_scorer_keeps_a_units_sentences_for_the_next_query() -> None:
+    """A group (one unit's sentences) is looked up once: a later query scoring the same unit
+    reads no sentence vectors, and gets the scores a fresh scorer gives."""
+    reranker = _reranker()
+    scorer = reranker.sentence_scorer
+    unit = tuple(BITCOIN)
+    scorer.score_groups("peer-to-peer cash", [unit])
+    looked_up: list[int] = []
+    vectors = reranker.embedder.windows.vectors
+    original = vectors.encode
+
+    def counting(texts: Any, **kwargs: Any) -> Any:
+        looked_up.append(len(texts))
+        return original(texts, **kwargs)
+
+    vectors.encode = counting  # type: ignore[method-assign]
+    try:
+        (again,) = scorer.score_groups("double spending", [unit])
+    finally:
+        vectors.encode = original  # type: ignore[method-assign]
+    assert looked_up == [1]  # the query only
+    fresh = type(scorer)(reranker.embedder)
+    (expected,) = fresh.score_groups("double spending", [unit])
+    assert np.array_equal(again, expected)
+    assert again.min() >= 0.0 and again.max() <= 1.0

@@ -85,7 +85,7 @@ def test_a_query_is_encoded_once_for_retrieval_rerank_and_answer(tmp_path: Path)
     with counted_encodes(embedder.model) as calls:
         vector = embedder.embed_queries([question])[0]
         reranker.score(question, units)
-        reranker.sentence_scorer.score(question, ["Remote locking is disabled."])
+        reranker.sentence_scorer.score_groups(question, [("Remote locking is disabled.",)])
     assert calls == [1, 1]  # the query once, then the answer's sentence
     assert np.allclose(vector, embedder.encode([question])[0], atol=1e-5)
     # Queries stay in memory: the on-disk cache holds unit texts (and answer sentences).
