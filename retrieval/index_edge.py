@@ -12,6 +12,8 @@ Search is exact while the index is small; once a segment holds `hnsw_threshold` 
 with the float originals) or an HNSW graph. `optimize` runs after each publish and is a
 no-op below the threshold; smaller indexes are searched exactly over the float vectors.
 Searches skip the visibility condition for documents with no hidden point (`_hidden`).
+The units of found points come from an LRU of built units (retrieval/unit_cache.py) or
+from one payload read.
 
 Thread safety: see retrieval/index_gate.py.
 """
