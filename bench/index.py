@@ -281,11 +281,25 @@ def run_queries(
     queries: list[Query],
     reference: Timings | None = None,
     reference_index: EdgeIndex | None = None,
+    warm: list[Query] | None = None,
+    repeat: Timings | None = None,
+    hit_shares: dict[str, float] | None = None,
 ) -> tuple[Timings, list[Found]]:
     """Times per query and the unit ids found per channel. With `reference` the issue's
     reference search on `reference_index` (the exact float shard) runs before each query,
-    interleaved so load hits both alike."""
-    for q, f in queries:  # warm-up: a shard's first searches after opening run slower
+    interleaved so load hits both alike. The untimed warm-up runs `warm` (the same
+    questions under other filters: the shard warms up, but the timed queries' units are
+    not in the index's unit cache unless another query found them too). `repeat` times
+    the same queries a second time (their units now cached); `hit_shares` gets the unit
+    cache's hit share of each timed pass."""
+    cache = index.units if isinstance(index, EdgeIndex) else None
+
+    def share_since(mark: tuple[int, int]) -> float:
+        assert cache is not None
+        hits, lookups = cache.hits - mark[0], cache.hits + cache.misses - mark[1]
+        return hits / lookups if lookups else 0.0
+
+    for q, f in warm or queries:  # warm-up: a shard's first searches after opening run slower
         index.search_channels(q, f, TOP_N)
     # The bench holds millions of objects (the corpus) that the API process does not: left
     # in the collector's generations, each full collection a query triggers walks them all
@@ -293,11 +307,19 @@ def run_queries(
     gc.collect()
     gc.freeze()
     times, found = Timings([], []), []
+    mark = (cache.hits, cache.hits + cache.misses) if cache is not None else (0, 0)
     for q, f in queries:
         if reference is not None and reference_index is not None:
             timed(reference_query(reference_index, q), reference)
         result = timed(partial(index.search_channels, q, f, TOP_N), times)
         found.append({ch: [(h.unit.id, h.score) for h in hits] for ch, hits in result.items()})
+    if cache is not None and hit_shares is not None:
+        hit_shares["timed"] = share_since(mark)
+        mark = (cache.hits, cache.hits + cache.misses)
+    for q, f in queries if repeat is not None else ():
+        timed(partial(index.search_channels, q, f, TOP_N), repeat)
+    if cache is not None and hit_shares is not None and repeat is not None:
+        hit_shares["repeat"] = share_since(mark)
     gc.unfreeze()
     return times, found
 
@@ -386,11 +408,14 @@ def bench_edge(
     truth: list[Found] | None,
     workdir: Path,
     reference_shard: Path | None = None,
+    warm: list[Query] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> tuple[list[Row], list[Found]]:
     """The backend's rows: its stage-1 figures and the issue's reference search
     (`reference_query`) interleaved with them, on the exact shard (this one for exact
     search, which is then kept for the other backends' references, else
-    `reference_shard`)."""
+    `reference_shard`). The scan row (the product's default) also gets `<name>-repeat`:
+    the same queries again, their units in the unit cache; its hit shares go to `extra`."""
     from retrieval.index import VectorLayout
 
     layout = VectorLayout(
@@ -401,20 +426,27 @@ def bench_edge(
     )
     path = workdir / name
     shutil.rmtree(path, ignore_errors=True)
-    index = EdgeIndex(path, settings_for(kind), layout)
+    # Blob keys under a blob root, as the product stores and reads them.
+    blobs = workdir / "blobs"
+    index = EdgeIndex(path, settings_for(kind), layout, blob_root=blobs)
     build = fill(index, corpus)
     # Timed as the API finds the shard after a start: loaded from disk (a shard searched in
     # the process that just filled it measured ~1.3x the CPU per query).
     index.close()
     os.sync()  # the build's dirty pages written back now, not during the timed queries
-    index = EdgeIndex(path, settings_for(kind), layout)
+    index = EdgeIndex(path, settings_for(kind), layout, blob_root=blobs)
     ref_index = None
     if kind == "exact":
         ref_index = index
     elif reference_shard is not None:
         ref_index = EdgeIndex(reference_shard, settings_for("exact"), layout)
     reference = Timings([], []) if ref_index is not None and VISUAL not in corpus.dense else None
-    times, found = run_queries(index, queries, reference, ref_index)
+    repeat = Timings([], []) if kind == "scan" else None
+    shares: dict[str, float] = {}
+    times, found = run_queries(index, queries, reference, ref_index, warm, repeat, shares)
+    if repeat is not None and extra is not None:
+        extra[f"unit_cache_{corpus.size}"] = {"capacity": index.units.capacity, **shares}
+        print("unit cache hit share:", shares)
     index.close()
     if ref_index is not None and ref_index is not index:
         ref_index.close()
@@ -433,6 +465,19 @@ def bench_edge(
             disk_bytes_per_unit=disk,
         )
     ]
+    if repeat is not None:
+        rows.append(
+            Row(
+                f"{name}-repeat",
+                n,
+                len(queries),
+                **repeat.row_figures(),
+                recall_at_50=score,
+                build_s=build,
+                bytes_per_unit=resident,
+                disk_bytes_per_unit=disk,
+            )
+        )
     if reference is not None:
         rows.append(
             Row(
@@ -686,18 +731,33 @@ def main() -> None:
         for n in args.sizes:
             corpus = make_corpus(rng, base, n)
             queries = make_queries(rng, base, corpus, args.queries, visual=False)
-            size_rows, truth = bench_edge("edge-exact", "exact", corpus, queries, names, None, work)
+            # Warm-up queries: the same questions under other filters (own generator, so
+            # the timed queries stay those of earlier runs).
+            warm = make_queries(np.random.default_rng(1), base, corpus, args.queries, False)
+            size_rows, truth = bench_edge(
+                "edge-exact", "exact", corpus, queries, names, None, work, warm=warm
+            )
             extra[f"stage1_vs_reference_{n}"] = versus_reference(*size_rows)
             exact_shard = work / "edge-exact"
             scan = bench_edge(
-                "edge-scan-int8", "scan", corpus, queries, names, truth, work, exact_shard
+                "edge-scan-int8",
+                "scan",
+                corpus,
+                queries,
+                names,
+                truth,
+                work,
+                exact_shard,
+                warm,
+                extra,
             )[0]
-            extra[f"scan_vs_reference_{n}"] = versus_reference(*scan)
+            extra[f"scan_vs_reference_{n}"] = versus_reference(scan[0], scan[-1])
+            extra[f"scan_repeat_vs_reference_{n}"] = versus_reference(scan[1], scan[-1])
             size_rows += scan
             for name, kind in (("edge-hnsw", "hnsw"), ("edge-hnsw-int8", "int8")):
                 if n <= args.hnsw_up_to:
                     size_rows += bench_edge(
-                        name, kind, corpus, queries, names, truth, work, exact_shard
+                        name, kind, corpus, queries, names, truth, work, exact_shard, warm
                     )[0]
             shutil.rmtree(exact_shard, ignore_errors=True)
             if args.local:

@@ -19,20 +19,33 @@ from typing import Any, TypeVar, cast
 T = TypeVar("T")
 
 
+_ABSENT = object()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Field:
+    """How `from_record` reads one field: its name, whether a null reads as the field's
+    default (a non-null default), and the enum's value -> member map if it is an enum."""
+
+    name: str
+    null_is_default: bool
+    enum: type[Enum] | None
+    members: Mapping[Any, Enum]
+
+
 @functools.cache
-def _enum_fields(cls: Any) -> dict[str, type[Enum]]:
+def _plan(cls: Any) -> tuple[_Field, ...]:
+    """The fields of `cls` as `from_record` reads them, worked out once per class (every
+    search hit is a `from_record` call: dataclasses.fields and Enum(value) per hit were
+    most of its cost)."""
     hints = typing.get_type_hints(cls)
-    return {
-        name: hint
-        for name, hint in hints.items()
-        if isinstance(hint, type) and issubclass(hint, Enum)
-    }
-
-
-@functools.cache
-def _fields(cls: Any) -> tuple[tuple[str, Any], ...]:
-    """(name, default) of each field (dataclasses.fields is slow for a per-hit call)."""
-    return tuple((f.name, f.default) for f in dataclasses.fields(cls))
+    out = []
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        enum = hint if isinstance(hint, type) and issubclass(hint, Enum) else None
+        members = {m.value: m for m in enum} if enum is not None else {}
+        out.append(_Field(f.name, f.default not in (dataclasses.MISSING, None), enum, members))
+    return tuple(out)
 
 
 def to_record(obj: Any, **overrides: Any) -> dict[str, Any]:
@@ -49,17 +62,19 @@ def to_record(obj: Any, **overrides: Any) -> dict[str, Any]:
 def from_record(cls: type[T], record: Mapping[str, Any] | sqlite3.Row, **overrides: Any) -> T:
     """An instance of the dataclass `cls` from a mapping with (at least) its required fields;
     extra keys are ignored, `overrides` replace values."""
-    enums = _enum_fields(cast(Hashable, cls))
-    keys = set(record.keys())
+    if isinstance(record, sqlite3.Row):
+        record = dict(zip(record.keys(), record, strict=True))
+    get = record.get
     values: dict[str, Any] = {}
-    for name, default in _fields(cast(Hashable, cls)):
-        if name in overrides:
-            values[name] = overrides[name]
+    for f in _plan(cast(Hashable, cls)):
+        if f.name in overrides:
+            values[f.name] = overrides[f.name]
             continue
-        if name not in keys:
-            continue
-        value = record[name]
-        if value is None and default not in (dataclasses.MISSING, None):
-            continue  # the field's default
-        values[name] = enums[name](value) if name in enums else value
+        value = get(f.name, _ABSENT)
+        if value is _ABSENT or (value is None and f.null_is_default):
+            continue  # absent, or null where the field has a default: the default
+        if f.enum is not None and value is not None:
+            member = f.members.get(value)
+            value = member if member is not None else f.enum(value)  # unknown: ValueError
+        values[f.name] = value
     return cls(**values)

@@ -109,6 +109,10 @@ class RetrievalSettings(BaseModel):
     text_quantization: Literal["none", "int8"] = "int8"
     visual_quantization: Literal["none", "int8", "binary"] = "none"
     quantization_oversampling: float = Field(3.0, ge=1.0)
+    # Units the embedded index keeps built, by point id (an LRU; 0 = none): a unit found
+    # again skips reading its payload and rebuilding it, ~a third of stage 1 at 100k units
+    # (docs/figures.md). About 1-5 KB each (its text).
+    unit_cache: int = Field(8192, ge=0, description="units kept built in memory (Edge)")
 
     stage1_top_n: int = Field(50, ge=1)
     # dbsf: dev-set stage-1 nDCG@5 0.861 vs 0.835 for rrf (lite profile, MiniLM + BM25).

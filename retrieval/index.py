@@ -155,7 +155,8 @@ class UnitPayloads:
         """Rebuild a `Unit` from a payload written by `payload`."""
         root = self.blob_root
         stored = payload.get("images") or ()
-        images = tuple(blob_path(k, root) if root else Path(k) for k in stored)
+        # blob_path is memoised; without a root a key is a path as given.
+        images = tuple(blob_path(k, root) for k in stored) if root else tuple(map(Path, stored))
         return from_record(Unit, payload, id=payload["unit_id"], images=images)
 
     def in_order(
@@ -174,11 +175,12 @@ class UnitPayloads:
         built = {} if built is None else built
         out = []
         for p in points:
-            if not p.payload:
+            payload = p.payload
+            if not payload:
                 continue
-            unit = built.get(p.payload["unit_id"])
+            unit = built.get(payload["unit_id"])
             if unit is None:
-                unit = built[p.payload["unit_id"]] = self.unit(p.payload)
+                unit = built[payload["unit_id"]] = self.unit(payload)
             out.append(ScoredUnit(unit, float(p.score)))
         return out
 
@@ -223,19 +225,17 @@ def search_batched(
     queries: Mapping[str, QueryVector],
     search_filter: SearchFilter | None,
     layout: VectorLayout,
-    payloads: UnitPayloads,
-    run_batch: Callable[[dict[str, QueryVector]], Sequence[Iterable[ScoredPayload]]],
+    run_batch: Callable[[dict[str, QueryVector]], Sequence[list[ScoredUnit]]],
 ) -> dict[str, list[ScoredUnit]]:
     """The body of every backend's `search_channels`: the queries worth running go to the
-    engine in one batch (`run_batch`: their result points, one list per query, in order);
+    engine in one batch (`run_batch`: their scored units, one list per query, in order);
     a channel skipped, or a filter that matches nothing, gives an empty list."""
     wanted = wanted_queries(queries, layout)
     results: dict[str, list[ScoredUnit]] = {ch: [] for ch in queries}
     if not wanted or matches_nothing(search_filter):
         return results
-    built: dict[str, Unit] = {}
-    for channel, points in zip(wanted, run_batch(wanted), strict=True):
-        results[channel] = payloads.scored(points, built)
+    for channel, units in zip(wanted, run_batch(wanted), strict=True):
+        results[channel] = units
     return results
 
 

@@ -12,6 +12,8 @@ Search is exact while the index is small; once a segment holds `hnsw_threshold` 
 with the float originals) or an HNSW graph. `optimize` runs after each publish and is a
 no-op below the threshold; smaller indexes are searched exactly over the float vectors.
 Searches skip the visibility condition for documents with no hidden point (`_hidden`).
+The units of found points come from an LRU of built units (retrieval/unit_cache.py) or
+from one payload read.
 
 Thread safety: see retrieval/index_gate.py.
 """
@@ -24,9 +26,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Collection, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from retrieval.index import (
     IndexedUnit,
     IndexMismatch,
     QueryVector,
+    ScoredUnit,
     UnitPayloads,
     VectorLayout,
     check_layout,
@@ -63,6 +66,7 @@ from retrieval.index_common import (
 )
 from retrieval.index_gate import AccessGate
 from retrieval.types import SearchFilter, SparseVector
+from retrieval.unit_cache import UnitCache
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ FORMAT = 1
 # matches: visibility is stored as 1/0.
 _SHOWN, _HIDDEN = 1, 0
 FLUSH_EVERY_S = 30.0
+PointId = int | uuid.UUID | str  # what the engine takes and returns as a point's id
 
 
 def _bug(err: Exception) -> bool:
@@ -119,14 +124,6 @@ def edge_config(layout: VectorLayout, settings: RetrievalSettings) -> qe.EdgeCon
             indexing_threshold=threshold_kb(settings.hnsw_threshold, widest)
         ),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Found:
-    """A search result point with the payload read for it (a ScoredPayload)."""
-
-    score: float
-    payload: dict[str, Any] | None
 
 
 def _match(key: str, value: str | int) -> qe.FieldCondition:
@@ -224,6 +221,9 @@ class EdgeIndex:
         # (ShardLock), so it knows them all; searches restricted to other documents skip
         # the visibility condition. Changed only with the gate exclusive, read shared.
         self._hidden: set[str] = set()
+        # Units built from payloads, by point id: invalidated by every write that changes a
+        # payload (upsert, delete); see retrieval/unit_cache.py.
+        self.units = UnitCache(settings.unit_cache)
         self._lock = ShardLock(self.path)
         try:
             self.shard = self._open()
@@ -307,14 +307,19 @@ class EdgeIndex:
             with self._gate.visible_change():
                 self._hidden |= new_hidden
         for start in range(0, len(items), self.batch_size):
-            batch = [self._point(i, visible) for i in items[start : start + self.batch_size]]
-            op = qe.UpdateOperation.upsert_points(batch)
+            chunk = items[start : start + self.batch_size]
+            op = qe.UpdateOperation.upsert_points([self._point(i, visible) for i in chunk])
+            # Before the write (no search takes an old unit from the cache meanwhile) and
+            # after it (no search that read an old payload during the write caches it).
+            keys = [uuid.UUID(point_id(i.unit.id)) for i in chunk]
+            self.units.invalidate(keys)
             if visible:
                 with self._gate.visible_change(), self._engine("upsert"):
                     self.shard.update(op)
             else:
                 with self._gate.writing(), self._engine("upsert"):
                     self.shard.update(op)
+            self.units.invalidate(keys)
 
     def set_visible(self, doc_id: str, visible: bool = True) -> None:
         """Show (or hide) a document in one operation; then index and flush if due."""
@@ -334,6 +339,7 @@ class EdgeIndex:
         with self._gate.visible_change(), self._engine("delete"):
             self.shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id)))
             self._hidden.discard(doc_id)
+            self.units.invalidate_doc(doc_id)
 
     def optimize(self) -> bool:
         """Build HNSW (and quantized) segments where a segment passed the threshold;
@@ -424,7 +430,7 @@ class EdgeIndex:
         points = PointFilter.search(search_filter)
         restricted = points.restricted
 
-        def run(wanted: dict[str, QueryVector]) -> list[list[_Found]]:
+        def run(wanted: dict[str, QueryVector]) -> list[list[ScoredUnit]]:
             with self._gate.shared(), self._engine("query"):
                 query_filter = build_filter(points.without_needless_visibility(self._hidden))
                 batch = qe.QueryBatchRequest(
@@ -433,14 +439,27 @@ class EdgeIndex:
                         for ch, q in wanted.items()
                     ]
                 )
-                found = self.shard.query_batch(batch)
-                # The channels overlap: each unit's payload is read and converted once.
-                ids = list(dict.fromkeys(p.id for channel in found for p in channel))
-                records = self.shard.retrieve(ids, True, False)
-            payload = {r.id: r.payload for r in records}
-            return [[_Found(p.score, payload.get(p.id)) for p in channel] for channel in found]
+                found = [[(p.id, p.score) for p in ch] for ch in self.shard.query_batch(batch)]
+                # The channels overlap: each unit is read and built once.
+                units = self._units_of(dict.fromkeys(pid for ch in found for pid, _ in ch))
+            return [[ScoredUnit(units[pid], s) for pid, s in ch if pid in units] for ch in found]
 
-        return search_batched(queries, search_filter, self.layout, self.payloads, run)
+        return search_batched(queries, search_filter, self.layout, run)
+
+    def _units_of(self, point_ids: Collection[PointId]) -> dict[Hashable, Unit]:
+        """The units of found points: cached ones, the rest built from their payloads
+        (read in one call) and cached. Holding the gate shared."""
+        generation = self.units.generation  # before any payload is read
+        units = self.units.get_many(point_ids)
+        missing = [pid for pid in point_ids if pid not in units]
+        if missing:
+            records = self.shard.retrieve(missing, True, False)
+            built: dict[Hashable, Unit] = {
+                r.id: self.payloads.unit(r.payload) for r in records if r.payload
+            }
+            self.units.put(built, generation)
+            units.update(built)
+        return units
 
     def stored_bytes(self) -> int:
         """Bytes the shard occupies on disk."""

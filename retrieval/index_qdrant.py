@@ -32,6 +32,7 @@ from retrieval.index import (
     IndexedUnit,
     IndexMismatch,
     QueryVector,
+    ScoredUnit,
     UnitPayloads,
     VectorLayout,
     check_layout,
@@ -399,11 +400,12 @@ class QdrantClientIndex:
     ) -> ChannelHits:
         """Top `limit` visible units per channel, all channels in ONE batched Query API call."""
 
-        def run(wanted: dict[str, QueryVector]) -> list[list[models.ScoredPoint]]:
+        def run(wanted: dict[str, QueryVector]) -> list[list[ScoredUnit]]:
             with self._gate.shared(), _backend("query"):
                 query_filter = self.search_filter(search_filter)
                 requests = [self._request(ch, q, query_filter, limit) for ch, q in wanted.items()]
                 responses = self.client.query_batch_points(self.collection, requests=requests)
-            return [response.points for response in responses]
+            built: dict[str, Unit] = {}  # a unit two channels found is rebuilt once
+            return [self.payloads.scored(r.points, built) for r in responses]
 
-        return search_batched(queries, search_filter, self.layout, self.payloads, run)
+        return search_batched(queries, search_filter, self.layout, run)

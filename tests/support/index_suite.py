@@ -9,13 +9,14 @@ close and reopen.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ingest.errors import BackendUnavailable
-from ingest.types import UnitKind
+from ingest.types import Unit, UnitKind
 from retrieval.config import RetrievalSettings
 from retrieval.embedders.bm25 import BM25Encoder
 from retrieval.embedders.fake import FakeEmbedder
@@ -113,6 +114,31 @@ class IndexSuite:
         hits = index.search_channels(query_of(indexer, "tomatoes compost mulch"), limit=10)
         assert "doc-garden" not in found_docs(hits)
         indexer.remove("doc-garden")  # deleting again is harmless
+        index.close()
+
+    def test_searches_see_a_reingested_units_new_payload(self, tmp_path: Path) -> None:
+        # The Edge index keeps units built from payloads (retrieval/unit_cache.py): a unit
+        # overwritten by a new ingest, or deleted and ingested again, must come back new.
+        index, indexer = self.stack(tmp_path)
+        docs = index_corpus(indexer)
+        query = query_of(indexer, "tomatoes compost mulch")
+
+        def garden_units() -> dict[str, Unit]:
+            hits = index.search_channels(query, SearchFilter(doc_ids=("doc-garden",)))
+            return {h.unit.id: h.unit for c in hits.values() for h in c}
+
+        assert set(garden_units().values()) == set(docs["doc-garden"])
+        garden_units()  # found again (from the cache where there is one)
+        renamed = [replace(u, file_name="garden-v2.pdf") for u in docs["doc-garden"]]
+        indexer.add(document("doc-garden", "garden-v2.pdf"), renamed)
+        indexer.publish("doc-garden")
+        assert set(garden_units().values()) == set(renamed)
+        indexer.remove("doc-garden")
+        assert garden_units() == {}
+        again = [replace(u, text_source="ocr") for u in docs["doc-garden"]]
+        indexer.add(document("doc-garden", "garden_guide.pdf"), again)
+        indexer.publish("doc-garden")
+        assert set(garden_units().values()) == set(again)
         index.close()
 
     def test_unpublished_documents_are_invisible(self, tmp_path: Path) -> None:
