@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+import retrieval.omp  # noqa: F401  (sets how torch threads wait; before torch loads)
 from app import factory
 from app.api import conversations, routes, ui_support
 from app.api.auth import configured_key, install_auth
