@@ -106,7 +106,8 @@ class PdfPages:
 
     def start(self) -> None:
         """Start the page processes now, in a background thread, so the first PDF does
-        not wait for them (a no-op when they run, or when pages are rendered inline)."""
+        not wait for them, then import pymupdf here too (a no-op when they run, or when
+        pages are rendered inline)."""
         if self.pool_workers() == 1:
             return
         with self._pool_lock:
@@ -120,6 +121,7 @@ class PdfPages:
     def _start_quietly(self) -> None:
         try:
             self._shared_pool()
+            import ingest.mupdf  # noqa: F401  (count_pages in this process: ~0.15 s of import)
         except Exception as err:  # the first PDF tries again, and reports what fails
             log.warning("the PDF page processes did not start: %s", err)
         finally:

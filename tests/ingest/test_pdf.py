@@ -7,6 +7,8 @@ import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from tests.support.fixtures_pdf import (
     truncated_pdf,
     zero_page_pdf,
 )
-from tests.support.paths import CORPUS
+from tests.support.paths import CORPUS, child_env
 
 LETTER_LINES = ["Dear members of the foundation", "the contracts arrived today"]
 
@@ -343,6 +345,30 @@ def test_start_starts_the_workers_before_the_first_pdf(tmp_path: Path) -> None:
     finally:
         pages.close()
     assert set(_live_workers()) - before == set()
+
+
+_STARTED_IMPORTS = """
+import sys
+from ingest.config import IngestSettings
+from ingest.pdf import PdfPages
+
+if __name__ == "__main__":
+    pages = PdfPages(IngestSettings(workers=2))
+    assert "pymupdf" not in sys.modules
+    pages.start()
+    assert pages.wait_started(60)
+    assert "pymupdf" in sys.modules  # the parent's page count needs it too
+    pages.close()
+"""
+
+
+def test_start_imports_pymupdf_for_the_page_count_too(tmp_path: Path) -> None:
+    script = tmp_path / "start.py"
+    script.write_text(_STARTED_IMPORTS)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=child_env()
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_start_is_a_no_op_for_inline_rendering() -> None:
