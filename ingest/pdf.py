@@ -185,7 +185,7 @@ class PdfPages:
     def _pooled(self, path: Path, n_pages: int, workers: int) -> Iterator[PageContent]:
         with self._busy_lock:
             shared = not self._busy
-            self._busy = True if shared else self._busy
+            self._busy = True
         try:
             try:
                 pool = self._shared_pool() if shared else PagePool(self.settings, workers)
