@@ -105,6 +105,7 @@ def ingest(
     if paths and not files:
         raise fail("no PDF or video files found in the given paths")
     services = build_services(settings, with_generator=False)
+    services.ingestor.start_workers()
     counts = {"ingested": 0, "skipped": 0, "failed": 0}
     pages = clips = 0
     stages = StageTimes()

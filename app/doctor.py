@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
+import retrieval.omp  # noqa: F401  (sets how torch threads wait; before torch loads)
 from app.config import Settings
 
 

@@ -109,6 +109,7 @@ class Services:
                 part.load()
 
     def close(self) -> None:
+        self.ingestor.close()
         self.index.close()
 
 

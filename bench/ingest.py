@@ -366,7 +366,8 @@ def main(argv: list[str] | None = None) -> None:
     ocr_files = {p.file for p in need}
     runs = Stopwatch()
     n_plain = n_multi = 0
-    # The forkserver the pools fork from starts once per process (~1 s); not per file.
+    # The page pool (and the forkserver it forks from) starts once, then is kept between
+    # files (ingest/page_pool.py): its start is not a file's.
     warm_up = next((f for f in files if parallel_pdf.workers_for(count_pages(f)) > 1), None)
     if warm_up is not None:
         pipeline(warm_up, parallel_pdf)()

@@ -15,7 +15,12 @@ windows, index, registry):
   no-OCR rate, / OCR pages;
 - clip: wall seconds of the video files / clips (model loads excluded: they load once).
 
-    python -m bench.profile [PATHS...] [--no-reference] [--out FILE]
+The PDF page processes are started with the services and waited for before the first file
+(`warm_page_workers`, as the API does once its models are in), like the model loads; with
+`--cold-pages` the first PDF of 3+ pages starts them (and multiprocessing's forkserver),
+as in a fresh `mmrag ingest FILE` with `warm_page_workers` off. The report says which.
+
+    python -m bench.profile [PATHS...] [--no-reference] [--cold-pages] [--out FILE]
 """
 
 from __future__ import annotations
@@ -139,7 +144,15 @@ def build(settings: Settings, batch_units: int | None) -> Services:
     services = build_services(settings, with_generator=False)
     if batch_units is not None:
         services.ingestor.batch_size = batch_units
+    services.ingestor.start_workers()
     return services
+
+
+def wait_for_page_workers(services: Services, timeout_s: float = 120.0) -> None:
+    """Return once the page processes `start_workers` began starting are up."""
+    wait = getattr(services.ingestor.pdf, "wait_started", None)
+    if wait is not None and not wait(timeout_s):
+        raise SystemExit(f"the page processes did not start in {timeout_s:.0f} s")
 
 
 def print_report(runs: list[ConfigRun]) -> None:
@@ -171,6 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, default=[CORPUS / "pdf", CORPUS / "video"])
     parser.add_argument("--no-reference", action="store_true", help="current settings only")
+    parser.add_argument(
+        "--cold-pages",
+        action="store_true",
+        help="start the page processes with the first PDF, not with the services",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "profile.json")
     args = parser.parse_args(argv)
 
@@ -180,6 +198,16 @@ def main(argv: list[str] | None = None) -> None:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="mmrag-profile-") as tmp:
         base = Settings(data_dir=Path(tmp) / "current")
+        if args.cold_pages:
+            base = base.model_copy(
+                update={"ingest": base.ingest.model_copy(update={"warm_page_workers": False})}
+            )
+        pages_mode = (
+            "started by the first PDF (cold)"
+            if args.cold_pages
+            else "started with the services and waited for (warm)"
+        )
+        print(f"page processes: {pages_mode}")
         configs: list[tuple[str, Settings, int | None]] = []
         if not args.no_reference:
             ref = base.model_copy(
@@ -193,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
         runs = [ConfigRun(name, s.ingest.model_dump()) for name, s, _ in configs]
         services = [build(s, batch) for _, s, batch in configs]
         try:
+            for svc in services:
+                wait_for_page_workers(svc)
             for path in files:
                 for run, svc in zip(runs, services, strict=True):
                     ingest_one(svc, path, run)
@@ -210,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
             "load_avg_end": os.getloadavg(),
         },
         "files": len(files),
+        "page_processes": pages_mode,
         "runs": [
             {
                 "name": r.name,

@@ -5,32 +5,30 @@
 Each worker process opens the document itself once and renders the pages it is given
 (one page per task, so a slow OCR page does not hold up a whole chunk). The parent keeps at
 most `2 * workers` pages in flight and yields them in order, so memory stays bounded for a
-1000-page PDF however slow the consumer is. The pool is torn down (workers terminated) when
-the consumer stops early, on any error and on KeyboardInterrupt.
+1000-page PDF however slow the consumer is.
+
+The pool (ingest.page_pool) is kept from one PDF to the next, and `start` starts it before
+the first one; `close` ends it. It is torn down (workers terminated) when a consumer stops
+early, on any error and on KeyboardInterrupt, and started again by the next PDF. A PDF read
+while another one holds the pool (two ingests at once) gets a pool of its own.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
-import signal
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
-from ingest.priority import match_niceness, thread_niceness
+from ingest.page_pool import PagePool
 from ingest.types import PageContent
-
-if TYPE_CHECKING:
-    from ingest.pdf_page import PageExtractor
 
 log = logging.getLogger(__name__)
 
@@ -80,81 +78,71 @@ def count_pdf_pages(path: Path) -> int:
         doc.close()
 
 
-# -- worker process side ---------------------------------------------------------------------
-
-_worker_pages: PageExtractor | None = None
-_worker_source: tuple[Path, IngestSettings] | None = None
-
-
-def _exit_when_parent_dies(sentinel: int) -> None:
-    multiprocessing.connection.wait([sentinel])
-    os._exit(1)
-
-
-def _init_worker(path: Path, settings: IngestSettings, nice: int = 0) -> None:
-    """Pool initializer: remember the file; run at the niceness of the thread ingesting
-    (the API's background ingest runs nicer than its queries; the CLI does not); Ctrl-C is
-    the parent's to handle; exit if the parent is killed (SIGKILL, OOM), which the
-    executor itself never notices."""
-    global _worker_source
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    match_niceness(nice)
-    parent = multiprocessing.parent_process()
-    if parent is not None and parent.sentinel is not None:
-        watcher = threading.Thread(
-            target=_exit_when_parent_dies, args=(parent.sentinel,), daemon=True
-        )
-        watcher.start()
-    _worker_source = (path, settings)
-
-
-def _extract_in_worker(index: int) -> PageContent:
-    """Task: one page, from the document this worker opened on its first task."""
-    global _worker_pages
-    if _worker_pages is None:
-        from ingest.pdf_page import PageExtractor  # preloaded by the forkserver
-
-        assert _worker_source is not None, "worker used without _init_worker"
-        _worker_pages = PageExtractor(*_worker_source)
-    return _worker_pages.extract(index)
-
-
-# -- parent side -------------------------------------------------------------------------------
-
-
-def _stop_pool(executor: ProcessPoolExecutor) -> None:
-    """Cancel queued pages and end the workers now, without waiting for running pages."""
-    terminate = getattr(executor, "terminate_workers", None)  # Python >= 3.14
-    if terminate is not None:
-        terminate()
-        return
-    # Before 3.14 the executor offers no way to stop a running task; its process table is
-    # the only handle on the workers.
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=10)
-
-
 class PdfPages:
     """The PdfExtractor of ingest.pipeline: validation, then pages in order, in parallel."""
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
+        self._pool: PagePool | None = None
+        self._pool_lock = threading.Lock()  # held while the shared pool starts or stops
+        self._busy = False  # a PDF is reading from the shared pool
+        self._busy_lock = threading.Lock()
+        self._jobs = itertools.count()
+        self._starter: threading.Thread | None = None
 
     def count_pages(self, path: Path) -> int:
         """Number of pages; CorruptFile naming the reason for any PDF we cannot ingest."""
         return count_pdf_pages(path)
 
+    def pool_workers(self) -> int:
+        """Processes in the page pool: `workers`, or one per CPU core."""
+        return max(1, self.settings.workers or os.cpu_count() or 1)
+
     def workers_for(self, n_pages: int) -> int:
         """Processes to use for a document of `n_pages` (1 = render inline)."""
         if n_pages <= INLINE_MAX_PAGES:
             return 1
-        wanted = self.settings.workers or os.cpu_count() or 1
-        return max(1, min(wanted, n_pages))
+        return max(1, min(self.pool_workers(), n_pages))
+
+    def start(self) -> None:
+        """Start the page processes now, in a background thread, so the first PDF does
+        not wait for them, then import pymupdf here too (a no-op when they run, or when
+        pages are rendered inline)."""
+        if self.pool_workers() == 1:
+            return
+        with self._pool_lock:
+            if self._pool is not None or self._starter is not None:
+                return
+            self._starter = threading.Thread(
+                target=self._start_quietly, name="mmrag-page-pool", daemon=True
+            )
+            self._starter.start()
+
+    def _start_quietly(self) -> None:
+        try:
+            self._shared_pool()
+            import ingest.mupdf  # noqa: F401  (count_pages in this process: ~0.15 s of import)
+        except Exception as err:  # the first PDF tries again, and reports what fails
+            log.warning("the PDF page processes did not start: %s", err)
+        finally:
+            with self._pool_lock:
+                self._starter = None
+
+    def wait_started(self, timeout_s: float | None = None) -> bool:
+        """Wait for a `start` in progress; True once none is (bench.profile times a warm
+        pool with it)."""
+        starter = self._starter
+        if starter is not None:
+            starter.join(timeout_s)
+        return starter is None or not starter.is_alive()
+
+    def close(self) -> None:
+        """End the page processes (the next PDF starts them again)."""
+        self.wait_started()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def pages(self, path: Path) -> Iterator[PageContent]:
         """Every page of `path` in order: PNG (capped at max_pixels) and text (layer or OCR)."""
@@ -175,20 +163,44 @@ class PdfPages:
         finally:
             extractor.close()
 
+    def _shared_pool(self) -> PagePool:
+        """The pool kept between PDFs, started here if it is not running."""
+        with self._pool_lock:
+            if self._pool is None:
+                pool = PagePool(self.settings, self.pool_workers())
+                try:
+                    pool.start()
+                except BaseException:
+                    pool.stop()
+                    raise
+                self._pool = pool
+            return self._pool
+
+    def _drop_shared_pool(self, pool: PagePool) -> None:
+        with self._pool_lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.stop()
+
     def _pooled(self, path: Path, n_pages: int, workers: int) -> Iterator[PageContent]:
-        # forkserver: workers never inherit the parent's threads (API server, torch) or locks.
-        context = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that has already imported this module and the page
-        # extractor (pymupdf, pydantic): ~10 ms per worker instead of ~1 s of imports. The
-        # forkserver is one per process and reads this list only when it starts; "__main__"
-        # is the default entry.
-        context.set_forkserver_preload(["__main__", __name__, "ingest.pdf_page"])
-        executor = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(path, self.settings, thread_niceness()),
-        )
+        with self._busy_lock:
+            shared = not self._busy
+            self._busy = True
+        try:
+            try:
+                pool = self._shared_pool() if shared else PagePool(self.settings, workers)
+            except BrokenProcessPool as err:
+                raise CorruptFile(path, "a worker process died while starting") from err
+            yield from self._read(pool, shared, path, n_pages, workers)
+        finally:
+            if shared:
+                with self._busy_lock:
+                    self._busy = False
+
+    def _read(
+        self, pool: PagePool, shared: bool, path: Path, n_pages: int, workers: int
+    ) -> Iterator[PageContent]:
+        job = next(self._jobs)
         in_flight: deque[Future[PageContent]] = deque()
         next_index = 0
         window = workers * PAGES_IN_FLIGHT_PER_WORKER
@@ -196,14 +208,17 @@ class PdfPages:
         try:
             while next_index < n_pages or in_flight:
                 while next_index < n_pages and len(in_flight) < window:
-                    in_flight.append(executor.submit(_extract_in_worker, next_index))
+                    in_flight.append(pool.submit(job, path, next_index))
                     next_index += 1
                 yield in_flight.popleft().result()
             finished = True
         except BrokenProcessPool as err:
             raise CorruptFile(path, "a worker process died while rendering a page") from err
         finally:
-            if finished:
-                executor.shutdown(wait=True)
-            else:
-                _stop_pool(executor)
+            if not finished:  # stopped early, an error, Ctrl-C: end the workers now
+                if shared:
+                    self._drop_shared_pool(pool)
+                else:
+                    pool.stop()
+            elif not shared:
+                pool.close()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ingest.config import IngestSettings
 from ingest.errors import IngestError, MMRagError
@@ -78,6 +78,16 @@ class PdfExtractor(Protocol):
     def count_pages(self, path: Path) -> int: ...
 
     def pages(self, path: Path) -> Iterator[PageContent]: ...
+
+
+@runtime_checkable
+class WorkerPool(Protocol):
+    """An extractor with worker processes of its own (ingest.pdf.PdfPages): `start`
+    starts them in the background, `close` ends them."""
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class VideoExtractor(Protocol):
@@ -210,6 +220,18 @@ class Ingestor:
         """Remove a document's points, rows and the blobs no other document shares."""
         remove = self.sink.remove if self.sink is not None else None
         delete_document(self.registry, self.blobs, remove, doc_id)
+
+    def start_workers(self) -> None:
+        """Start the extractors' worker processes now, in the background, when the
+        settings say so (`warm_page_workers`), so the first file does not wait for them."""
+        if self.settings.warm_page_workers and isinstance(self.pdf, WorkerPool):
+            self.pdf.start()
+
+    def close(self) -> None:
+        """End the extractors' worker processes."""
+        for extractor in (self.pdf, self.video):
+            if isinstance(extractor, WorkerPool):
+                extractor.close()
 
     def gc(self, grace_s: float | None = DEFAULT_GC_GRACE_S, wait_s: float = 0.0) -> GcReport:
         """Delete orphan blobs (see `collect_garbage`)."""

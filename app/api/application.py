@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+import retrieval.omp  # noqa: F401  (sets how torch threads wait; before torch loads)
 from app import factory
 from app.api import conversations, routes, ui_support
 from app.api.auth import configured_key, install_auth
@@ -51,9 +52,10 @@ def limit_torch_threads(threads: int) -> None:
 
 
 def _start_runtime(settings: Settings, services_factory: ServicesFactory) -> ApiRuntime:
-    """Load the models (`services_factory`, then the lazy ones), start the worker and
-    queue again what a previous process left unfinished (api_worker.recover_jobs). The
-    cyclic GC comes back on once the models are in (or failed), if the start paused it."""
+    """Load the models (`services_factory`, then the lazy ones), start the PDF page
+    processes (in the background) and the worker, and queue again what a previous process
+    left unfinished (api_worker.recover_jobs). The cyclic GC comes back on once the models
+    are in (or failed), if the start paused it."""
     try:
         limit_torch_threads(settings.api_torch_threads)
         services = services_factory(settings)
@@ -63,6 +65,8 @@ def _start_runtime(settings: Settings, services_factory: ServicesFactory) -> Api
     upload_root = settings.data_dir / "uploads"
     upload_root.mkdir(parents=True, exist_ok=True)
     recovered = recover_jobs(services.registry, upload_root)
+    # After the models, not beside them: the page processes' start would slow /ready.
+    services.ingestor.start_workers()
     worker = IngestWorker(services.ingestor, services.registry, nice=settings.ingest.nice)
     worker.start()
     for task in recovered:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkabl
 
 import numpy as np
 
+import retrieval.omp  # noqa: F401  (sets how torch threads wait; before torch loads)
 from ingest.errors import ModelUnavailable
 from retrieval.embedders.base import Matrix
 

@@ -23,6 +23,7 @@ from ingest.errors import BackendUnavailable, ModelUnavailable, NotFound
 from ingest.types import JobStatus
 from tests.support.api_fakes import (
     FAKE_MP4,
+    TinyPdfPages,
     fake_services,
     make_pdf,
     serving,
@@ -53,6 +54,35 @@ def pdf_bytes(tmp_path: Path) -> bytes:
 
 def _stored_files(root: Path) -> list[Path]:
     return [p for p in (root / "data").rglob("*") if p.is_file() and p.suffix != ".sqlite3"]
+
+
+class PooledTinyPdfPages(TinyPdfPages):
+    """TinyPdfPages with worker processes of its own, as PdfPages: records start/close."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.mark.parametrize(("warm", "expected"), [(True, ["start"]), (False, [])])
+def test_the_server_starts_the_page_processes_once_loaded_and_ends_them(
+    tmp_path: Path, warm: bool, expected: list[str]
+) -> None:
+    settings = settings_for(tmp_path)
+    settings = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"warm_page_workers": warm})}
+    )
+    pdf = PooledTinyPdfPages()
+    app = create_app(settings, lambda s: fake_services(s, pdf=pdf))
+    with serving(app):
+        assert pdf.calls == expected
+    assert pdf.calls == [*expected, "close"]
 
 
 # -- uploads and jobs ---------------------------------------------------------------------

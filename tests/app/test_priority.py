@@ -86,7 +86,7 @@ def test_page_processes_take_on_the_niceness_of_the_ingesting_thread(tmp_path: P
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from ingest.pdf import _init_worker
+    from ingest.page_pool import _init_worker
     from ingest.priority import thread_niceness
 
     base = thread_niceness()
@@ -95,6 +95,32 @@ def test_page_processes_take_on_the_niceness_of_the_ingesting_thread(tmp_path: P
             1,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_init_worker,
-            initargs=(tmp_path / "a.pdf", IngestSettings(), nice),
+            initargs=(IngestSettings(), nice),
         ) as pool:
             assert pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() == min(19, nice)
+
+
+def test_a_kept_page_pool_takes_on_the_niceness_of_each_ingesting_thread(tmp_path: Path) -> None:
+    # The API starts the pool from its loader thread and ingests from a nicer thread.
+    from ingest.page_pool import PagePool
+    from ingest.priority import thread_niceness
+    from tests.support.fixtures_pdf import text_pdf
+
+    pdf = text_pdf(tmp_path / "a.pdf", ["one", "two", "three"])
+    pool = PagePool(IngestSettings(render_dpi=36), 1)
+    try:
+        pool.start()
+        base = thread_niceness()
+        seen: list[int] = []
+
+        def ingest_nicer() -> None:
+            lower_thread_priority(3)
+            pool.submit(0, pdf, 0).result()
+            seen.append(pool._executor.submit(os.getpriority, os.PRIO_PROCESS, 0).result())
+
+        thread = threading.Thread(target=ingest_nicer)
+        thread.start()
+        thread.join()
+        assert seen == [min(19, base + 3)]
+    finally:
+        pool.close()

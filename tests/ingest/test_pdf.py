@@ -7,6 +7,8 @@ import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from tests.support.fixtures_pdf import (
     truncated_pdf,
     zero_page_pdf,
 )
-from tests.support.paths import CORPUS
+from tests.support.paths import CORPUS, child_env
 
 LETTER_LINES = ["Dear members of the foundation", "the contracts arrived today"]
 
@@ -307,6 +309,103 @@ def test_a_dead_worker_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CorruptFile, match="worker process died"):
         list(pages)
     assert set(_live_workers()) - before == set()
+
+
+def test_the_pool_is_kept_from_one_pdf_to_the_next(tmp_path: Path) -> None:
+    first = _many_pages(tmp_path, 7)
+    second = text_pdf(tmp_path / "other.pdf", [f"Another file, page {i}." for i in range(5)])
+    inline = PdfPages(fast_settings(workers=1))
+    before = set(_live_workers())
+    pooled = PdfPages(fast_settings(workers=2))
+    try:
+        # Pages of each PDF, however the workers' open documents change hands.
+        for pdf in (first, second, first):
+            assert list(pooled.pages(pdf)) == list(inline.pages(pdf))
+            workers = set(_live_workers()) - before
+            assert len(workers) == 2
+        kept = workers
+        list(pooled.pages(second))
+        assert set(_live_workers()) - before == kept  # no worker started again
+    finally:
+        pooled.close()
+    assert set(_live_workers()) - before == set()
+
+
+def test_start_starts_the_workers_before_the_first_pdf(tmp_path: Path) -> None:
+    before = set(_live_workers())
+    pages = PdfPages(fast_settings(workers=2))
+    try:
+        pages.start()
+        assert pages.wait_started(60)
+        started = set(_live_workers()) - before
+        assert len(started) == 2
+        pdf = _many_pages(tmp_path, 5)
+        assert [p.page for p in pages.pages(pdf)] == [1, 2, 3, 4, 5]
+        assert set(_live_workers()) - before == started
+    finally:
+        pages.close()
+    assert set(_live_workers()) - before == set()
+
+
+_STARTED_IMPORTS = """
+import sys
+from ingest.config import IngestSettings
+from ingest.pdf import PdfPages
+
+if __name__ == "__main__":
+    pages = PdfPages(IngestSettings(workers=2))
+    assert "pymupdf" not in sys.modules
+    pages.start()
+    assert pages.wait_started(60)
+    assert "pymupdf" in sys.modules  # the parent's page count needs it too
+    pages.close()
+"""
+
+
+def test_start_imports_pymupdf_for_the_page_count_too(tmp_path: Path) -> None:
+    script = tmp_path / "start.py"
+    script.write_text(_STARTED_IMPORTS)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=child_env()
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_start_is_a_no_op_for_inline_rendering() -> None:
+    before = set(_live_workers())
+    pages = PdfPages(fast_settings(workers=1))
+    pages.start()
+    assert pages.wait_started(5)
+    assert set(_live_workers()) - before == set()
+
+
+def test_the_next_pdf_starts_a_pool_torn_down_early(tmp_path: Path) -> None:
+    pdf = _many_pages(tmp_path, 12)
+    pooled = PdfPages(fast_settings(workers=2))
+    try:
+        stopped = pooled.pages(pdf)
+        next(stopped)
+        stopped.close()
+        assert [p.page for p in pooled.pages(pdf)] == list(range(1, 13))
+    finally:
+        pooled.close()
+
+
+def test_two_pdfs_at_once_each_get_their_pages(tmp_path: Path) -> None:
+    # The second reader gets a pool of its own, ended with its PDF.
+    first = _many_pages(tmp_path, 6)
+    second = text_pdf(tmp_path / "other.pdf", [f"Another file, page {i}." for i in range(4)])
+    inline = PdfPages(fast_settings(workers=1))
+    pooled = PdfPages(fast_settings(workers=2))
+    try:
+        a, b = pooled.pages(first), pooled.pages(second)
+        got_a, got_b = [next(a)], [next(b)]
+        got_b.extend(b)
+        got_a.extend(a)
+        assert got_a == list(inline.pages(first))
+        assert got_b == list(inline.pages(second))
+    finally:
+        pooled.close()
 
 
 # -- the real corpus (slow) -----------------------------------------------------------------

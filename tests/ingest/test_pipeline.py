@@ -272,3 +272,37 @@ class _Switching:
     def pages(self, path: Path) -> Iterator[PageContent]:
         assert self.current is not None
         return self.current.pages(path)
+
+
+@dataclass
+class PooledPdf:
+    """A PDF extractor with worker processes of its own: records start and close."""
+
+    inner: PdfPages
+    calls: list[str]
+
+    def count_pages(self, path: Path) -> int:
+        return self.inner.count_pages(path)
+
+    def pages(self, path: Path) -> Iterator[PageContent]:
+        return self.inner.pages(path)
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.mark.parametrize(("warm", "expected"), [(True, ["start", "close"]), (False, ["close"])])
+def test_the_ingestor_starts_page_workers_when_the_settings_say_so(
+    tmp_path: Path, warm: bool, expected: list[str]
+) -> None:
+    settings = fast_settings(warm_page_workers=warm)
+    calls: list[str] = []
+    env = IngestEnv.create(tmp_path, PooledPdf(PdfPages(settings), calls), settings)
+    env.ingestor.start_workers()
+    result = env.ingestor.ingest_file(_pdf(tmp_path / "a.pdf"))
+    env.ingestor.close()
+    assert result.status == "ingested"
+    assert calls == expected
