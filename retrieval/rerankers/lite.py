@@ -74,9 +74,10 @@ class _Group:
 
 class MiniLMSentenceScorer:
     """Scores sentences against a query (generation's SentenceScorer protocol): half
-    rescaled MiniLM cosine, half the share of the query's terms the sentence holds
-    (`coverage`), in [0, 1]. A unit's sentences (a group) are looked up once and kept for
-    the next queries that retrieve it (`capacity` groups)."""
+    rescaled MiniLM cosine, half the share of the query's terms the sentence holds (the
+    share `retrieval.lexical.coverage` gives, counted here from the unit's term postings),
+    in [0, 1]. A unit's sentences (a group) are looked up once and kept for the next
+    queries that retrieve it (`capacity` groups)."""
 
     name = "minilm-sentences"
 
