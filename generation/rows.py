@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ingest.types import Unit, UnitKind
+from retrieval.lru import Lru
 
 logger = logging.getLogger(__name__)
 
 # Two lines are in one row when their vertical centres differ by less than this share of
 # the smaller line height.
 ROW_BAND = 0.5
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 @runtime_checkable
@@ -63,31 +60,6 @@ def group_rows(lines: list[tuple[float, float, float, str]]) -> list[list[str]]:
     return [[t for _, _, _, t in sorted(row)] for row in rows if len(row) >= 2]
 
 
-class _Lru(Generic[K, V]):
-    """At most `size` entries, the least recently used dropped first (`on_evict` sees each
-    value dropped). Not thread-safe: the caller holds its lock."""
-
-    def __init__(self, size: int, on_evict: Callable[[V], object] = lambda value: None) -> None:
-        self.size = size
-        self.on_evict = on_evict
-        self._entries: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        """The value of `key`, now the most recently used, or None."""
-        value = self._entries.get(key)
-        if value is not None:
-            self._entries.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = value
-        while len(self._entries) > self.size:
-            self.on_evict(self._entries.popitem(last=False)[1])
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
 class PdfPageRows:
     """`PageRows` of page units read from their source PDF (found by `source_path`, doc id
     -> path or None). Open documents are kept in a small LRU cache, and the rows of the
@@ -102,8 +74,8 @@ class PdfPageRows:
         rows_cache_size: int = 1024,
     ) -> None:
         self.source_path = source_path
-        self._docs: _Lru[str, Any] = _Lru(cache_size, on_evict=lambda doc: doc.close())
-        self._rows: _Lru[str, list[list[str]]] = _Lru(rows_cache_size)
+        self._docs: Lru[str, Any] = Lru(cache_size, on_evict=lambda doc: doc.close())
+        self._rows: Lru[str, list[list[str]]] = Lru(rows_cache_size)
         self._lock = threading.Lock()
 
     def _open(self, doc_id: str) -> Any:

@@ -4,15 +4,15 @@ of a short text and figure/table caption matches (BM25: retrieval/bm25.py)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 
-def coverage(query_terms: set[str] | frozenset[str], text_terms: Iterable[str]) -> float:
-    """Share of the distinct query terms that occur in the text, in [0, 1] (the query's
-    terms as a set, made once by the caller: a query scores hundreds of sentences)."""
-    if not query_terms:
+def coverage(query_terms: Sequence[str], text_terms: Sequence[str]) -> float:
+    """Share of the distinct query terms that occur in the text, in [0, 1]."""
+    wanted = set(query_terms)
+    if not wanted:
         return 0.0
-    return len(query_terms.intersection(text_terms)) / len(query_terms)
+    return len(wanted & set(text_terms)) / len(wanted)
 
 
 # "Figure 2", "Fig. 2", "Table 3", "Abbildung 2", "Tableau 3": references a question can make

@@ -17,5 +17,5 @@ class FakeReranker:
 
     def score(self, query: str, units: Sequence[Unit]) -> list[float]:
         """One score per unit: the share of distinct query terms its text contains."""
-        terms = set(tokenize(query))
+        terms = tokenize(query)
         return [coverage(terms, tokenize(unit_text(u))) for u in units]

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from retrieval.bm25 import bm25_scores
 from retrieval.embedders.base import Embedder, Matrix
 from retrieval.embedders.minilm import MiniLMEmbedder
 from retrieval.lexical import caption_match
+from retrieval.lru import Lru
 from retrieval.terms import term_set, tokenize
 from retrieval.unit_text import unit_text
 
@@ -83,16 +83,14 @@ class MiniLMSentenceScorer:
 
     def __init__(self, embedder: MiniLMEmbedder, capacity: int = 128) -> None:
         self.embedder = embedder
-        self.capacity = capacity
-        self._groups: OrderedDict[tuple[str, ...], _Group] = OrderedDict()
+        self._groups: Lru[tuple[str, ...], _Group] = Lru(capacity)
         self._lock = threading.Lock()
 
     def _group(self, sentences: tuple[str, ...]) -> _Group:
         with self._lock:
             group = self._groups.get(sentences)
-            if group is not None:
-                self._groups.move_to_end(sentences)
-                return group
+        if group is not None:
+            return group
         holding: dict[str, list[int]] = {}
         for row, sentence in enumerate(sentences):
             for term in term_set(sentence):
@@ -102,9 +100,7 @@ class MiniLMSentenceScorer:
             {t: np.array(rows, dtype=np.intp) for t, rows in holding.items()},
         )
         with self._lock:
-            self._groups[sentences] = group
-            while len(self._groups) > self.capacity:
-                self._groups.popitem(last=False)
+            self._groups.put(sentences, group)
         return group
 
     def score_groups(

@@ -106,10 +106,10 @@ def test_a_table_row_is_not_followed_by_the_next_row(tmp_path: Path) -> None:
 
 
 def test_lru_drops_the_least_recently_used_and_reports_it() -> None:
-    from generation.rows import _Lru
+    from retrieval.lru import Lru
 
     dropped: list[int] = []
-    cache: _Lru[str, int] = _Lru(2, on_evict=dropped.append)
+    cache: Lru[str, int] = Lru(2, on_evict=dropped.append)
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1  # "a" is now the most recently used
