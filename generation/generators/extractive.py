@@ -115,14 +115,14 @@ class Snippet:
 
 def _with_context(
     pick: ScoredSentence,
-    units: Sequence[UnitSentences],
+    source: Sequence[Sentence],
     taken: Container[tuple[int, int]] = (),
 ) -> Snippet:
-    """The pick, followed by the next lines while it is too short to stand alone (a table
-    cell, a heading, a `label:`), or preceded by its previous line when nothing follows.
-    Context is only added where the passage stays contiguous (nothing but whitespace
-    between the sentences) and never takes sentences already quoted (`taken`)."""
-    source = units[pick.source_index - 1].sentences
+    """The pick, followed by the next lines of its unit's sentences (`source`) while it is
+    too short to stand alone (a table cell, a heading, a `label:`), or preceded by its
+    previous line when nothing follows. Context is only added where the passage stays
+    contiguous (nothing but whitespace between the sentences) and never takes sentences
+    already quoted (`taken`)."""
     sentences = [pick.sentence]
     ordinal = pick.sentence.ordinal
     while len(sentences) <= MAX_CONTEXT_LINES and needs_next_line(sentences):
@@ -160,22 +160,21 @@ class UnitSentences:
     none of this depends on the question."""
 
     sentences: tuple[Sentence, ...]
-    texts: tuple[str, ...] = ()
-    judged: tuple[str, ...] = ()
-    quotable: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    texts: tuple[str, ...]
+    judged: tuple[str, ...]
+    quotable: npt.NDArray[np.bool_]
     # Figures and tables: the sentences captioning one (ordinal -> its label) and the
     # quotable other sentences that refer to some (ordinal -> their labels).
-    captions: dict[int, tuple[str, str]] = field(default_factory=dict)
-    mentions: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+    captions: dict[int, tuple[str, str]]
+    mentions: dict[int, set[tuple[str, str]]]
 
 
 @functools.lru_cache(maxsize=1024)
 def unit_sentences(text: str, rows: tuple[tuple[str, ...], ...] = ()) -> UnitSentences:
     """`UnitSentences` of a unit's text with its page's visual rows (memoised)."""
     sentences = tuple(split_sentences(text, rows))
-    alone = [UnitSentences(sentences)]
     judged = tuple(
-        _judged_text(_with_context(ScoredSentence(1, s, 0.0), alone), s) for s in sentences
+        _judged_text(_with_context(ScoredSentence(1, s, 0.0), sentences), s) for s in sentences
     )
     captions: dict[int, tuple[str, str]] = {}
     mentions: dict[int, set[tuple[str, str]]] = {}
@@ -220,14 +219,13 @@ class QuestionScores:
 
 
 def _with_following(
-    snippet: Snippet, units: Sequence[UnitSentences], taken: Container[tuple[int, int]]
+    snippet: Snippet, source: Sequence[Sentence], taken: Container[tuple[int, int]]
 ) -> Snippet:
-    """The snippet and the sentence right after it, when that one follows with only
-    whitespace between (the passage stays contiguous), is quotable and not quoted yet: an
-    answer often goes on in the next sentence ("The most common types are IDC and ILC." /
+    """The snippet and the sentence of its unit (`source`) right after it, when that one
+    follows with only whitespace between (the passage stays contiguous), is quotable and
+    not quoted yet: an answer often goes on in the next sentence ("The most common types are IDC and ILC." /
     "IDC accounts for about 80% of breast cancers, ..."). A table row neither follows nor is
     followed: it stands alone, and the next row is another record."""
-    source = units[snippet.source_index - 1].sentences
     last = snippet.sentences[-1]
     at = last.ordinal + 1
     if at >= len(source):
@@ -285,11 +283,12 @@ def _with_figure(question: str, snippets: list[Snippet], scored: QuestionScores)
     if not captions:
         return snippets
     best_caption = max(captions, key=lambda c: c.score)
-    chosen = [_with_context(best_caption, units)]
+    chosen = [_with_context(best_caption, units[best_caption.source_index - 1].sentences)]
     used = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
     mentions = [m for m in mentions if m.key not in used]
     if mentions:
-        chosen.append(_with_context(max(mentions, key=lambda c: c.score), units, used))
+        mention = max(mentions, key=lambda c: c.score)
+        chosen.append(_with_context(mention, units[mention.source_index - 1].sentences, used))
     taken = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
     rest = [
         s for s in snippets if not any((s.source_index, x.ordinal) in taken for x in s.sentences)
@@ -375,10 +374,11 @@ class ExtractiveGenerator:
                 break
             if candidate.key in covered or candidate.sentence.text in texts:
                 continue
-            snippet = _with_context(candidate, units, covered)
+            source = units[candidate.source_index - 1].sentences
+            snippet = _with_context(candidate, source, covered)
             follow = self.settings.extractive_follow
             if follow == "all" or (follow == "first" and not snippets):
-                snippet = _with_following(snippet, units, covered)
+                snippet = _with_following(snippet, source, covered)
             snippets.append(snippet)
             covered.update((snippet.source_index, s.ordinal) for s in snippet.sentences)
             texts.update(s.text for s in snippet.sentences)
