@@ -35,7 +35,7 @@ import uvicorn
 
 from app.api.application import create_app
 from app.config import Settings
-from bench.load_clients import run_clients, timed_query
+from bench.load_clients import QueryClient, run_clients
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parent.parent / "shared" / "corpus"
@@ -182,7 +182,7 @@ def wait_job(http: httpx.Client, job_id: str) -> dict[str, object]:
 
 
 def query_while(
-    http: httpx.Client, questions: list[str], busy: Callable[[], bool], minimum: int
+    client: QueryClient, questions: list[str], busy: Callable[[], bool], minimum: int
 ) -> tuple[list[float], int]:
     """One client querying (cycling through `questions`) while `busy()`, at least
     `minimum` times."""
@@ -190,7 +190,7 @@ def query_while(
     errors = 0
     i = 0
     while busy() or len(latencies) + errors < minimum:
-        seconds = timed_query(http, questions[i % len(questions)])
+        seconds = client.timed_query(questions[i % len(questions)])
         i += 1
         if seconds is None:
             errors += 1
@@ -220,7 +220,8 @@ def during_ingest(
                 state["doc"] = status.get("doc_id")
             return not state["done"]
 
-        lat, err = query_while(http, questions, running, 0)
+        with QueryClient(str(http.base_url)) as client:
+            lat, err = query_while(client, questions, running, 0)
         latencies += lat
         errors += err
         if state.get("doc"):
@@ -250,8 +251,9 @@ def main() -> None:
             if (CORPUS / "pdf" / name).is_file():
                 ingest(http, CORPUS / "pdf" / name)
         setup_s = time.perf_counter() - started
-        for question in questions:  # warm: caches, lazy loads, first-call costs
-            timed_query(http, question)
+        with QueryClient(server.url) as client:
+            for question in questions:  # warm: caches, lazy loads, first-call costs
+                client.timed_query(question)
 
         total = args.clients * args.rounds
         per_phase = -(-total // len(questions))  # wordings each phase uses
@@ -264,8 +266,9 @@ def main() -> None:
         phases.append(_phase("concurrent", args.clients, lat, err, secs))
 
         t0 = time.perf_counter()
-        idle = fresh_questions(questions, args.samples, 2 * per_phase)
-        lat, err = query_while(http, idle, lambda: False, args.samples)
+        idle_questions = fresh_questions(questions, args.samples, 2 * per_phase)
+        with QueryClient(server.url) as client:
+            lat, err = query_while(client, idle_questions, lambda: False, args.samples)
         phases.append(_phase("idle (1 client)", 1, lat, err, time.perf_counter() - t0))
         lat, err, secs, ingests = during_ingest(
             http,

@@ -1,29 +1,69 @@
 """The load bench's clients, run in a process of their own.
 
 Clients in the server's process would compete with it for the GIL (20 threads parsing
-HTTP and JSON), so the bench would measure the load generator as much as the server. This
-module imports only httpx, so the child process starts in a fraction of a second.
+HTTP and JSON), so the bench would measure the load generator as much as the server.
+
+The clients speak HTTP/1.1 with the standard library's `http.client`, one keep-alive
+connection each. With httpx they cost 9 ms of CPU per request alone and 14-16 ms as 20
+threads (measured beside the server in docs/figures.md, issue 12): 0.6-0.7 of the
+machine's two cores, and one GIL, went to the load generator, which then capped the
+concurrent rate it was measuring. This module imports nothing outside the standard
+library, so the child process starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import multiprocessing
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from urllib.parse import urlsplit
 
-import httpx
 
+class QueryClient:
+    """`POST /query` over one keep-alive HTTP/1.1 connection (reopened after an error)."""
 
-def timed_query(http: httpx.Client, question: str) -> float | None:
-    """Seconds for one /query, or None when it failed."""
-    started = time.perf_counter()
-    try:
-        response = http.post("/query", json={"question": question}, timeout=300)
-    except httpx.HTTPError:
-        return None
-    elapsed = time.perf_counter() - started
-    return elapsed if response.status_code == 200 and response.json()["answer"] else None
+    def __init__(self, url: str, timeout: float = 300) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.timeout = timeout
+        self._connection: http.client.HTTPConnection | None = None
+
+    def timed_query(self, question: str) -> float | None:
+        """Seconds for one /query, or None when it failed (an error status, no answer,
+        or a broken connection)."""
+        body = json.dumps({"question": question}).encode()
+        headers = {"Content-Type": "application/json"}
+        started = time.perf_counter()
+        try:
+            if self._connection is None:
+                self._connection = http.client.HTTPConnection(
+                    self.host, self.port, timeout=self.timeout
+                )
+            self._connection.request("POST", "/query", body, headers)
+            response = self._connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException):
+            self.close()
+            return None
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            return None
+        return elapsed if json.loads(payload).get("answer") else None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> QueryClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def _run_clients(url: str, clients: int, work: list[list[str]]) -> tuple[list[float], int, float]:
@@ -33,10 +73,10 @@ def _run_clients(url: str, clients: int, work: list[list[str]]) -> tuple[list[fl
     def client(questions: list[str]) -> tuple[list[float], int]:
         latencies: list[float] = []
         errors = 0
-        with httpx.Client(base_url=url, timeout=300) as http:
+        with QueryClient(url) as http:
             barrier.wait()
             for question in questions:
-                seconds = timed_query(http, question)
+                seconds = http.timed_query(question)
                 if seconds is None:
                     errors += 1
                 else:
