@@ -12,7 +12,8 @@ class IngestSettings(BaseModel):
     render_dpi: int = Field(144, ge=36, le=600)
     max_pixels: int = Field(2_000_000, ge=10_000, description="cap on width*height of a page PNG")
     # OCR renders again at a higher resolution (still under ocr_max_pixels). 200 dpi reads
-    # the corpus scans as well as 300 at 0.6-0.8x the CPU (docs/figures.md).
+    # the corpus scans as well as 300 at 0.6-0.8x the CPU (docs/figures.md), except a scan
+    # finer than that: a page's scan is read at least at its own resolution (pdf_page.ocr_dpi).
     ocr_dpi: int = Field(200, ge=72, le=600)
     ocr_max_pixels: int = Field(12_000_000, ge=100_000)
     ocr_languages: str = Field(

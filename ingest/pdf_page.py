@@ -48,6 +48,11 @@ SCAN_INVISIBLE_SHARE = 0.5
 # Our OCR replaces a scanner's layer unless it scores this much lower or reads under half.
 SCAN_SCORE_MARGIN = 0.05
 SCAN_MIN_LENGTH_RATIO = 0.5
+# A picture covering this share of a page is OCRed at least at its own resolution (up to
+# NATIVE_DPI_CAP): read at 200 dpi, scanned-letter-ocr.pdf's 300 dpi scan lost its
+# "FROM: ODY H. LAMBORN" line, which 300 dpi reads.
+NATIVE_IMAGE_COVER = 0.5
+NATIVE_DPI_CAP = 400
 
 
 class OcrReason(StrEnum):
@@ -156,6 +161,27 @@ def is_scanned(page: pymupdf.Page) -> bool:
     return _image_cover(page) >= SCAN_IMAGE_COVER and _invisible_share(page) >= SCAN_INVISIBLE_SHARE
 
 
+def picture_dpi(page: pymupdf.Page) -> float:
+    """Pixels per inch, as placed on the page, of the largest image covering at least
+    NATIVE_IMAGE_COVER of it (the scan of a scanned page); 0.0 when there is none."""
+    area = abs(page.rect)
+    best, dpi = 0.0, 0.0
+    for info in page.get_image_info():
+        placed = pymupdf.Rect(info["bbox"])
+        shown = abs(placed & page.rect)
+        if area <= 0 or shown < NATIVE_IMAGE_COVER * area or shown <= best or placed.is_empty:
+            continue
+        best = shown
+        dpi = min(info["width"] * 72 / placed.width, info["height"] * 72 / placed.height)
+    return float(dpi)
+
+
+def ocr_dpi(page: pymupdf.Page, dpi: int) -> int:
+    """The resolution to OCR `page` at: `dpi`, or its scan's own resolution when higher
+    (never above NATIVE_DPI_CAP): rendering a scan below it throws away what it holds."""
+    return max(dpi, min(round(picture_dpi(page)), NATIVE_DPI_CAP))
+
+
 def render(page: pymupdf.Page, dpi: int, max_pixels: int, gray: bool = False) -> pymupdf.Pixmap:
     """Render a page at `dpi`, scaled down to at most `max_pixels` (zoom chosen before
     rendering, so memory stays bounded for huge pages)."""
@@ -224,8 +250,13 @@ class PageExtractor:
         )
 
     def _ocr(self, page: pymupdf.Page, layer_text: str = "") -> str:
-        """OCR of a page render; `layer_text` (a scanner's hidden layer) hints at the script."""
-        pix = render(page, self.settings.ocr_dpi, self.settings.ocr_max_pixels, gray=True)
+        """OCR of a page render; `layer_text` (a scanner's hidden layer) hints at the script.
+
+        The render is in colour: tesseract thresholds a colour image channel by channel and
+        keeps the best, where MuPDF's grey turned scanned-table-multirow.pdf's blue header
+        row (black text) into one dark band, and its header and digit cells were lost."""
+        resolution = ocr_dpi(page, self.settings.ocr_dpi)
+        pix = render(page, resolution, self.settings.ocr_max_pixels)
         dpi = round(pix.width * 72 / page.rect.width)  # lower than ocr_dpi on capped pages
         image = pixmap_image(pix)
         if not self.settings.ocr_script_detection:

@@ -21,15 +21,26 @@ from PIL import Image
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.pdf import PdfPages
-from ingest.pdf_page import OcrReason, choose_text, fit_zoom, needs_ocr
+from ingest.pdf_page import (
+    NATIVE_DPI_CAP,
+    OcrReason,
+    choose_text,
+    fit_zoom,
+    needs_ocr,
+    ocr_dpi,
+    picture_dpi,
+)
 from ingest.textquality import text_quality
 from tests.support.fixtures_pdf import (
+    A4,
+    coloured_header_table_pdf,
     encrypted_pdf,
     fast_settings,
     garbage_layer_pdf,
     huge_page_pdf,
     image_text_pdf,
     needs_tesseract,
+    picture_pdf,
     text_pdf,
     truncated_pdf,
     zero_page_pdf,
@@ -185,6 +196,38 @@ def test_scanned_page_with_a_poor_hidden_layer_is_ocred(tmp_path: Path) -> None:
     (page,) = PdfPages(fast_settings()).pages(pdf)
     assert page.text_source == "ocr"
     assert "members of the foundation" in page.text
+
+
+@needs_tesseract
+def test_a_header_row_on_a_coloured_band_is_read(tmp_path: Path) -> None:
+    # MuPDF's grey render made the blue band one dark block to tesseract's threshold, and
+    # the header row was lost (scanned-table-multirow.pdf); the colour render keeps it.
+    pdf = coloured_header_table_pdf(tmp_path / "table.pdf")
+    (page,) = PdfPages(fast_settings()).pages(pdf)
+    assert page.text_source == "ocr"
+    for word in ("Participants", "Accuracy", "Ballots", "Blind", "34.5%"):
+        assert word in page.text, word
+
+
+def test_picture_dpi_is_the_resolution_of_the_picture_covering_the_page(tmp_path: Path) -> None:
+    whole = (0.0, 0.0, A4[0], A4[1])  # 8.26 x 11.69 in
+    scan = picture_pdf(tmp_path / "scan.pdf", (2480, 3508), whole)  # an A4 scan at 300 dpi
+    with pymupdf.open(scan) as doc:
+        assert picture_dpi(doc[0]) == pytest.approx(300, abs=1)
+        assert ocr_dpi(doc[0], 200) == 300  # never below the scan's own resolution
+        assert ocr_dpi(doc[0], 350) == 350
+    fine = picture_pdf(tmp_path / "fine.pdf", (9920, 14032), whole)  # 1200 dpi
+    with pymupdf.open(fine) as doc:
+        assert ocr_dpi(doc[0], 200) == NATIVE_DPI_CAP
+    coarse = picture_pdf(tmp_path / "coarse.pdf", (595, 842), whole)  # 72 dpi
+    with pymupdf.open(coarse) as doc:
+        assert ocr_dpi(doc[0], 200) == 200
+    logo = picture_pdf(tmp_path / "logo.pdf", (1200, 1200), (50.0, 50.0, 122.0, 122.0))
+    with pymupdf.open(logo) as doc:  # 1200 dpi, but a small part of the page
+        assert picture_dpi(doc[0]) == 0.0
+        assert ocr_dpi(doc[0], 200) == 200
+    with pymupdf.open(text_pdf(tmp_path / "text.pdf", ["words"])) as doc:
+        assert picture_dpi(doc[0]) == 0.0
 
 
 def test_picture_with_visible_text_keeps_its_layer(tmp_path: Path) -> None:
@@ -419,7 +462,10 @@ SCANNED_WORDS: dict[str, dict[int, list[str]]] = {
         1: ["Диагностическая", "Регистрационный", "Жуковский", "Certificate"],
         2: ["Результаты", "диагностирования", "транспортного"],
     },
-    "scanned-table-multirow.pdf": {1: ["Blind", "34.5%", "Vision", "Mobility"]},
+    "scanned-letter-ocr.pdf": {1: ["FROM", "MBORN", "Foundation"]},  # the 300 dpi scan
+    "scanned-table-multirow.pdf": {
+        1: ["Blind", "34.5%", "Vision", "Mobility", "Participants", "Accuracy"]
+    },
     "scanned-table-single.pdf": {1: ["Processing", "chunks", "32,051"]},
     "tam-review.pdf": {
         2: ["Technology", "Acceptance", "Abstract"],

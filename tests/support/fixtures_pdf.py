@@ -3,6 +3,7 @@ video extractor. Nothing here reads the corpus."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pymupdf
 import pytest
+from PIL import Image
 
 from ingest.config import IngestSettings
 from ingest.errors import UnsupportedFile
@@ -68,6 +70,42 @@ def image_text_pdf(path: Path, lines: Sequence[str], layer: str = "", visible: b
     page.insert_image(page.rect, stream=text_image_png(lines))
     if layer:
         page.insert_text((20, 20), layer, fontsize=6, render_mode=0 if visible else 3)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def coloured_header_table_pdf(path: Path) -> Path:
+    """A 72 dpi picture of a table whose header row is black type on a mid-blue band (as
+    scanned-table-multirow.pdf), covering the page, with no text layer."""
+    doc = pymupdf.open()
+    table = doc.new_page(width=700, height=330)
+    table.draw_rect(pymupdf.Rect(25, 20, 675, 120), color=(0, 0, 0), fill=(0.55, 0.71, 0.89))
+    table.insert_text((40, 60), "Disability Category    Participants    Accuracy", fontsize=14)
+    table.insert_text((40, 100), "Ballots Completed    Time to complete", fontsize=14)
+    rows = ["Blind      5     1     34.5%", "Low Vision  5   2   98.3%", "Mobility   3   3   95.4%"]
+    for i, row in enumerate(rows):
+        table.insert_text((40, 160 + 40 * i), row, fontsize=14)
+    png = table.get_pixmap(dpi=72).tobytes("png")
+    scan = pymupdf.open()
+    scan.new_page(width=700, height=330).insert_image(pymupdf.Rect(0, 0, 700, 330), stream=png)
+    scan.save(path)
+    scan.close()
+    doc.close()
+    return path
+
+
+def picture_pdf(
+    path: Path, pixels: tuple[int, int], placed: tuple[float, float, float, float]
+) -> Path:
+    """One A4 page holding a `pixels` (width, height) grey picture placed at `placed`
+    (x0, y0, x1, y1 in points)."""
+    buffer = io.BytesIO()
+    Image.new("L", pixels, 200).save(buffer, format="PNG")
+    doc = pymupdf.open()
+    doc.new_page(width=A4[0], height=A4[1]).insert_image(
+        pymupdf.Rect(*placed), stream=buffer.getvalue(), keep_proportion=False
+    )
     doc.save(path)
     doc.close()
     return path
