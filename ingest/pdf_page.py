@@ -27,6 +27,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ingest.colour import clearest_channel, has_colour, rgb_rows
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
 from ingest.mupdf import pymupdf
@@ -238,7 +239,9 @@ class PageExtractor:
 
             def ocr() -> str:
                 with timings.measure(Stage.OCR):
-                    return self._ocr(page, layer if reason is OcrReason.SCANNED else "")
+                    hint = layer if reason is OcrReason.SCANNED else ""
+                    colour = has_colour(rgb_rows(pix.samples, pix.width, pix.height, pix.n))
+                    return self._ocr(page, hint, colour=colour)
 
             chosen = choose_text(layer, reason, ocr if self.settings.ocr_enabled else None)
         except (RuntimeError, ValueError) as err:
@@ -249,16 +252,19 @@ class PageExtractor:
             number, png, chosen.text, chosen.source, pix.width, pix.height, timings=timings
         )
 
-    def _ocr(self, page: pymupdf.Page, layer_text: str = "") -> str:
+    def _ocr(self, page: pymupdf.Page, layer_text: str = "", colour: bool = False) -> str:
         """OCR of a page render; `layer_text` (a scanner's hidden layer) hints at the script.
 
-        The render is in colour: tesseract thresholds a colour image channel by channel and
-        keeps the best, where MuPDF's grey turned scanned-table-multirow.pdf's blue header
-        row (black text) into one dark band, and its header and digit cells were lost."""
+        A page with `colour` is read from its clearest channel (ingest.colour), others from
+        MuPDF's grey render."""
         resolution = ocr_dpi(page, self.settings.ocr_dpi)
-        pix = render(page, resolution, self.settings.ocr_max_pixels)
+        pix = render(page, resolution, self.settings.ocr_max_pixels, gray=not colour)
         dpi = round(pix.width * 72 / page.rect.width)  # lower than ocr_dpi on capped pages
-        image = pixmap_image(pix)
+        if colour:
+            rgb = rgb_rows(pix.samples, pix.width, pix.height, pix.n)
+            image = Image.fromarray(clearest_channel(rgb), mode="L")
+        else:
+            image = pixmap_image(pix)
         if not self.settings.ocr_script_detection:
             return ocr_image(image, self.settings.ocr_languages, dpi=dpi)
         return ocr_in_script(image, self.settings.ocr_languages, dpi, layer_text, self._script)

@@ -201,7 +201,7 @@ def test_scanned_page_with_a_poor_hidden_layer_is_ocred(tmp_path: Path) -> None:
 @needs_tesseract
 def test_a_header_row_on_a_coloured_band_is_read(tmp_path: Path) -> None:
     # MuPDF's grey render made the blue band one dark block to tesseract's threshold, and
-    # the header row was lost (scanned-table-multirow.pdf); the colour render keeps it.
+    # the header row was lost (scanned-table-multirow.pdf); its blue channel keeps it.
     pdf = coloured_header_table_pdf(tmp_path / "table.pdf")
     (page,) = PdfPages(fast_settings()).pages(pdf)
     assert page.text_source == "ocr"
