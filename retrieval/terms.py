@@ -11,6 +11,8 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Mapping
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _LATIN_WORD = re.compile(r"[a-z]+")
@@ -68,6 +70,15 @@ def _tokens(text: str, stem: bool, drop_stopwords: bool) -> tuple[str, ...]:
     if stem:
         tokens = [light_stem(t) for t in tokens]
     return tuple(tokens)
+
+
+@functools.lru_cache(maxsize=4096)
+def term_counts(text: str, stem: bool = True) -> tuple[Mapping[str, int], int]:
+    """`tokenize(text, stem=stem)` as term counts and its number of tokens, memoised (do
+    not change the counts): the lite reranker's BM25 counts the same candidates' terms
+    query after query, and that counting held the GIL ~1 ms a query."""
+    tokens = _tokens(text, stem, True)
+    return Counter(tokens), len(tokens)
 
 
 @functools.lru_cache(maxsize=50_000)

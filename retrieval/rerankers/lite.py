@@ -34,12 +34,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.types import Unit
-from retrieval.bm25 import bm25_scores
+from retrieval.bm25 import BM25
 from retrieval.embedders.base import Embedder, Matrix
 from retrieval.embedders.minilm import MiniLMEmbedder
 from retrieval.lexical import caption_match
 from retrieval.lru import Lru
-from retrieval.terms import term_set, tokenize
+from retrieval.terms import term_counts, term_set, tokenize
 from retrieval.unit_text import unit_text
 
 log = logging.getLogger(__name__)
@@ -180,9 +180,9 @@ class LiteReranker:
             unit_sims = np.sort(matrix @ query_vec)[::-1]
             top = unit_sims[: w.top_windows]
             dense.append(w.dense_max * float(unit_sims[0]) + w.dense_top * float(top.mean()))
-        lexical = bm25_scores(
-            tokenize(query, stem=False), [tokenize(unit_text(u), stem=False) for u in units]
-        )
+        counted = [term_counts(unit_text(u), stem=False) for u in units]
+        candidates = BM25.of_counts([c for c, _ in counted], [n for _, n in counted])
+        lexical = candidates.scores(tokenize(query, stem=False))
         best = max(lexical)
         lex_norm = [x / best if best > 0 else 0.0 for x in lexical]
         captions = [caption_match(query, u.text) for u in units]
