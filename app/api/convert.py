@@ -7,6 +7,7 @@ Conversation) need no function here: their models read them with `model_validate
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import quote
 
@@ -28,6 +29,9 @@ _WORD = re.compile(r"\S+")
 PREVIEW_CHARS = 160
 
 
+# Memoised: a query's hits are mostly units earlier queries returned, and this loop runs
+# under the GIL for every hit of every response.
+@functools.lru_cache(maxsize=4096)
 def _snippet(text: str, limit: int) -> str:
     """Whitespace-collapsed text cut at `limit` characters, with an ellipsis when cut."""
     words: list[str] = []

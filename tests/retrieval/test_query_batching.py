@@ -116,6 +116,39 @@ def test_a_second_lane_runs_while_the_first_is_busy() -> None:
     assert outcome == ["no error"] and batcher.calls == 2
 
 
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_many_callers_many_rounds_all_get_their_rows_within_the_lanes(lanes: int) -> None:
+    # Lanes are handed from a finishing batch to the oldest waiting call: under churn no
+    # call is lost, answered twice or left asleep, and never more than `lanes` run.
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    rng = np.random.default_rng(7)
+    delays = iter(rng.uniform(0, 0.004, size=10_000).tolist())
+
+    def model(items: list[float]) -> Matrix:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            delay = next(delays)
+        time.sleep(delay)
+        with lock:
+            running -= 1
+        return _rows(items)
+
+    batcher: MicroBatcher[float] = MicroBatcher(model, max_items=5, lanes=lanes)
+
+    def client(base: int) -> bool:
+        return all(
+            np.array_equal(batcher([float(base + k), -1.0]), _rows([base + k, -1.0]))
+            for k in range(30)
+        )
+
+    assert _concurrently(client, [100 * i for i in range(24)]) == [True] * 24
+    assert most <= lanes and batcher.calls < 24 * 30  # merged, within the lanes
+
+
 def test_lanes_must_be_positive() -> None:
     with pytest.raises(ValueError, match="lanes must be at least 1"):
         MicroBatcher(_rows, lanes=0)
