@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas import QueryRequest, QueryResponse, UnitKindName
+from app.api.schemas import DocIdPrefix, QueryRequest, QueryResponse, UnitKindName
 
 
 class ConversationCreate(BaseModel):
@@ -36,12 +36,15 @@ class ConversationOut(BaseModel):
 
 class MessageFilter(BaseModel):
     """The restrictions a question was asked with, as resolved when it was asked (full
-    document ids and their file names, so the record stays readable after a delete)."""
+    document ids and their file names, so the record stays readable after a delete).
 
-    doc_ids: list[str] | None = None
+    Also a message's `filter` on the way in: its fields take QueryRequest's limits, so a
+    bad id or top_k is a 422 naming the field, not a 500 when the query is built."""
+
+    doc_ids: list[DocIdPrefix] | None = Field(default=None, max_length=1000)
     file_names: list[str] | None = None
-    kinds: list[UnitKindName] | None = None
-    top_k: int | None = None
+    kinds: list[UnitKindName] | None = Field(default=None, max_length=2)
+    top_k: int | None = Field(default=None, ge=1, le=50)
 
 
 class MessageOut(BaseModel):

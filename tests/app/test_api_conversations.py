@@ -170,6 +170,14 @@ def test_bad_requests_save_nothing(api: Api) -> None:
     assert api.ask("nope", question="hello").status_code == 404
     assert api.ask(conv, question="hello", doc_ids=["ffff"]).status_code == 404
     assert api.ask(conv, question="").status_code == 422
+    # The same limits under "filter" (the schema fuzzer found a 500 for doc_ids [""]).
+    for bad in ({"doc_ids": [""]}, {"doc_ids": ["xyz!"]}, {"top_k": 0}, {"top_k": 51}):
+        for route in ("messages", "messages/stream"):
+            sent = api.client.post(
+                f"/conversations/{conv}/{route}", json={"question": "hello", "filter": bad}
+            )
+            assert sent.status_code == 422, (route, bad, sent.text)
+            assert "filter" in sent.json()["detail"]
     stream = api.client.post(f"/conversations/{conv}/messages/stream", json={"question": "x"})
     assert stream.status_code == 200  # no documents: a refusal, which is saved
     assert api.conversation(conv)["messages"][1]["answer"]["refused"] is True
