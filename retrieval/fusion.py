@@ -2,7 +2,10 @@
 
 `fuse_rrf` and `fuse_dbsf` reproduce Qdrant's Query API fusion (same formulas, same
 defaults), so fusing per-channel results here equals asking Qdrant to fuse prefetches.
-Results are lists of (key, score), best first; ties keep first-seen order.
+Results are lists of (key, score), best first; equal scores in the order of their keys as
+text, so a ranking does not depend on the order the channels returned tied keys in (the
+clips of a video without speech tie everywhere, and Qdrant Edge returns them in no fixed
+order: eval runs of one tree differed).
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ QDRANT_RRF_K = 2
 
 
 def _ranked(scores: dict[K, float]) -> list[tuple[K, float]]:
-    # sorted() is stable, so equal scores stay in first-seen order.
-    return sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    return sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))
 
 
 def fuse_rrf(

@@ -172,3 +172,12 @@ def test_fusion_matches_qdrant_prefetch_fusion(qdrant: QdrantClient, fusion: mod
         ours = fuse_dbsf([{p.id: p.score for p in points} for points in per_channel])
     assert [p.score for p in server] == pytest.approx([s for _, s in ours[:limit]])
     assert {p.id: p.score for p in server} == pytest.approx(dict(ours[:limit]))
+
+
+def test_ties_are_ordered_by_key_whatever_order_the_channels_gave() -> None:
+    forward = fuse_dbsf([{"c3": 0.5, "c1": 0.5, "c2": 0.5, "p9": 0.9}, {"c2": 0.1, "c1": 0.1}])
+    backward = fuse_dbsf([{"p9": 0.9, "c2": 0.5, "c3": 0.5, "c1": 0.5}, {"c1": 0.1, "c2": 0.1}])
+    assert forward == backward
+    assert [k for k, _ in forward] == ["c1", "c2", "p9", "c3"]  # c1, c2 tie: by key
+    assert [k for k, _ in fuse_rrf([["b", "a"], ["a", "b"]])] == ["a", "b"]
+    assert [k for k, _ in fuse_rrf([["a", "b"], ["b", "a"]])] == ["a", "b"]
