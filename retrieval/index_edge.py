@@ -448,8 +448,8 @@ class EdgeIndex:
                     ]
                 )
                 # Points are keyed by their id's int: the engine returns uuid.UUID ids, whose
-                # hash and equality are Python functions (~1.2 ms of GIL-held time a query,
-                # hashed ~500 times in these dicts and the unit cache).
+                # hash and equality are Python functions, run ~500 times a query in these
+                # dicts and the unit cache (search_channels: 2.0 -> 1.8 ms of CPU a query).
                 found = [
                     [(point_key(p.id), p.score) for p in ch] for ch in self.shard.query_batch(batch)
                 ]
