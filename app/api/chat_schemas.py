@@ -7,7 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas import DocIdPrefix, QueryRequest, QueryResponse, UnitKindName
+from app.api.schemas import (
+    NON_BLANK_PATTERN,
+    DocIdPrefix,
+    QueryRequest,
+    QueryResponse,
+    UnitKindName,
+)
 
 
 class ConversationCreate(BaseModel):
@@ -19,7 +25,9 @@ class ConversationCreate(BaseModel):
 class ConversationRename(BaseModel):
     """Body of `PATCH /conversations/{id}`."""
 
-    title: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    # Not blank by Python's own whitespace (what the store strips): r"\S" in pydantic's
+    # regex let "\x1f" through, and the rename then failed with a 500.
+    title: str = Field(min_length=1, max_length=200, pattern=NON_BLANK_PATTERN)
 
 
 class ConversationOut(BaseModel):

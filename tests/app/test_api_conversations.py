@@ -74,6 +74,10 @@ def test_create_list_rename_delete(api: Api) -> None:
     assert renamed.status_code == 200 and renamed.json()["title"] == "Bitcoin"
     assert api.conversation(first)["title"] == "Bitcoin"
     assert api.client.patch(f"/conversations/{first}", json={"title": "   "}).status_code == 422
+    # Blank by Python's whitespace too (the schema fuzzer's "\x1f" was a 500).
+    for blank in ("\x1f", "\x1c\u3000", "\u2028"):
+        renamed = api.client.patch(f"/conversations/{first}", json={"title": blank})
+        assert renamed.status_code == 422, (blank, renamed.text)
     assert api.client.delete(f"/conversations/{second}").status_code == 204
     assert [c["id"] for c in api.client.get("/conversations").json()] == [first]
     for method in ("GET", "DELETE"):
