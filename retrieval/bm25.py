@@ -104,10 +104,3 @@ class BM25:
         scored = [(s, i) for i, s in enumerate(self.scores(query_terms)) if s > 0]
         scored.sort(key=lambda si: (-si[0], si[1]))
         return [i for _, i in scored[:k]]
-
-
-def bm25_scores(
-    query_terms: Sequence[str], documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75
-) -> list[float]:
-    """BM25 of each tokenised document for the distinct query terms, IDF over `documents`."""
-    return BM25(documents, k1, b).scores(query_terms)

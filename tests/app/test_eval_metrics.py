@@ -6,7 +6,7 @@ import math
 
 from app.eval.baseline import PageText, baseline_index
 from app.eval.metrics import EvalQuestion, UnitRef, aggregate, gold_unit_ids, hit_at_k, ndcg_at_k
-from retrieval.bm25 import bm25_scores, idf, length_norm, term_weight
+from retrieval.bm25 import BM25, idf, length_norm, term_weight
 from retrieval.terms import plain_words
 
 
@@ -60,7 +60,7 @@ def test_bm25_ranks_the_matching_page_first() -> None:
 
 def test_bm25_saturates_term_frequency_and_normalises_length() -> None:
     docs = [["cash"] * 1 + ["x"] * 9, ["cash"] * 5 + ["x"] * 5, ["cash"] + ["y"] * 99, ["z"]]
-    one, five, long, none = bm25_scores(["cash", "cash"], docs)
+    one, five, long, none = BM25(docs).scores(["cash", "cash"])
     assert none == 0.0 and five > one > long > 0
     assert five < 5 * one  # saturation: five times the term is not five times the score
     assert math.isclose(one, idf(4, 3) * term_weight(1, length_norm(10, 30.25, 1.2, 0.75), 1.2))
