@@ -55,6 +55,10 @@ def use_bfloat16(precision: Precision) -> bool:
     return precision == "bfloat16" or (precision == "auto" and native_bfloat16())
 
 
+# The forward as `_graph` runs it: token ids, attention mask[, packed weights] -> rows.
+_Embed = Callable[..., "torch.Tensor"]
+
+
 @runtime_checkable
 class SentenceEncoder(Protocol):
     """Texts -> (n, dim) float32 rows of unit length."""
@@ -156,16 +160,31 @@ class BertSentenceEncoder:
     traced: bool = True
     _run: dict[str, torch.Tensor] = field(init=False, repr=False)
     _pad_id: int = field(init=False, repr=False)
-    _traced: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = field(
-        init=False, repr=False, default=None
-    )
+    _traced: _Embed | None = field(init=False, repr=False, default=None)
     _trace_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+    # In bfloat16 where oneDNN runs it: the encoder's linear weights packed once
+    # (retrieval.embedders.packed), in `_packed_index` order; empty = plain products.
+    _packed: list[torch.Tensor] = field(init=False, repr=False, default_factory=list)
+    _packed_index: dict[str, int] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.no_padding()  # batches are padded here, to their own longest text
         self._pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         self._run = runtime_weights(self.weights, self.config.layers, self.bfloat16)
+        if self.bfloat16:
+            self.pack_weights()
+
+    def pack_weights(self, enabled: bool = True) -> None:
+        """Pack the linear weights for oneDNN (where it runs bfloat16 here), or with
+        `enabled` off go back to plain products; either way the graph is traced again."""
+        from retrieval.embedders import packed
+
+        names = [n.removesuffix(".weight") for n, t in self._run.items() if _is_linear(n, t)]
+        use = enabled and self.bfloat16 and packed.supported()
+        self._packed = [packed.pack(self._run[f"{n}.weight"]) for n in names] if use else []
+        self._packed_index = {n: i for i, n in enumerate(names)} if use else {}
+        self._traced = None
 
     @property
     def dim(self) -> int:
@@ -229,12 +248,12 @@ class BertSentenceEncoder:
         # The unoptimised executor runs the traced ops as recorded: the profiling one
         # re-specialises for every new batch shape, and was slower than eager here.
         with torch.inference_mode(), torch.jit.optimized_execution(False):  # type: ignore[attr-defined]
-            unit = self._graph(ids, attention)(ids, attention)
+            graph = self._graph(ids, attention)
+            # (A trace input list must not be empty: without packed weights, two inputs.)
+            unit = graph(ids, attention, self._packed) if self._packed else graph(ids, attention)
         return unit.numpy()
 
-    def _graph(
-        self, ids: torch.Tensor, mask: torch.Tensor
-    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def _graph(self, ids: torch.Tensor, mask: torch.Tensor) -> _Embed:
         """`_embed`, traced on its first batch (`traced`), else `_embed` itself.
 
         Every eager torch op releases the GIL and takes it back. Beside a thread running
@@ -247,16 +266,20 @@ class BertSentenceEncoder:
             return self._embed
         with self._trace_lock:
             if self._traced is None:
-                self._traced = _trace(self._embed, ids, mask)
+                self._traced = _trace(self._embed, ids, mask, self._packed)
             return self._traced
 
-    def _embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Token ids and their attention mask -> pooled, L2-normalised rows (float32)."""
+    def _embed(
+        self, ids: torch.Tensor, mask: torch.Tensor, packed: Sequence[torch.Tensor] = ()
+    ) -> torch.Tensor:
+        """Token ids and their attention mask -> pooled, L2-normalised rows (float32).
+        `packed`: the packed linear weights (`_packed`), an input so a traced graph can
+        take them."""
         import torch
 
         types = torch.zeros_like(ids)  # one segment: single texts
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
-            tokens = self._forward(ids, types, mask).float()
+            tokens = self._forward(ids, types, mask, packed).float()
         if self.pooling == "cls":
             pooled = tokens[:, 0]
         else:
@@ -264,10 +287,19 @@ class BertSentenceEncoder:
             pooled = (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
-    def _forward(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        types: torch.Tensor,
+        mask: torch.Tensor,
+        packed: Sequence[torch.Tensor],
+    ) -> torch.Tensor:
         """The encoder's last hidden states, (batch, tokens, hidden)."""
         import torch
         from torch.nn.functional import gelu, layer_norm, linear, scaled_dot_product_attention
+
+        if packed:
+            from retrieval.embedders.packed import packed_linear
 
         w, c = self._run, self.config
         batch, length = ids.shape
@@ -277,6 +309,11 @@ class BertSentenceEncoder:
             return layer_norm(x, (c.hidden,), w[f"{name}.weight"], w[f"{name}.bias"], c.eps)
 
         def dense(x: torch.Tensor, name: str) -> torch.Tensor:
+            if packed:
+                out: torch.Tensor = packed_linear(
+                    x, packed[self._packed_index[name]], w[f"{name}.bias"]
+                )
+                return out
             return linear(x, w[f"{name}.weight"], w[f"{name}.bias"])
 
         def split(x: torch.Tensor) -> torch.Tensor:
@@ -305,11 +342,14 @@ class BertSentenceEncoder:
         return x
 
 
+def _is_linear(name: str, tensor: torch.Tensor) -> bool:
+    """An encoder layer's linear weight (the products `dense` runs)."""
+    return name.startswith("encoder.layer.") and name.endswith(".weight") and tensor.dim() == 2
+
+
 def _trace(
-    embed: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    ids: torch.Tensor,
-    mask: torch.Tensor,
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    embed: _Embed, ids: torch.Tensor, mask: torch.Tensor, packed: Sequence[torch.Tensor]
+) -> _Embed:
     """`embed` as a TorchScript graph, or `embed` itself where tracing fails (TorchScript
     is deprecated upstream; torch is pinned, and eager gives the same vectors)."""
     import torch
@@ -318,9 +358,9 @@ def _trace(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             traced = torch.jit.trace(  # type: ignore[no-untyped-call]
-                embed, (ids, mask), check_trace=False
+                embed, (ids, mask, list(packed)) if packed else (ids, mask), check_trace=False
             )
-        return cast("Callable[[torch.Tensor, torch.Tensor], torch.Tensor]", traced)
+        return cast("_Embed", traced)
     except Exception as err:  # any tracing failure: run eagerly, slower beside other threads
         log.warning("text model runs eagerly: tracing failed (%s: %s)", type(err).__name__, err)
         return embed

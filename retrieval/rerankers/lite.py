@@ -125,6 +125,31 @@ class MiniLMSentenceScorer:
         return out
 
 
+def best_windows(
+    matrices: Sequence[Matrix], query_vec: Matrix, top: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Per unit (its (n_windows, dim) window vectors): the best window's cosine with the
+    query, and the mean of its `top` best (of fewer where it has fewer).
+
+    One sort for all units, where sorting and averaging unit by unit took ~150 small
+    numpy calls a query (0.93 ms against 0.21 ms for ~50 units, most of it call overhead).
+    The products stay per unit: over the concatenated matrices the float sums round
+    differently (and the copy costs more than it saves). Bit for bit the per-unit
+    values (tested)."""
+    lengths = np.array([len(m) for m in matrices], dtype=np.intp)
+    if not len(lengths):
+        return np.empty(0, np.float32), np.empty(0, np.float32)
+    sims = np.concatenate([m @ query_vec for m in matrices])
+    grid = np.full((len(lengths), int(lengths.max())), -np.inf, dtype=np.float32)
+    starts = np.cumsum(lengths) - lengths
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    grid[rows, np.arange(len(sims)) - starts[rows]] = sims
+    grid = -np.sort(-grid, axis=1)[:, :top]  # each row best first, padding last
+    kept = np.minimum(lengths, top)
+    sums = np.where(np.isfinite(grid), grid, np.float32(0)).sum(axis=1, dtype=np.float32)
+    return grid[:, 0], sums / kept.astype(np.float32)
+
+
 class LiteReranker:
     """`Reranker` for the lite profile: MiniLM sentence MaxSim fused with BM25 evidence.
 
@@ -175,11 +200,11 @@ class LiteReranker:
             return []
         w = self.weights
         query_vec = self.embedder.embed_queries([query])[0]  # (dim,)
-        dense: list[float] = []
-        for matrix in self.windows.matrices(units):
-            unit_sims = np.sort(matrix @ query_vec)[::-1]
-            top = unit_sims[: w.top_windows]
-            dense.append(w.dense_max * float(unit_sims[0]) + w.dense_top * float(top.mean()))
+        top1, top_mean = best_windows(self.windows.matrices(units), query_vec, w.top_windows)
+        # In float64, as the per-unit Python floats were: the same scores to the bit.
+        dense: list[float] = (
+            w.dense_max * top1.astype(np.float64) + w.dense_top * top_mean.astype(np.float64)
+        ).tolist()
         counted = [term_counts(unit_text(u), stem=False) for u in units]
         candidates = BM25.of_counts([c for c, _ in counted], [n for _, n in counted])
         lexical = candidates.scores(tokenize(query, stem=False))

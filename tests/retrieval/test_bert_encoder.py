@@ -17,6 +17,7 @@ from transformers import BertConfig as HFBertConfig
 from transformers import BertForMaskedLM, BertModel
 
 from ingest.errors import ModelUnavailable
+from retrieval.embedders import packed
 from retrieval.embedders.bert import (
     BertSentenceEncoder,
     SentenceEncoder,
@@ -81,8 +82,48 @@ def test_weights_cast_once_give_the_vectors_of_autocast_casting_on_each_call() -
     # The same checkpoint with float32 weights: autocast casts them on every call. (The
     # traced graph holds the weights it was traced with: trace again.)
     fast._run = runtime_weights(fast.weights, fast.config.layers, bfloat16=False)
+    fast.pack_weights(False)  # the plain products autocast runs (and a new trace)
+    plain = fast.encode(TEXTS)
+    fast._run = runtime_weights(fast.weights, fast.config.layers, bfloat16=True)
     fast._traced = None
-    np.testing.assert_array_equal(got, fast.encode(TEXTS))
+    np.testing.assert_array_equal(plain, fast.encode(TEXTS))
+    assert float((got * plain).sum(axis=1).min()) > 0.99999  # packed or not: see below
+
+
+@pytest.mark.skipif(not packed.supported(), reason="oneDNN runs no bfloat16 on this CPU")
+def test_packed_weights_give_the_vectors_of_plain_products() -> None:
+    fast = load_text_encoder(precision="bfloat16")
+    assert isinstance(fast, BertSentenceEncoder)
+    assert len(fast._packed) == 4 * fast.config.layers  # qkv, attention out, inner, out
+    assert all(t.is_mkldnn for t in fast._packed)
+    got = {size: fast.encode(TEXTS, batch_size=size) for size in (64, 2, 1)}
+    assert isinstance(fast._traced, torch.jit.ScriptFunction)
+    fast.pack_weights(False)
+    assert fast._packed == [] and fast._traced is None
+    for size, vectors in got.items():
+        # oneDNN may pick another kernel for a packed weight at some row counts: the
+        # sums round differently (measured: cos >= 0.999995), never more.
+        plain = fast.encode(TEXTS, batch_size=size)
+        assert float((vectors * plain).sum(axis=1).min()) > 0.99999
+
+
+@pytest.mark.skipif(not packed.supported(), reason="oneDNN runs no bfloat16 on this CPU")
+def test_packed_linear_is_the_plain_bfloat16_product() -> None:
+    weight, bias = torch.randn(96, 32), torch.randn(96).bfloat16()
+    x = torch.randn(2, 5, 32)
+    with torch.inference_mode():
+        got = packed.packed_linear(x, packed.pack(weight), bias)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            plain = torch.nn.functional.linear(x, weight.bfloat16(), bias)
+    assert got.dtype == torch.bfloat16 and got.shape == (2, 5, 96)
+    torch.testing.assert_close(got, plain, rtol=0.02, atol=0.05)
+
+
+def test_float32_packs_nothing() -> None:
+    encoder = minilm().model
+    assert isinstance(encoder, BertSentenceEncoder) and not encoder.bfloat16
+    encoder.pack_weights()
+    assert encoder._packed == []
 
 
 def test_the_traced_graph_gives_the_eager_vectors_for_any_batch_shape() -> None:

@@ -12,7 +12,7 @@ from retrieval.embedders.minilm import MiniLMEmbedder
 from retrieval.embedders.windows import SentenceVectors
 from retrieval.rerankers.base import Reranker
 from retrieval.rerankers.fake import FakeReranker
-from retrieval.rerankers.lite import LiteReranker
+from retrieval.rerankers.lite import LiteReranker, best_windows
 from tests.support.fixtures_retrieval import BITCOIN, CLIPS, GARDEN, clip, minilm, page
 from tests.support.reranker_suite import RerankerSuite
 
@@ -172,3 +172,20 @@ def test_sentence_scorer_keeps_a_units_sentences_for_the_next_query() -> None:
     (expected,) = fresh.score_groups("double spending", [unit])
     assert np.array_equal(again, expected)
     assert again.min() >= 0.0 and again.max() <= 1.0
+
+
+def test_best_windows_gives_each_units_best_and_top_mean_bit_for_bit() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        matrices = [
+            rng.standard_normal((int(rng.integers(1, 70)), 16)).astype(np.float32)
+            for _ in range(int(rng.integers(1, 30)))
+        ]
+        query = rng.standard_normal(16).astype(np.float32)
+        best, top_mean = best_windows(matrices, query, 3)
+        for unit, matrix in enumerate(matrices):
+            sims = np.sort(matrix @ query)[::-1]
+            assert float(best[unit]) == float(sims[0])
+            assert float(top_mean[unit]) == float(sims[:3].mean())  # of 1-2 where fewer
+    best, top_mean = best_windows([], np.ones(16, np.float32), 3)
+    assert best.shape == top_mean.shape == (0,)
