@@ -138,6 +138,25 @@ def test_the_traced_graph_gives_the_eager_vectors_for_any_batch_shape() -> None:
     assert eager._traced is None
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_the_graph_hands_its_inputs_back_for_the_caller_to_drop(precision: str) -> None:
+    # Dropped inside the graph, a tensor Python also holds takes the GIL (once per packed
+    # weight); handed back, the caller drops it while holding the GIL anyway.
+    encoder = load_text_encoder(precision=precision)  # type: ignore[arg-type]
+    assert isinstance(encoder, BertSentenceEncoder)
+    encoder.encode(TEXTS[:2])  # traced
+    ids, mask = torch.tensor([[101, 7592, 102]]), torch.ones(1, 3, dtype=torch.int64)
+    inputs = [ids, mask, *encoder._packed]
+    with torch.inference_mode():
+        out = encoder._graph(ids, mask)(
+            *inputs[:2], *([encoder._packed] if encoder._packed else [])
+        )
+    assert isinstance(encoder._traced, torch.jit.ScriptFunction)
+    assert len(out) == 1 + len(inputs)
+    assert all(got is given for got, given in zip(out[1:], inputs, strict=True))
+    np.testing.assert_allclose(np.linalg.norm(out[0].numpy(), axis=1), 1.0, atol=1e-5)
+
+
 def test_a_failed_trace_runs_eagerly(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
