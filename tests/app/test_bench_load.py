@@ -71,3 +71,28 @@ def test_one_connection_is_kept_and_reopened_after_a_hang_up(url: str) -> None:
 def test_a_server_that_is_not_there_is_an_error_not_a_crash() -> None:
     with QueryClient("http://127.0.0.1:9", timeout=2) as client:
         assert client.timed_query("What is it?") is None
+
+
+def test_the_speed_up_pairs_each_sequential_phase_with_the_concurrent_one_after_it() -> None:
+    from bench.load import Phase, pair_ratios
+
+    def phase(name: str, per_s: float) -> Phase:
+        return Phase(name, 1, 10, 0, 1.0, per_s, 1.0, 1.0, 1.0)
+
+    phases = [phase("s1", 40), phase("c1", 100), phase("s2", 50), phase("c2", 90)]
+    assert pair_ratios(phases) == [2.5, 1.8]
+    assert pair_ratios([phase("s", 0), phase("c", 10)]) == [0.0]  # no sequential answers
+
+
+def test_each_phase_of_the_pairs_asks_new_texts() -> None:
+    from bench.load import fresh_questions
+
+    questions = ["What is A?", "What is B?", "What is C?"]
+    total = 60
+    per_phase = -(-total // len(questions))
+    phases = [fresh_questions(questions, total, k * per_phase) for k in range(7)]
+    seen: set[str] = set()
+    for texts in phases:
+        assert len(set(texts)) == total
+        assert not seen & set(texts)
+        seen |= set(texts)
