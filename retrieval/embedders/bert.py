@@ -182,10 +182,15 @@ class BertSentenceEncoder:
         from retrieval.embedders import packed
 
         names = [n.removesuffix(".weight") for n, t in self._run.items() if _is_linear(n, t)]
-        use = enabled and self.bfloat16 and packed.supported()
-        self._packed = [packed.pack(self._run[f"{n}.weight"]) for n in names] if use else []
-        self._packed_index = {n: i for i, n in enumerate(names)} if use else {}
-        self._traced = None
+        self._packed, self._packed_index, self._traced = [], {}, None
+        if not (enabled and self.bfloat16 and packed.supported()):
+            return
+        try:
+            weights = [packed.pack(self._run[f"{n}.weight"]) for n in names]
+        except RuntimeError as err:  # a oneDNN build that reports support it lacks: plain
+            log.warning("text model keeps plain bfloat16 products: packing failed (%s)", err)
+            return
+        self._packed, self._packed_index = weights, {n: i for i, n in enumerate(names)}
 
     @property
     def dim(self) -> int:

@@ -119,6 +119,21 @@ def test_packed_linear_is_the_plain_bfloat16_product() -> None:
     torch.testing.assert_close(got, plain, rtol=0.02, atol=0.05)
 
 
+def test_a_failed_packing_keeps_plain_products(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_packing(*_args: object) -> None:
+        raise RuntimeError("no bfloat16 reorder here")
+
+    monkeypatch.setattr(packed, "supported", lambda: True)
+    monkeypatch.setattr(packed, "pack", no_packing)
+    with caplog.at_level("WARNING", logger="retrieval.embedders.bert"):
+        fast = load_text_encoder(precision="bfloat16")
+    assert isinstance(fast, BertSentenceEncoder) and fast._packed == []
+    assert "packing failed (no bfloat16 reorder here)" in caplog.text
+    assert float((fast.encode(TEXTS) * minilm().model.encode(TEXTS)).sum(axis=1).min()) > 0.999
+
+
 def test_float32_packs_nothing() -> None:
     encoder = minilm().model
     assert isinstance(encoder, BertSentenceEncoder) and not encoder.bfloat16
