@@ -260,7 +260,7 @@ class BertSentenceEncoder:
         return out[0].numpy()
 
     def _graph(self, ids: torch.Tensor, mask: torch.Tensor) -> _Embed:
-        """`_embed`, traced on its first batch (`traced`), else `_embed` itself.
+        """`_embed_keeping_inputs`, traced on its first batch (`traced`), else itself.
 
         Every eager torch op releases the GIL and takes it back. Beside a thread running
         Python (the API's other queries) each take waits up to the switch interval, so a
