@@ -15,7 +15,8 @@
 
 The server is `app.api.application.create_app` under uvicorn in this process (a thread); the timed
 clients of phases 1 and 2 are threads of a child process (bench/load_clients.py), so they
-do not compete with the server for its GIL; all use httpx over real sockets. The data dir is a fresh temporary one (nothing shared is touched).
+do not compete with the server for its GIL; they use `http.client` over real sockets (set-up
+and ingest use httpx). The data dir is a fresh temporary one (nothing shared is touched).
 
     python -m bench.load [--clients 20] [--rounds 15] [--pairs 3] [--out bench/results/load.json]
 """
@@ -253,6 +254,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "load.json")
     args = parser.parse_args()
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
 
     questions = questions_for(QUERY_DOCS)
     data_dir = Path(tempfile.mkdtemp(prefix="mmrag-load-"))

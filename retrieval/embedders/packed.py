@@ -5,9 +5,9 @@ reorders into its blocked layout on every call. For a query (~20 token rows) tha
 is most of the product: one 20 x 384 -> 1536 product took 178-224 us plain against 63-70
 us with the weight packed once. A whole MiniLM forward, one thread, alternating in one
 process: one query 8.0-11.8 ms of CPU against 11.6-12.8 ms plain, four queries 11.1-17.9
-against 18.6-24.0 ms (docs/figures.md, issue 12). The products are oneDNN's either way; at some row counts
-it picks another kernel for a packed weight, whose sums round differently: MiniLM vectors
-stay within cos 0.99999 of the plain ones (tested).
+against 18.6-24.0 ms (docs/figures.md, issue 12). The products are oneDNN's either way;
+at some row counts it picks another kernel for a packed weight, whose sums round
+differently: MiniLM vectors stay within cos 0.99999 of the plain ones (tested).
 
 The packed tensors are opaque oneDNN tensors: a traced graph cannot hold them as
 constants, so the encoder passes them to its graph as an input list (`packed_linear` is
