@@ -89,7 +89,7 @@ def main() -> None:
     torch.set_num_threads(1)  # the API's setting (api_torch_threads)
     encoder = load_text_encoder(precision="auto")
     assert isinstance(encoder, BertSentenceEncoder)
-    modes = ["packed", "plain"] if encoder._packed else ["plain"]
+    modes = ["packed", "plain"] if encoder.weights_packed else ["plain"]
     rows = []
     start = 0
     for mode in modes:

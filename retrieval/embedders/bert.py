@@ -196,6 +196,11 @@ class BertSentenceEncoder:
     def dim(self) -> int:
         return self.config.hidden
 
+    @property
+    def weights_packed(self) -> bool:
+        """Whether the products run on weights packed once for oneDNN (`pack_weights`)."""
+        return bool(self._packed)
+
     @classmethod
     def load(cls, source: str, precision: Precision = "float32") -> BertSentenceEncoder:
         """Load from a local directory or hub id, to run in `precision` (`use_bfloat16`);

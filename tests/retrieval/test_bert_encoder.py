@@ -95,7 +95,7 @@ def test_packed_weights_give_the_vectors_of_plain_products() -> None:
     fast = load_text_encoder(precision="bfloat16")
     assert isinstance(fast, BertSentenceEncoder)
     assert len(fast._packed) == 4 * fast.config.layers  # qkv, attention out, inner, out
-    assert all(t.is_mkldnn for t in fast._packed)
+    assert all(t.is_mkldnn for t in fast._packed) and fast.weights_packed
     got = {size: fast.encode(TEXTS, batch_size=size) for size in (64, 2, 1)}
     assert isinstance(fast._traced, torch.jit.ScriptFunction)
     fast.pack_weights(False)
@@ -138,7 +138,7 @@ def test_float32_packs_nothing() -> None:
     encoder = minilm().model
     assert isinstance(encoder, BertSentenceEncoder) and not encoder.bfloat16
     encoder.pack_weights()
-    assert encoder._packed == []
+    assert encoder._packed == [] and not encoder.weights_packed
 
 
 def test_the_traced_graph_gives_the_eager_vectors_for_any_batch_shape() -> None:
