@@ -159,6 +159,11 @@ class BertSentenceEncoder:
     # Run the forward as one traced TorchScript graph (`_graph`): the same ops, but the
     # GIL is released once per batch instead of at each of its ~100 ops (see `_graph`).
     traced: bool = True
+    # Batches are padded to a multiple of this many tokens (and, past 8 rows, of 8 rows;
+    # `padded_shape`): oneDNN builds its kernels for each shape it meets (~35 ms for a
+    # new one), so a bounded set of shapes is built once per process; and bfloat16
+    # attention runs up to 2x faster at a multiple of 16 tokens (docs/figures.md, issue 14).
+    length_multiple: int = 16
     _run: dict[str, torch.Tensor] = field(init=False, repr=False)
     _pad_id: int = field(init=False, repr=False)
     _traced: _Embed | None = field(init=False, repr=False, default=None)
@@ -223,6 +228,7 @@ class BertSentenceEncoder:
         max_length = min(int(limit or config.positions), config.positions)
         bfloat16 = use_bfloat16(precision)
         encoder = cls(weights, config, tokenizer, max_length, pooling_mode(directory), bfloat16)
+        encoder.warm()
         log.info(
             "loaded text model %s (%d-d, %s pooling, %s)",
             source,
@@ -242,16 +248,26 @@ class BertSentenceEncoder:
             else [self.tokenizer.encode(text) for text in texts]
         )
         lengths = [len(e.ids) for e in encoded]
-        for rows in token_batches(lengths, batch_size, self.batch_tokens):
+        rounded = [round_up(n, self.length_multiple) for n in lengths]
+        for rows in token_batches(rounded, batch_size, self.batch_tokens):
             out[rows] = self._encode_batch([encoded[i].ids for i in rows])
         return out
+
+    def warm(self) -> None:
+        """Trace the graph now, on two short texts, instead of on the first real batch
+        (tracing took 0.4-0.7 s of a 13-page paper's first batch)."""
+        self.encode(["warm", "the graph is traced once, at load"])
 
     def _encode_batch(self, token_ids: list[list[int]]) -> Matrix:
         import torch
 
         longest = max(len(ids) for ids in token_ids)
-        padded = np.full((len(token_ids), longest), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(token_ids), longest), dtype=np.int64)
+        rows, length = padded_shape(
+            len(token_ids), longest, self.length_multiple, self.config.positions
+        )
+        padded = np.full((rows, length), self._pad_id, dtype=np.int64)
+        mask = np.zeros((rows, length), dtype=np.int64)
+        mask[:, 0] = 1  # a padding row attends to its first token: finite, then dropped
         for row, row_ids in enumerate(token_ids):
             padded[row, : len(row_ids)] = row_ids
             mask[row, : len(row_ids)] = 1
@@ -262,7 +278,7 @@ class BertSentenceEncoder:
             graph = self._graph(ids, attention)
             # (A trace input list must not be empty: without packed weights, two inputs.)
             out = graph(ids, attention, self._packed) if self._packed else graph(ids, attention)
-        return out[0].numpy()
+        return out[0].numpy()[: len(token_ids)]
 
     def _graph(self, ids: torch.Tensor, mask: torch.Tensor) -> _Embed:
         """`_embed_keeping_inputs`, traced on its first batch (`traced`), else itself.
@@ -408,6 +424,25 @@ def runtime_weights(
             if name.startswith("encoder.") and ".LayerNorm." not in name:
                 run[name] = tensor.to(torch.bfloat16)
     return run
+
+
+def round_up(n: int, multiple: int) -> int:
+    """The least multiple of `multiple` that is >= n (n itself for a multiple <= 1)."""
+    return -(-n // multiple) * multiple if multiple > 1 else n
+
+
+# Up to this many rows a batch keeps its own row count (a few queries: padding them to 8
+# would multiply their products); past it, rows are padded to a multiple of it.
+_ROW_MULTIPLE = 8
+
+
+def padded_shape(rows: int, longest: int, length_multiple: int, limit: int) -> tuple[int, int]:
+    """(rows, tokens) a batch of `rows` texts, the longest `longest` tokens, is padded to
+    (never past `limit` tokens, the model's positions). Full ingestion batches then have
+    one shape per token bucket (`token_batches` fills them by the rounded length), and a
+    document's last batch one of a few."""
+    padded_rows = rows if rows <= _ROW_MULTIPLE else round_up(rows, _ROW_MULTIPLE)
+    return padded_rows, max(longest, min(round_up(longest, length_multiple), limit))
 
 
 def token_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[np.ndarray]:

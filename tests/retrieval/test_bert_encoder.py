@@ -22,6 +22,7 @@ from retrieval.embedders.bert import (
     BertSentenceEncoder,
     SentenceEncoder,
     native_bfloat16,
+    padded_shape,
     runtime_weights,
     token_batches,
     use_bfloat16,
@@ -175,17 +176,43 @@ def test_the_graph_hands_its_inputs_back_for_the_caller_to_drop(precision: str) 
 def test_a_failed_trace_runs_eagerly(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    encoder = load_text_encoder()
-    assert isinstance(encoder, BertSentenceEncoder)
-    expected = replace(encoder, traced=False).encode(TEXTS)
+    expected = replace(minilm().model, traced=False).encode(TEXTS)
 
     def no_tracing(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("tracing is not supported here")
 
     monkeypatch.setattr(torch.jit, "trace", no_tracing)
     with caplog.at_level("WARNING", logger="retrieval.embedders.bert"):
+        encoder = load_text_encoder()  # traced at load (`warm`)
+        assert isinstance(encoder, BertSentenceEncoder)
         np.testing.assert_array_equal(encoder.encode(TEXTS), expected)
     assert "tracing failed (RuntimeError: tracing is not supported here)" in caplog.text
+
+
+def test_the_graph_is_traced_at_load_not_on_the_first_batch() -> None:
+    encoder = load_text_encoder()
+    assert isinstance(encoder, BertSentenceEncoder)
+    assert isinstance(encoder._traced, torch.jit.ScriptFunction)
+
+
+def test_batches_are_padded_to_a_few_shapes() -> None:
+    # Tokens to a multiple of 16 (never past the model's positions); rows past 8 to a
+    # multiple of 8, while a few queries keep their own row count.
+    assert padded_shape(1, 9, 16, 512) == (1, 16)
+    assert padded_shape(5, 16, 16, 512) == (5, 16)
+    assert padded_shape(9, 17, 16, 512) == (16, 32)
+    assert padded_shape(64, 250, 16, 256) == (64, 256)
+    assert padded_shape(3, 39, 16, 40) == (3, 40)  # a tiny model with 40 positions
+    assert padded_shape(3, 7, 1, 512) == (3, 7)  # multiple 1: no padding
+
+
+def test_padding_rows_and_tokens_leave_the_vectors_unchanged() -> None:
+    encoder = minilm().model
+    assert isinstance(encoder, BertSentenceEncoder)
+    exact = replace(encoder, length_multiple=1)
+    texts = (TEXTS[:-1] * 3)[:21]  # short texts, one batch: padded to 24 rows
+    assert padded_shape(len(texts), 1, 16, 512)[0] == 24
+    np.testing.assert_allclose(encoder.encode(texts), exact.encode(texts), atol=1e-5)
 
 
 def test_token_batches_pad_little_and_keep_to_the_budget() -> None:
