@@ -160,9 +160,10 @@ class BertSentenceEncoder:
     # GIL is released once per batch instead of at each of its ~100 ops (see `_graph`).
     traced: bool = True
     # Batches are padded to a multiple of this many tokens (and, past 8 rows, of 8 rows;
-    # `padded_shape`): oneDNN builds its kernels for each shape it meets (~35 ms for a
-    # new one), so a bounded set of shapes is built once per process; and bfloat16
-    # attention runs up to 2x faster at a multiple of 16 tokens (docs/figures.md, issue 14).
+    # `padded_shape`). oneDNN builds its kernels for each shape it meets (~35 ms for a
+    # new one): a server builds a bounded set once instead of one per batch. bfloat16
+    # attention also runs up to 2x faster at a multiple of 16 tokens. On a stream of new
+    # documents that about pays for the padding (docs/figures.md, issue 14).
     length_multiple: int = 16
     _run: dict[str, torch.Tensor] = field(init=False, repr=False)
     _pad_id: int = field(init=False, repr=False)
