@@ -50,11 +50,14 @@ class Settings(BaseSettings):
     open_api_docs: bool = False
     # Listen on a non-loopback host without api_key (see app/launch.py).
     allow_insecure: bool = False
-    # Intra-op threads of each model call in the API server (0 = torch's default, one per
-    # core). Concurrent requests already spread over the cores, and the threads of many
-    # small calls wait on each other when the CPU is busy: one MiniLM query took 1.9 s with
-    # 2 threads and 0.18 s with 1 on a loaded 2-core machine (bench/load.py).
-    api_torch_threads: int = Field(1, ge=0)
+    # Intra-op threads of each model call, in every command (0 = torch's default, one per
+    # core). The cores are shared out by calls side by side instead: concurrent queries,
+    # and an ingest's MiniLM batches on `parallel_lanes` (retrieval/embedders/bert.py).
+    # The threads of one call wait on each other when the CPU is busy: one MiniLM query
+    # took 1.9 s with 2 threads and 0.18 s with 1 on a loaded 2-core machine
+    # (bench/load.py), and a page without OCR 0.27 s on two threads against 0.20-0.26 s
+    # on two one-thread lanes (bench/profile.py; docs/figures.md).
+    torch_threads: int = Field(1, ge=0)
 
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()

@@ -113,8 +113,19 @@ class Services:
         self.index.close()
 
 
+def limit_torch_threads(threads: int) -> None:
+    """Cap torch's intra-op threads for this process (0 = leave torch's default)."""
+    if threads <= 0:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def build_services(settings: Settings, *, with_generator: bool = True) -> Services:
-    """Load models and open storage and the index. Models load here, once."""
+    """Load models and open storage and the index. Models load here, once, to run on
+    `settings.torch_threads` intra-op threads each."""
+    limit_torch_threads(settings.torch_threads)
     storage = open_storage(settings)
     encoders = factory.build_encoders(settings)
     index = open_vector_index(settings, encoders.layout)

@@ -86,7 +86,7 @@ def main() -> None:
 
     import torch
 
-    torch.set_num_threads(1)  # the API's setting (api_torch_threads)
+    torch.set_num_threads(1)  # the app's setting (Settings.torch_threads)
     encoder = load_text_encoder(precision="auto")
     assert isinstance(encoder, BertSentenceEncoder)
     modes = ["packed", "plain"] if encoder.weights_packed else ["plain"]

@@ -42,22 +42,12 @@ Every error body is `{"detail": "<one line>"}`.
 """
 
 
-def limit_torch_threads(threads: int) -> None:
-    """Cap torch's intra-op threads for this process (0 = leave torch's default)."""
-    if threads <= 0:
-        return
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def _start_runtime(settings: Settings, services_factory: ServicesFactory) -> ApiRuntime:
     """Load the models (`services_factory`, then the lazy ones), start the PDF page
     processes (in the background) and the worker, and queue again what a previous process
     left unfinished (api_worker.recover_jobs). The cyclic GC comes back on once the models
     are in (or failed), if the start paused it."""
     try:
-        limit_torch_threads(settings.api_torch_threads)
         services = services_factory(settings)
         services.load_models()
     finally:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
@@ -165,6 +167,12 @@ class BertSentenceEncoder:
     # attention also runs up to 2x faster at a multiple of 16 tokens. On a stream of new
     # documents that about pays for the padding (docs/figures.md, issue 14).
     length_multiple: int = 16
+    # Forward batches a large `encode` runs at once, from as many threads (the graph
+    # releases the GIL); 0 = `parallel_lanes()`: two in the API, whose torch runs one
+    # thread, one in the CLI, whose torch runs a thread per core. One-thread model calls
+    # side by side beat one call on two threads (no OpenMP hand-offs): dpr-paper's 510
+    # windows took 2.2-2.6 s on two lanes against 3.7-4.1 s on one (docs/figures.md).
+    lanes: int = 0
     _run: dict[str, torch.Tensor] = field(init=False, repr=False)
     _pad_id: int = field(init=False, repr=False)
     _traced: _Embed | None = field(init=False, repr=False, default=None)
@@ -250,8 +258,18 @@ class BertSentenceEncoder:
         )
         lengths = [len(e.ids) for e in encoded]
         rounded = [round_up(n, self.length_multiple) for n in lengths]
-        for rows in token_batches(rounded, batch_size, self.batch_tokens):
+        batches = token_batches(rounded, batch_size, self.batch_tokens)
+
+        def run(rows: np.ndarray) -> None:
             out[rows] = self._encode_batch([encoded[i].ids for i in rows])
+
+        lanes = min(self.lanes or parallel_lanes(), len(batches))
+        if lanes <= 1:
+            for rows in batches:
+                run(rows)
+            return out
+        with ThreadPoolExecutor(lanes, thread_name_prefix="mmrag-encode") as pool:
+            list(pool.map(run, batches))  # raises a batch's error here
         return out
 
     def warm(self) -> None:
@@ -425,6 +443,19 @@ def runtime_weights(
             if name.startswith("encoder.") and ".LayerNorm." not in name:
                 run[name] = tensor.to(torch.bfloat16)
     return run
+
+
+# Lanes past two were never measured (the machines here have two cores).
+_MAX_LANES = 2
+
+
+def parallel_lanes() -> int:
+    """How many one-call-at-a-time lanes the cores hold beside torch's intra-op threads
+    (1 to _MAX_LANES): the cores this process may use // torch's threads."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(_MAX_LANES, (cores or 1) // max(1, torch.get_num_threads())))
 
 
 def round_up(n: int, multiple: int) -> int:

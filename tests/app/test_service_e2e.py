@@ -104,3 +104,24 @@ def test_delete_leaves_no_point_row_or_blob(services: Services, tmp_path: Path) 
     assert services.registry.get_document(doc.id) is None
     assert not any(path.exists() for path in blobs)
     assert all(h.unit.doc_id != doc.id for h in search(services, "penguins Antarctica"))
+
+
+def test_every_command_runs_its_model_calls_on_the_configured_torch_threads(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # build_services is the one factory of the API, the CLI, eval and the benches.
+    import torch
+
+    from app import service
+
+    assert torch.get_num_threads() == services.settings.torch_threads == 1
+    calls: list[int] = []
+
+    def no_storage(settings: Settings) -> None:
+        raise RuntimeError("stop after the threads are set")
+
+    monkeypatch.setattr(service, "limit_torch_threads", calls.append)
+    monkeypatch.setattr(service, "open_storage", no_storage)
+    with pytest.raises(RuntimeError, match="stop after"):
+        build_services(Settings(data_dir=tmp_path / "data", torch_threads=3, _env_file=None))
+    assert calls == [3]

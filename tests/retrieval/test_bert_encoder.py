@@ -5,6 +5,8 @@ BertModel on tiny random checkpoints built here, and clear errors for what it ca
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from retrieval.embedders.bert import (
     SentenceEncoder,
     native_bfloat16,
     padded_shape,
+    parallel_lanes,
     runtime_weights,
     token_batches,
     use_bfloat16,
@@ -346,3 +349,80 @@ def test_hub_id_without_network_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelUnavailable, match="no-such-org/no-such-model"):
         load_text_encoder("no-such-org/no-such-model")
+
+
+def test_lanes_share_out_the_batches_and_give_the_same_vectors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoder = minilm().model
+    assert isinstance(encoder, BertSentenceEncoder)
+    one, two = replace(encoder, lanes=1), replace(encoder, lanes=2)
+    threads: set[str] = set()
+    encode_batch = BertSentenceEncoder._encode_batch
+
+    def recording(self: BertSentenceEncoder, token_ids: list[list[int]]) -> np.ndarray:
+        threads.add(threading.current_thread().name)
+        return encode_batch(self, token_ids)
+
+    monkeypatch.setattr(BertSentenceEncoder, "_encode_batch", recording)
+    expected = one.encode(TEXTS, batch_size=2)
+    assert threads == {threading.current_thread().name}  # one lane: inline
+    threads.clear()
+    np.testing.assert_array_equal(two.encode(TEXTS, batch_size=2), expected)
+    assert threads and all(name.startswith("mmrag-encode") for name in threads)
+
+
+def test_a_failed_batch_fails_the_encode_on_any_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = replace(minilm().model, lanes=2)
+    assert isinstance(encoder, BertSentenceEncoder)
+
+    def failing(self: BertSentenceEncoder, token_ids: list[list[int]]) -> np.ndarray:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(BertSentenceEncoder, "_encode_batch", failing)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        encoder.encode(TEXTS, batch_size=2)
+
+
+def test_parallel_lanes_fill_the_cores_beside_torchs_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert parallel_lanes() == 2  # the API: one torch thread, two cores
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert parallel_lanes() == 1  # the CLI: a torch thread per core
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(16)), raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert parallel_lanes() == 2  # never past two (more were not measured)
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no per-thread priority here")
+def test_lanes_run_at_the_callers_lowered_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The API's ingest thread runs niced (MMRAG_INGEST__NICE): its lanes must be too, or
+    # an ingest's MiniLM batches would compete with queries at full priority.
+    from ingest.priority import lower_thread_priority, thread_niceness
+
+    encoder = replace(minilm().model, lanes=2)
+    assert isinstance(encoder, BertSentenceEncoder)
+    seen: list[int] = []
+    encode_batch = BertSentenceEncoder._encode_batch
+
+    def recording(self: BertSentenceEncoder, token_ids: list[list[int]]) -> np.ndarray:
+        seen.append(thread_niceness())
+        return encode_batch(self, token_ids)
+
+    monkeypatch.setattr(BertSentenceEncoder, "_encode_batch", recording)
+    caller: list[int] = []
+
+    def ingest_thread() -> None:
+        lower_thread_priority(5)
+        caller.append(thread_niceness())
+        encoder.encode(TEXTS, batch_size=2)
+
+    worker = threading.Thread(target=ingest_thread)
+    worker.start()
+    worker.join()
+    if not caller or caller[0] <= thread_niceness():
+        pytest.skip("this process cannot lower a thread's priority (or is at the lowest)")
+    assert seen and all(n == caller[0] for n in seen)
