@@ -168,10 +168,11 @@ class BertSentenceEncoder:
     # documents that about pays for the padding (docs/figures.md, issue 14).
     length_multiple: int = 16
     # Forward batches a large `encode` runs at once, from as many threads (the graph
-    # releases the GIL); 0 = `parallel_lanes()`: two in the API, whose torch runs one
-    # thread, one in the CLI, whose torch runs a thread per core. One-thread model calls
-    # side by side beat one call on two threads (no OpenMP hand-offs): dpr-paper's 510
-    # windows took 2.2-2.6 s on two lanes against 3.7-4.1 s on one (docs/figures.md).
+    # releases the GIL); 0 = `parallel_lanes()`: the cores // torch's intra-op threads,
+    # so two on two cores with the app's one-thread setting (Settings.torch_threads).
+    # One-thread calls side by side beat one call on two threads (no OpenMP hand-offs):
+    # dpr-paper's 510 windows took 2.2-2.6 s on two lanes, 2.4-2.5 s on two threads with
+    # more CPU, 3.7-4.1 s on one (docs/figures.md, issue 14).
     lanes: int = 0
     _run: dict[str, torch.Tensor] = field(init=False, repr=False)
     _pad_id: int = field(init=False, repr=False)
