@@ -185,7 +185,7 @@ class BertSentenceEncoder:
 
     def __post_init__(self) -> None:
         self.tokenizer.enable_truncation(self.max_length)
-        self.tokenizer.no_padding()  # batches are padded here, to their own longest text
+        self.tokenizer.no_padding()  # batches are padded here (`padded_shape`)
         self._pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         self._run = runtime_weights(self.weights, self.config.layers, self.bfloat16)
         if self.bfloat16:
@@ -264,7 +264,8 @@ class BertSentenceEncoder:
         def run(rows: np.ndarray) -> None:
             out[rows] = self._encode_batch([encoded[i].ids for i in rows])
 
-        lanes = min(self.lanes or parallel_lanes(), len(batches))
+        # A query's single batch runs inline, without asking for the cores.
+        lanes = min(self.lanes or parallel_lanes(), len(batches)) if len(batches) > 1 else 1
         if lanes <= 1:
             for rows in batches:
                 run(rows)
