@@ -119,8 +119,10 @@ def _mupdf() -> Any:
 
 def _text_flags() -> int:
     # Text only: image blocks carry no lines, and decoding them is most of get_text's cost.
-    pymupdf = _mupdf()
-    return int(pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES)
+    # Ligatures as letters, as in the unit text the rows are quoted from.
+    from ingest.mupdf import pymupdf, text_flags
+
+    return text_flags(pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES)
 
 
 def _rows_of(layout: dict[str, Any]) -> list[list[str]]:

@@ -18,4 +18,16 @@ pymupdf.TOOLS.mupdf_display_errors(  # type: ignore[no-untyped-call]
     logging.getLogger().isEnabledFor(logging.DEBUG)
 )
 
-__all__ = ["pymupdf"]
+__all__ = ["LIGATURES", "pymupdf", "text_flags"]
+
+# The Latin ligatures a text layer may hold (U+FB00-FB06); `text_flags` reads them as letters.
+LIGATURES = frozenset("ﬀﬁﬂﬃﬄﬅﬆ")
+
+
+def text_flags(base: int) -> int:
+    """`base` (a TEXTFLAGS_* set) with ligatures given as their letters: "ﬁtted" as
+    "fitted". MiniLM's vocabulary has no "ﬁ" ("ﬁtted" became [ﬁ, ##tted]), and a reader
+    searching or copying a quote types "fi". 100 of the corpus' 416 units had ligatures.
+    Every reader of the text layer (unit text, word boxes, table rows) uses it, so their
+    texts agree."""
+    return int(base) & ~int(pymupdf.TEXT_PRESERVE_LIGATURES)

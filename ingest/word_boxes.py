@@ -20,7 +20,7 @@ from typing import Literal
 
 from PIL import Image
 
-from ingest.mupdf import pymupdf
+from ingest.mupdf import pymupdf, text_flags
 from ingest.ocr import run_tesseract
 from ingest.types import Unit, UnitKind
 
@@ -76,7 +76,9 @@ def layer_words(pdf_path: Path, page: int) -> list[WordBox]:
         rotate = pdf_page.rotation_matrix
         width, height = pdf_page.rect.width, pdf_page.rect.height
         words = []
-        for x0, y0, x1, y1, text, block, line, _ in pdf_page.get_text("words", sort=False):
+        for x0, y0, x1, y1, text, block, line, _ in pdf_page.get_text(
+            "words", flags=text_flags(pymupdf.TEXTFLAGS_WORDS), sort=False
+        ):
             rect = pymupdf.Rect(x0, y0, x1, y1) * rotate
             words.append(
                 WordBox(

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when ingestion output changes meaning
+CACHE_VERSION = 3  # bump when ingestion output changes meaning (3: ligatures as letters)
 
 
 class EvalInputError(MMRagError):

@@ -6,14 +6,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pymupdf
+import pytest
 
 from generation.config import GenerationSettings
 from generation.generators.extractive import ExtractiveGenerator
 from generation.generators.scoring import LexicalSentenceScorer
 from generation.rows import NoRows, PdfPageRows, group_rows
+from ingest.mupdf import LIGATURES
 from ingest.types import Unit
 from retrieval.verbatim import is_verbatim
 from tests.support.fixtures_generation import hit, page_unit
+from tests.support.paths import CORPUS
 
 TABLE = [
     ["Name", "Type", "Default"],
@@ -116,3 +119,17 @@ def test_lru_drops_the_least_recently_used_and_reports_it() -> None:
     cache.put("c", 3)
     assert dropped == [2] and cache.get("b") is None
     assert (cache.get("a"), cache.get("c")) == (1, 3)
+
+
+@pytest.mark.skipif(not (CORPUS / "pdf").is_dir(), reason="corpus not available")
+def test_rows_read_ligatures_as_their_letters() -> None:
+    """Rows are quoted from the unit text, which gives ligatures as letters
+    (ingest.mupdf.text_flags): dpr-paper.pdf p.6 sets "efficiency" with the ﬁ ligature."""
+    path = CORPUS / "pdf" / "dpr-paper.pdf"
+    cells = "\n".join(
+        cell
+        for row in PdfPageRows(lambda doc_id: path).rows(page_unit(path.name, 6, ""))
+        for cell in row
+    )
+    assert "Sample efficiency" in cells
+    assert not LIGATURES & set(cells)

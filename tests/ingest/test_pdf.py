@@ -20,10 +20,12 @@ from PIL import Image
 
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
+from ingest.mupdf import LIGATURES
 from ingest.pdf import PdfPages
 from ingest.pdf_page import (
     NATIVE_DPI_CAP,
     OcrReason,
+    PageExtractor,
     choose_text,
     fit_zoom,
     needs_ocr,
@@ -31,6 +33,7 @@ from ingest.pdf_page import (
     picture_dpi,
 )
 from ingest.textquality import text_quality
+from ingest.word_boxes import layer_words
 from tests.support.fixtures_pdf import (
     A4,
     coloured_header_table_pdf,
@@ -508,3 +511,20 @@ def test_no_normal_corpus_text_layer_is_flagged_as_garbage() -> None:
                     assert reason is not OcrReason.GARBAGE, (path.name, index + 1)
                 checked += 1
     assert checked > 300
+
+
+@needs_corpus
+def test_ligatures_are_read_as_their_letters() -> None:
+    """sandwich-hac.pdf p.10 sets "fitted" and "influenced" with the ﬁ and ﬂ ligatures.
+    MiniLM's vocabulary has no "ﬁ", and a reader types "fi": the unit text and the word
+    boxes both give the letters (so do the table rows: tests/generation/test_rows.py)."""
+    path = CORPUS_PDF / "sandwich-hac.pdf"
+    with pymupdf.open(path) as doc:
+        raw = doc[9].get_text()
+    assert "ﬁtted" in raw and "inﬂuenced" in raw  # the file really has them
+    page = PageExtractor(path, fast_settings(ocr_enabled=False)).extract(9)
+    assert "fitted" in page.text and "influenced" in page.text
+    assert not set(LIGATURES) & set(page.text)
+    words = [w.text for w in layer_words(path, 10)]
+    assert "fitted" in words
+    assert not set(LIGATURES) & set("".join(words))
