@@ -12,7 +12,7 @@ import typer
 from typer._click.core import Context  # typer 0.29 vendors click here
 from typer.core import TyperGroup
 
-from app.config import Settings
+from app.config import Settings, settings_from_env
 
 if TYPE_CHECKING:
     from app.service import Services
@@ -51,13 +51,13 @@ DataDirOpt = Annotated[
 
 
 def load_settings(profile: str | None = None, data_dir: Path | None = None) -> Settings:
-    """Settings from env/.env, with command-line overrides."""
+    """Settings from env/.env, with command-line overrides (InvalidSettings: one line)."""
     overrides: dict[str, object] = {}
     if profile:
         overrides["profile"] = profile
     if data_dir:
         overrides["data_dir"] = data_dir
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return settings_from_env(**overrides)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -217,14 +217,19 @@ def reindex(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     from app.index_sync import rebuild
 
     settings = load_settings(profile, data_dir)
-    with tqdm(unit="doc", dynamic_ncols=True) as bar:
+    bars: list[tqdm[None]] = []  # shown from the first document: a refusal is one line
 
-        def show(number: int, total: int, name: str) -> None:
-            bar.total = total
-            bar.set_description(name[:40])
-            bar.update(1)
+    def show(number: int, total: int, name: str) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="doc", dynamic_ncols=True))
+        bars[0].set_description(name[:40])
+        bars[0].update(1)
 
+    try:
         report = rebuild(settings, show)
+    finally:
+        for bar in bars:
+            bar.close()
     typer.echo(
         f"reindexed {report.documents} documents ({report.units} units) in {report.seconds:.1f} s"
         + ("; removed the old local-mode index" if report.removed_legacy else "")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from generation.config import GenerationSettings
 from ingest.config import IngestSettings
+from ingest.errors import MMRagError
 from retrieval.config import RetrievalSettings
 
 
@@ -84,3 +85,27 @@ class Settings(BaseSettings):
     @property
     def effective_api_url(self) -> str:
         return self.api_url or f"http://{self.host}:{self.port}"
+
+
+class InvalidSettings(MMRagError):
+    """Settings (environment, `.env`, command-line options) that cannot be used: one line
+    naming each bad value's environment variable and the reason."""
+
+
+def settings_from_env(**overrides: object) -> Settings:
+    """Settings from the environment and `.env`, with `overrides` on top. InvalidSettings
+    instead of pydantic's many-line ValidationError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise InvalidSettings("; ".join(_problem(e) for e in err.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    """`MMRAG_RETRIEVAL__TOP_K='abc': Input should be a valid integer` (a secret's value is
+    never shown)."""
+    path = [str(part) for part in error["loc"]]
+    name = "MMRAG_" + "__".join(path).upper()
+    secret = any("key" in part or "token" in part for part in path)
+    value = "" if secret else f"={str(error.get('input'))[:60]!r}"
+    return f"{name}{value}: {error['msg']}"

@@ -80,13 +80,30 @@ def rebuild(
 ) -> ReindexReport:
     """Rebuild the index from the registry and blobs: re-embed every ready document's units
     into a fresh index, then swap it in (the old one stays until the new one is complete).
-    An old local-mode index is removed once the new one is in place."""
+    An old local-mode index is removed once the new one is in place. The embedded index
+    is locked for the whole rebuild: BackendUnavailable while another process has it open."""
+    started = time.perf_counter()
+    if settings.qdrant_url:
+        return _rebuild(settings, progress, started)
+    from retrieval.shard_lock import ShardLock
+
+    # Held until the new index is in place: a server (or `mmrag ingest`) using the live
+    # index would otherwise keep writing to the folder swapped out, and lose what it added.
+    live = ShardLock(settings.index_dir / settings.retrieval.collection)
+    try:
+        return _rebuild(settings, progress, started)
+    finally:
+        live.release()
+
+
+def _rebuild(
+    settings: Settings, progress: Callable[[int, int, str], None] | None, started: float
+) -> ReindexReport:
     from app import factory
     from app.service import open_storage
     from retrieval.index_factory import legacy_collection, open_index
     from retrieval.indexer import UnitWarmer
 
-    started = time.perf_counter()
     storage = open_storage(settings)
     encoders = factory.build_encoders(settings)
     reranker = factory.build_reranker(settings, encoders.text)

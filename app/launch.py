@@ -66,6 +66,16 @@ def check_bind(settings: Settings, host: str, *, insecure: bool = False) -> None
     )
 
 
+def check_data_dir(settings: Settings) -> None:
+    """BackendUnavailable (one line) when another process has this data dir's embedded
+    index open: a second server would start, fail to load and answer 503 until killed."""
+    if settings.qdrant_url:
+        return
+    from retrieval.shard_lock import ensure_free
+
+    ensure_free(settings.index_dir / settings.retrieval.collection)
+
+
 def client_url(host: str, port: int) -> str:
     """The URL a local client uses to reach a server bound to `host:port`."""
     if host in ("0.0.0.0", "::", ""):
@@ -83,10 +93,12 @@ def run_api(
     insecure: bool = False,
     log_level: str = "info",
 ) -> None:
-    """Serve the REST API with uvicorn until interrupted (blocking). Raises InsecureBind."""
+    """Serve the REST API with uvicorn until interrupted (blocking). Raises InsecureBind,
+    or BackendUnavailable when another process has the data dir."""
     host = host or settings.host
     port = port or settings.port
     check_bind(settings, host, insecure=insecure)
+    check_data_dir(settings)
     pause_gc_for_start()  # back on once the models are in (app/api/application.py)
     from app.api.application import create_app
 
@@ -235,11 +247,13 @@ def run_stack(
     """`mmrag up`: the API in a uvicorn thread of this process (models load once, here),
     then the UI as a `streamlit run` subprocess. `announce` receives the URLs to show the
     user. Blocks until Ctrl-C/SIGTERM or either part exits; returns the UI's exit code (or
-    1). Raises InsecureBind, or StartupFailed when the API does not come up."""
+    1). Raises InsecureBind, BackendUnavailable when another process has the data dir, or
+    StartupFailed when the API does not come up."""
     host = host or settings.host
     port = port or settings.port
     ui_port = ui_port or settings.ui_port
     check_bind(settings, host, insecure=insecure)
+    check_data_dir(settings)
     pause_gc_for_start()  # back on once the models are in (app/api/application.py)
     from app.api.application import create_app
 

@@ -20,7 +20,6 @@ Thread safety: see retrieval/index_gate.py.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -65,6 +64,7 @@ from retrieval.index_common import (
     threshold_kb,
 )
 from retrieval.index_gate import AccessGate
+from retrieval.shard_lock import IN_USE, ShardLock
 from retrieval.types import SearchFilter, SparseVector
 from retrieval.unit_cache import UnitCache
 
@@ -168,35 +168,6 @@ def _write_layout(shard_dir: Path, layout: VectorLayout) -> None:
     tmp = shard_dir / (LAYOUT_FILE + ".tmp")
     tmp.write_text(json.dumps({"format": FORMAT, "layout": layout.to_json()}), encoding="utf-8")
     os.replace(tmp, shard_dir / LAYOUT_FILE)
-
-
-LOCK_FILE = "mmrag.lock"
-IN_USE = (
-    "embedded index at {path} is open in another process; stop it, "
-    "or run a Qdrant server and set MMRAG_QDRANT_URL for shared access"
-)
-
-
-class ShardLock:
-    """This process's exclusive hold on a shard directory, taken before the engine touches
-    any file in it. Qdrant Edge locks its WAL itself, but only once a shard exists: two
-    processes creating the same new shard at once (`mmrag serve` and `mmrag ingest` started
-    together on a fresh data dir) wrote into each other's files, and the survivor's sparse
-    store could no longer flush."""
-
-    def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        self._handle = (path / LOCK_FILE).open("a+b")
-        try:
-            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            self._handle.close()
-            raise BackendUnavailable(IN_USE.format(path=path)) from err
-
-    def release(self) -> None:
-        if not self._handle.closed:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
 
 
 class EdgeIndex:

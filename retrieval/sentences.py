@@ -79,9 +79,14 @@ _MONTHS = frozenset((
     "sept", "oct", "nov", "dec",
 ))
 # fmt: on
-# A line this long (relative to the longest line around it) was wrapped by the layout.
+# A line this long (relative to the text's wrap width, `wrap_width`) was wrapped by the
+# layout.
 _WRAPPED_FRACTION = 0.7
 _WRAPPED_MIN_CHARS = 45
+# The wrap width is this quantile of the line lengths, not the longest line: one 142-char
+# footer under a column of ~58-char lines (metrorock-instructions.pdf) made every wrapped
+# column line look like a heading, and quotes stopped at "...promotional value expires".
+_WRAP_QUANTILE = 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,15 @@ def _lines(text: str) -> list[_Line]:
         lines.append(_Line(pos + lead, pos + lead + len(stripped), stripped))
         pos += len(raw)
     return lines
+
+
+def wrap_width(lines: Sequence[_Line]) -> int:
+    """The width the layout wraps its prose at: the upper quartile (_WRAP_QUANTILE) of the
+    non-blank lines' lengths; 0 without any."""
+    lengths = sorted(len(line.text) for line in lines if not line.blank)
+    if not lengths:
+        return 0
+    return lengths[min(len(lengths) - 1, int(_WRAP_QUANTILE * len(lengths)))]
 
 
 def _continues(prev: _Line, line: _Line, wrap_width: int) -> bool:
@@ -187,7 +201,7 @@ def _blocks(
     """(start, end, cells) of runs of lines that belong together (paragraph pieces,
     bullets, rows); `cells` > 0 marks a table row found in the page layout (`rows`)."""
     lines = _lines(text)
-    width = max((len(line.text) for line in lines), default=0)
+    width = wrap_width(lines)
     runs = _row_runs(lines, rows)
     blocks: list[tuple[int, int, int]] = []
     prev: _Line | None = None

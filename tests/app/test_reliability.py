@@ -36,8 +36,8 @@ from qdrant_client import QdrantClient
 
 from app.api.application import create_app
 from app.cli import main
-from app.config import Settings
-from app.service import Services, open_storage
+from app.config import InvalidSettings, Settings, settings_from_env
+from app.service import Services, build_services, open_storage
 from ingest.errors import NotFound
 from ingest.pipeline import Ingestor
 from ingest.types import DocKind, DocStatus, JobStatus
@@ -567,3 +567,62 @@ def test_cli_ingest_on_a_data_dir_held_by_a_server_prints_one_line(
     assert code == 1 and out == ""
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "open in another process" in lines[0], err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_reindex_and_serve_beside_a_server_refuse_and_lose_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mmrag reindex` once swapped the index folder out from under a running server: what
+    the server added next went to the deleted folder and was lost. A second `mmrag serve`
+    started, failed to load and answered 503 until killed. Both now stop with one line."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("MMRAG_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MMRAG_RETRIEVAL__TEXT_EMBEDDER", "fake")
+    monkeypatch.setenv("MMRAG_RETRIEVAL__RERANKER", "none")
+    pdf = make_pdf(tmp_path / "a.pdf", ["whales sing", "dolphins click"])
+    assert _mmrag(capsys, monkeypatch, "ingest", str(pdf))[0] == 0
+    settings = Settings()
+    server = build_services(settings, with_generator=False)  # what `mmrag serve` holds
+    try:
+        code, _, err = _mmrag(capsys, monkeypatch, "reindex")
+        assert code == 1 and "open in another process" in _one_error_line(err)
+        code, _, err = _mmrag(capsys, monkeypatch, "serve", "--port", "1")
+        assert code == 1 and "open in another process" in _one_error_line(err)
+        assert sum(points for points, _ in server.index.doc_counts().values()) == 2
+        assert [p.name for p in settings.index_dir.iterdir()] == [settings.retrieval.collection]
+    finally:
+        server.close()
+    assert _mmrag(capsys, monkeypatch, "reindex")[0] == 0  # free again
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MMRAG_RETRIEVAL__TOP_K": "abc"}, "MMRAG_RETRIEVAL__TOP_K='abc': Input should be"),
+        ({"MMRAG_PROFILE": "lte"}, "MMRAG_PROFILE='lte': Input should be 'lite' or 'gpu'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    env: dict[str, str],
+    named: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code, out, err = _mmrag(capsys, monkeypatch, "ls", "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and out == ""
+    assert named in _one_error_line(err)
+
+
+def test_a_bad_secret_is_named_but_never_shown() -> None:
+    with pytest.raises(InvalidSettings) as err:
+        settings_from_env(api_key=12345, _env_file=None)
+    assert "MMRAG_API_KEY" in str(err.value) and "12345" not in str(err.value)

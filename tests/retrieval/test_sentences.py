@@ -103,6 +103,23 @@ def test_a_date_split_by_the_layout_stays_in_its_sentence() -> None:
     assert texts(text)[-1].startswith("In March 2023, the White House issued")
 
 
+def test_one_long_footer_does_not_make_a_column_of_wrapped_lines_headings() -> None:
+    # metrorock-instructions.pdf: ~58-char column lines and one 142-char footer. Judged
+    # against the longest line, every column line looked unwrapped, and the quote stopped
+    # at "...promotional value expires" without the date.
+    column = (
+        "* Please call 617-387-7625 (Everett) or 978-499-7625\n"
+        "(Newburyport) to reserve classes or challenge course time.\n"
+        "• For Packages 2 and 3, promotional value expires\n"
+        "03/22/2012.\n"
+    )
+    footer = "*After this expiration date, you may still be able to redeem this voucher " * 2
+    for text in (column, column + footer.strip() + "\n"):
+        found = texts(text)
+        assert found[0].endswith("to reserve classes or challenge course time."), found
+        assert "• For Packages 2 and 3, promotional value expires 03/22/2012." in found, found
+
+
 def test_cjk_and_empty() -> None:
     assert texts("第一句。第二句！") == ["第一句。", "第二句！"]
     assert texts("") == [] and texts(" \n ... \n") == []
