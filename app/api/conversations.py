@@ -7,7 +7,9 @@ ingest/conversations.py. Included with the API key dependency in app/api/applica
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from app.api.chat_schemas import (
     ConversationCreate,
@@ -20,10 +22,15 @@ from app.api.chat_schemas import (
 )
 from app.api.deps import ServicesDep
 from app.api.routes import ERRORS, SSE_CONTENT, EventStreamResponse, sse_answer_response
-from app.api.schemas import QueryResponse
+from app.api.schemas import JOB_ID_PATTERN, QueryResponse
 from app.conversing import ask_and_save
 from generation.types import FinalEvent
 from ingest.conversations import StoredMessage
+
+# Conversation ids are uuid4 hex, as job ids are.
+ConversationId = Annotated[
+    str, Path(pattern=JOB_ID_PATTERN, description="a conversation id (32 hex digits)")
+]
 
 conversations = APIRouter(tags=["conversations"])
 
@@ -69,7 +76,7 @@ def list_conversations(services: ServicesDep) -> list[ConversationOut]:
 @conversations.get(
     "/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS
 )
-def get_conversation(conversation_id: str, services: ServicesDep) -> ConversationDetail:
+def get_conversation(conversation_id: ConversationId, services: ServicesDep) -> ConversationDetail:
     """A conversation with its messages: each question with its filter, each answer with
     its citations and hits (the /query response as it was given)."""
     store = services.storage.conversations
@@ -84,7 +91,7 @@ def get_conversation(conversation_id: str, services: ServicesDep) -> Conversatio
     "/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS
 )
 def rename_conversation(
-    conversation_id: str, body: ConversationRename, services: ServicesDep
+    conversation_id: ConversationId, body: ConversationRename, services: ServicesDep
 ) -> ConversationOut:
     """Rename a conversation (`{"title": ...}`)."""
     return ConversationOut.model_validate(
@@ -97,7 +104,7 @@ def rename_conversation(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=ERRORS,
 )
-def delete_conversation(conversation_id: str, services: ServicesDep) -> Response:
+def delete_conversation(conversation_id: ConversationId, services: ServicesDep) -> Response:
     """Delete a conversation and its messages."""
     services.storage.conversations.delete(conversation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -108,7 +115,9 @@ def delete_conversation(conversation_id: str, services: ServicesDep) -> Response
     response_model=MessageOut,
     responses=ERRORS,
 )
-def post_message(conversation_id: str, body: MessageCreate, services: ServicesDep) -> MessageOut:
+def post_message(
+    conversation_id: ConversationId, body: MessageCreate, services: ServicesDep
+) -> MessageOut:
     """Ask like `POST /query`; the question and the answer are saved. Returns the saved
     answer message (its `answer` is exactly what /query returns)."""
     for event in ask_and_save(services, conversation_id, body.as_query()):
@@ -135,7 +144,7 @@ def post_message(conversation_id: str, body: MessageCreate, services: ServicesDe
     },
 )
 def post_message_stream(
-    conversation_id: str, body: MessageCreate, services: ServicesDep
+    conversation_id: ConversationId, body: MessageCreate, services: ServicesDep
 ) -> EventStreamResponse:
     """Like `POST /query/stream`, saving the question and the answer. An unknown
     conversation or document, or Qdrant/vLLM down, is a plain HTTP error."""

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # A document id or a prefix of one: 1-64 hex digits (matched literally, not as a pattern).
 DOC_ID_PATTERN = r"^[0-9a-fA-F]{1,64}$"
+# Job and conversation ids: uuid4 hex. A path id is checked before any lookup, so an
+# error never echoes arbitrary input.
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 # At least one character that is not whitespace (the set of str.isspace, spelled out so the
 # Rust regex pydantic runs and a client's JSON Schema engine agree on it).

@@ -83,7 +83,14 @@ def test_create_list_rename_delete(api: Api) -> None:
     for method in ("GET", "DELETE"):
         gone = api.client.request(method, f"/conversations/{second}")
         assert gone.status_code == 404 and second in gone.json()["detail"]
-    assert api.client.patch("/conversations/nope", json={"title": "x"}).status_code == 404
+    unknown = "0" * 32
+    assert api.client.patch(f"/conversations/{unknown}", json={"title": "x"}).status_code == 404
+    # An id that is not one is refused before any lookup, and never echoed back.
+    for bad in ("nope", "%3Cscript%3E", "a" * 500):
+        for method in ("GET", "DELETE"):
+            refused = api.client.request(method, f"/conversations/{bad}")
+            assert refused.status_code == 422, (method, bad)
+            assert "script" not in refused.text and "aaaaaaaaaa" not in refused.text
 
 
 def test_a_message_is_answered_like_query_and_both_turns_are_saved(
@@ -171,7 +178,8 @@ def test_failed_answers_are_saved_with_their_error(api: Api, pdf_bytes: bytes) -
 
 def test_bad_requests_save_nothing(api: Api) -> None:
     conv = api.new_conversation()
-    assert api.ask("nope", question="hello").status_code == 404
+    assert api.ask("nope", question="hello").status_code == 422
+    assert api.ask("0" * 32, question="hello").status_code == 404
     assert api.ask(conv, question="hello", doc_ids=["ffff"]).status_code == 404
     assert api.ask(conv, question="").status_code == 422
     # The same limits under "filter" (the schema fuzzer found a 500 for doc_ids [""]).
