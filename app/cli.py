@@ -322,11 +322,14 @@ def _stream_answer(
 
 @cli.command()
 def chat(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Interactive question-answer loop (empty line or Ctrl-D to quit)."""
+    """Interactive question-answer loop (empty line or Ctrl-D to quit). A follow-up ("And
+    what about ...?", "How long is it valid?") is asked with the question it follows."""
+    from app.followups import standalone_question
     from app.service import build_services
     from ingest.errors import MMRagError
 
     services = build_services(load_settings(profile, data_dir))
+    asked: list[str] = []
     try:
         while True:
             try:
@@ -335,8 +338,11 @@ def chat(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
                 break
             if not question:
                 break
+            # A follow-up is asked with the question it follows (app.followups).
+            standalone = standalone_question(asked, question)
+            asked.append(question)
             try:
-                _stream_answer(services, question, None, None)
+                _stream_answer(services, standalone, None, None)
             except MMRagError as err:
                 typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
     finally:

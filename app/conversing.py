@@ -14,6 +14,7 @@ from app import querying
 from app.api.chat_schemas import MessageFilter
 from app.api.convert import query_response
 from app.api.schemas import QueryRequest
+from app.followups import standalone_question
 from app.querying import Scope
 from app.service import Services
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
@@ -52,10 +53,12 @@ def ask_and_save(
     services: Services, conversation_id: str, request: QueryRequest
 ) -> Iterator[AnswerEvent]:
     """The answer events of `querying.ask_stream`; the question and the answer are saved in
-    the conversation before the final event is passed on (or when the stream fails).
+    the conversation before the final event is passed on (or when the stream fails). A
+    follow-up is asked together with the question it follows (app.followups); the
+    question is saved as the user typed it.
     NotFound (before any event) for an unknown conversation or document."""
     store = services.storage.conversations
-    store.get(conversation_id)
+    earlier = [m.text for m in store.messages(conversation_id) if m.role == "user"]
     scope = querying.resolve_scope(services.registry, request.doc_ids, request.kinds)
     record = filter_record(scope, request)
     question = NewMessage(
@@ -63,7 +66,9 @@ def ask_and_save(
         request.question,
         filter_json=record.model_dump_json(exclude_none=True) if record else None,
     )
-    events = querying.ask_stream(services, request.question, scope.search_filter, request.top_k)
+    # A follow-up ("And what is the phone number?") is asked with the question it follows.
+    asked = standalone_question(earlier, request.question)
+    events = querying.ask_stream(services, asked, scope.search_filter, request.top_k)
     parts: list[str] = []
     saved = False
     try:

@@ -130,6 +130,30 @@ def test_a_message_is_answered_like_query_and_both_turns_are_saved(
     }
 
 
+def test_a_follow_up_is_asked_with_the_question_it_follows(
+    api: Api, pdf_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.ingest("paper.pdf", pdf_bytes)
+    conv = api.new_conversation()
+    searched: list[str] = []
+    search = api.services.retriever.search
+
+    def recording(query: str, *args: Any, **kwargs: Any) -> Any:
+        searched.append(query)
+        return search(query, *args, **kwargs)
+
+    monkeypatch.setattr(api.services.retriever, "search", recording)
+    topic, follow_up = "Which animals sing long songs?", "And where do they sing them?"
+    assert api.ask(conv, question=topic).status_code == 200
+    reply = api.ask(conv, question=follow_up)
+    assert reply.status_code == 200, reply.text
+    assert searched == [topic, f"{topic} {follow_up}"]
+    assert reply.json()["answer"]["refused"] is False
+    # The conversation keeps what the user typed.
+    users = [m["text"] for m in api.conversation(conv)["messages"] if m["role"] == "user"]
+    assert users == [topic, follow_up]
+
+
 def test_the_stream_variant_sends_sse_and_saves_before_the_final_event(
     api: Api, pdf_bytes: bytes
 ) -> None:

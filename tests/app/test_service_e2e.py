@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from app.api.schemas import QueryRequest
 from app.config import Settings
+from app.conversing import ask_and_save
 from app.querying import ask, search
 from app.service import Services, build_services
+from generation.types import FinalEvent
 from ingest.types import DocStatus, UnitKind
 from retrieval.types import SearchFilter
 from tests.support.fixtures_pdf import text_pdf
@@ -125,3 +128,20 @@ def test_every_command_runs_its_model_calls_on_the_configured_torch_threads(
     with pytest.raises(RuntimeError, match="stop after"):
         build_services(Settings(data_dir=tmp_path / "data", torch_threads=3, _env_file=None))
     assert calls == [3]
+
+
+def test_a_follow_up_is_answered_with_the_question_it_follows(
+    services: Services, manual: str
+) -> None:
+    """Real models: alone, the follow-up names nothing the manual holds and is refused; in
+    its conversation it is asked with its topic and quotes the warranty page."""
+    topic, follow_up = "What does the warranty cover?", "And for how many years does it last?"
+    assert ask(services, follow_up).refused
+    conv = services.storage.conversations.create().id
+    answers = []
+    for question in (topic, follow_up):
+        events = ask_and_save(services, conv, QueryRequest(question=question))
+        answers += [e.answer for e in events if isinstance(e, FinalEvent)]
+    answer = answers[-1]
+    assert not answer.refused and "ten years" in answer.text
+    assert answer.hits[answer.citations[0].source_index - 1].unit.page == 1
