@@ -60,6 +60,11 @@ def load_settings(profile: str | None = None, data_dir: Path | None = None) -> S
     return settings_from_env(**overrides)
 
 
+def _count(n: int, noun: str) -> str:
+    """`1 page`, `2 pages`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     return typer.Exit(code)
@@ -133,8 +138,9 @@ def ingest(
     finally:
         services.close()
     typer.echo(
-        f"{len(files)} files: {counts['ingested']} ingested, {counts['skipped']} already "
-        f"present, {counts['failed']} failed; {pages} pages, {clips} clips"
+        f"{_count(len(files), 'file')}: {counts['ingested']} ingested, {counts['skipped']} "
+        f"already present, {counts['failed']} failed; {_count(pages, 'page')}, "
+        f"{_count(clips, 'clip')}"
     )
     if timings:
         for line in stage_table(stages, time.perf_counter() - started):
@@ -161,7 +167,7 @@ def list_documents(
         typer.echo(json.dumps(records, indent=2))
         return
     for d in docs:
-        count = f"{d.n_pages} pages" if d.kind.value == "pdf" else f"{d.n_clips} clips"
+        count = _count(d.n_pages, "page") if d.kind.value == "pdf" else _count(d.n_clips, "clip")
         line = f"{d.id[:12]}  {d.status.value:<7}  {count:>10}  {d.file_name}"
         typer.echo(line + (f"  ({d.error})" if d.error else ""))
     typer.echo(f"{len(docs)} documents", err=True)
@@ -292,6 +298,8 @@ def query(
     from app.querying import resolve_scope, search
     from app.service import build_services
 
+    if not question.strip():
+        raise fail("error: the question is empty", code=2)  # as the API's 422, before loading
     services = build_services(load_settings(profile, data_dir), with_generator=not hits_only)
     try:
         scope = resolve_scope(services.registry, doc, [kind] if kind else None)

@@ -117,6 +117,9 @@ def _message(error: dict[str, Any]) -> str:
         return "has the wrong format (see the OpenAPI schema for the pattern)"
     if kind == "missing":
         return "is required"
+    if kind in ("model_attributes_type", "dict_type") and tuple(error.get("loc", ())) == ("body",):
+        # What a client that forgot the header sends: the body arrives as text.
+        return "must be a JSON object, sent with Content-Type: application/json"
     # pydantic's messages state the rule, never the input (which we never copy).
     return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
 

@@ -508,6 +508,19 @@ def test_bad_requests_get_a_4xx_with_one_line_detail(
 # -- 9. small ones -------------------------------------------------------------------------
 
 
+def test_a_json_body_without_its_content_type_says_so(api: Harness) -> None:
+    response = api.client.post("/query", content='{"question": "x"}')
+    assert response.status_code == 422
+    assert "Content-Type: application/json" in response.json()["detail"]
+
+
+def test_the_cli_refuses_an_empty_question_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = _mmrag(capsys, monkeypatch, "query", "  ", "--data-dir", str(tmp_path))
+    assert code == 2 and out == "" and _one_error_line(err) == "error: the question is empty"
+
+
 @pytest.mark.parametrize("question", [" ", "\t\n ", "\u3000\u2003", "\x1c\x1f "])
 def test_a_blank_question_is_422(api: Harness, question: str) -> None:
     for path in ("/query", "/query/stream"):
