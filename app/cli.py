@@ -12,7 +12,7 @@ import typer
 from typer._click.core import Context  # typer 0.29 vendors click here
 from typer.core import TyperGroup
 
-from app.config import Settings, settings_from_env
+from app.config import Settings, default_data_dir, settings_from_env
 
 if TYPE_CHECKING:
     from app.service import Services
@@ -58,6 +58,16 @@ def load_settings(profile: str | None = None, data_dir: Path | None = None) -> S
     if data_dir:
         overrides["data_dir"] = data_dir
     return settings_from_env(**overrides)
+
+
+def stored_settings(profile: str | None = None, data_dir: Path | None = None) -> Settings:
+    """Settings for a command that reads what is stored (ls, rm, gc, reindex, query, chat).
+    A data dir that was named (--data-dir, MMRAG_DATA_DIR) but does not exist is a typo,
+    not an empty library: one line instead of creating it. The default one may be new."""
+    settings = load_settings(profile, data_dir)
+    if not settings.data_dir.exists() and settings.data_dir != default_data_dir():
+        raise fail(f"error: no data dir at {settings.data_dir} (`mmrag ingest` creates one)")
+    return settings
 
 
 def _count(n: int, noun: str) -> str:
@@ -158,7 +168,7 @@ def list_documents(
     """List documents: id, file name, status, pages/clips."""
     from app.service import open_storage
 
-    docs = open_storage(load_settings(profile, data_dir)).registry.list_documents()
+    docs = open_storage(stored_settings(profile, data_dir)).registry.list_documents()
     if as_json:
         from app.api.schemas import DocumentOut
 
@@ -183,7 +193,7 @@ def remove(
     from app.service import delete_documents
 
     # No model loads: the index opens with the layout stored beside it.
-    for doc in delete_documents(load_settings(profile, data_dir), doc_ids):
+    for doc in delete_documents(stored_settings(profile, data_dir), doc_ids):
         typer.echo(f"removed {doc.id[:12]} {doc.file_name}")
 
 
@@ -204,7 +214,7 @@ def gc(
     from app.service import open_storage
     from ingest.store import collect_garbage
 
-    storage = open_storage(load_settings(None, data_dir))
+    storage = open_storage(stored_settings(None, data_dir))
     report = collect_garbage(storage.registry, storage.blobs, grace_s=grace, wait_s=wait)
     typer.echo(
         f"removed {report.removed_blobs} orphan blobs ({report.removed_bytes / 1e6:.1f} MB), "
@@ -222,7 +232,7 @@ def reindex(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
 
     from app.index_sync import rebuild
 
-    settings = load_settings(profile, data_dir)
+    settings = stored_settings(profile, data_dir)
     bars: list[tqdm[None]] = []  # shown from the first document: a refusal is one line
 
     def show(number: int, total: int, name: str) -> None:
@@ -300,7 +310,7 @@ def query(
 
     if not question.strip():
         raise fail("error: the question is empty", code=2)  # as the API's 422, before loading
-    services = build_services(load_settings(profile, data_dir), with_generator=not hits_only)
+    services = build_services(stored_settings(profile, data_dir), with_generator=not hits_only)
     try:
         scope = resolve_scope(services.registry, doc, [kind] if kind else None)
         if hits_only:
@@ -336,7 +346,7 @@ def chat(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
     from app.service import build_services
     from ingest.errors import MMRagError
 
-    services = build_services(load_settings(profile, data_dir))
+    services = build_services(stored_settings(profile, data_dir))
     asked: list[str] = []
     try:
         while True:

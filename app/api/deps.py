@@ -54,10 +54,17 @@ async def get_runtime(request: Request) -> ApiRuntime:
     return loader.value
 
 
+async def get_settings(request: Request) -> Settings:
+    """The app's settings: there from the start, while the models still load."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 async def get_services(runtime: Annotated[ApiRuntime, Depends(get_runtime)]) -> Services:
     return runtime.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 RuntimeDep = Annotated[ApiRuntime, Depends(get_runtime)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 LoaderDep = Annotated[BackgroundLoader[ApiRuntime] | None, Depends(get_loader)]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.chat_schemas import PassageBox, PassageBoxes, UploadLimits
-from app.api.deps import RuntimeDep, ServicesDep
+from app.api.deps import ServicesDep, SettingsDep
 from app.api.routes import ERRORS
 from ingest.errors import NotFound
 from ingest.sniff import PDF_SUFFIXES, VIDEO_SUFFIXES
@@ -17,10 +17,11 @@ ui_support = APIRouter(tags=["ui"])
 
 
 @ui_support.get("/limits", response_model=UploadLimits, responses=ERRORS)
-def limits(runtime: RuntimeDep) -> UploadLimits:
-    """The largest upload accepted and the supported file name endings."""
+def limits(settings: SettingsDep) -> UploadLimits:
+    """The largest upload accepted and the supported file name endings (answered while
+    the models still load: the UI asks before its first upload)."""
     return UploadLimits(
-        max_upload_bytes=runtime.settings.max_upload_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
         extensions=sorted(PDF_SUFFIXES) + sorted(VIDEO_SUFFIXES),
     )
 

@@ -500,6 +500,7 @@ def test_health_answers_while_the_models_load_and_ready_says_loading(tmp_path: P
         waiting = client.get("/documents")
         assert waiting.status_code == 503 and "loading" in waiting.json()["detail"]
         assert waiting.headers["Retry-After"] == "10"
+        assert client.get("/limits").status_code == 200  # settings only: no models needed
         release.set()
         assert app.state.loader.wait(30) == "ready"
         ready = client.get("/ready").json()

@@ -639,3 +639,14 @@ def test_a_bad_secret_is_named_but_never_shown() -> None:
     with pytest.raises(InvalidSettings) as err:
         settings_from_env(api_key=12345, _env_file=None)
     assert "MMRAG_API_KEY" in str(err.value) and "12345" not in str(err.value)
+
+
+def test_a_named_data_dir_that_does_not_exist_is_a_typo_not_an_empty_library(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = tmp_path / "typo"
+    for command in (["ls"], ["query", "what?"], ["rm", "abc"], ["gc"], ["reindex"]):
+        code, out, err = _mmrag(capsys, monkeypatch, *command, "--data-dir", str(typo))
+        assert code == 1 and out == "", command
+        assert f"no data dir at {typo}" in _one_error_line(err), command
+        assert not typo.exists(), command
