@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from app import factory
 from app.config import Settings
-from app.index_sync import reconcile
+from app.index_sync import SyncReport, reconcile
 from generation.base import Generator
 from ingest.conversations import ConversationStore
 from ingest.pipeline import Ingestor, delete_document
@@ -95,6 +95,8 @@ class Services:
     ingestor: Ingestor
     retriever: Retriever
     generator: Generator | None
+    # What reconciling the index with the registry found at start (app/index_sync.py).
+    sync: SyncReport = field(default_factory=SyncReport)
 
     @property
     def registry(self) -> Registry:
@@ -130,7 +132,7 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
     encoders = factory.build_encoders(settings)
     index = open_vector_index(settings, encoders.layout)
     # A crash may have left the index apart from the registry: make them agree first.
-    reconcile(storage.registry, index)
+    sync = reconcile(storage.registry, index)
     reranker = factory.build_reranker(settings, encoders.text)
     # A reranker that can precompute its per-unit vectors does so while ingesting.
     warmers: list[UnitWarmer] = [reranker] if isinstance(reranker, UnitWarmer) else []
@@ -151,4 +153,4 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         if with_generator
         else None
     )
-    return Services(settings, storage, index, indexer, ingestor, retriever, generator)
+    return Services(settings, storage, index, indexer, ingestor, retriever, generator, sync)

@@ -80,4 +80,14 @@ def check_readiness(services: Services) -> Readiness:
         _probe("generator", generator),
     ]
     ok = all(c.ok for c in components)
-    return Readiness(ready=ok, status="ready" if ok else "down", components=components)
+    missing = len(services.sync.missing)
+    warnings = (
+        [
+            f"{missing} ready documents had points missing from the index at start: run `mmrag reindex`"
+        ]
+        if missing
+        else []
+    )
+    return Readiness(
+        ready=ok, status="ready" if ok else "down", components=components, warnings=warnings
+    )

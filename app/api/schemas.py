@@ -211,6 +211,8 @@ class Readiness(BaseModel):
     status: Literal["loading", "failed", "down", "ready"] = "ready"
     detail: str = ""
     components: list[ComponentState] = []
+    # What works but needs a hand: documents the index lost (the server still answers).
+    warnings: list[str] = []
 
 
 class ErrorOut(BaseModel):

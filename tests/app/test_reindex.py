@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app.api.health import check_readiness
 from app.cli import cli
 from app.config import Settings
 from app.index_sync import rebuild, reconcile
@@ -80,6 +81,10 @@ def test_reindex_replaces_a_lost_index_and_reconcile_reports_it(ingested: Settin
     services.index.delete_document(doc.id)  # the index lost the document
     report = reconcile(services.registry, services.index)
     assert report.missing == [doc.id]
+    services.close()
+    services = build_services(ingested, with_generator=False)
+    assert services.sync.missing == [doc.id]  # /ready says so, not only the log
+    assert "run `mmrag reindex`" in check_readiness(services).warnings[0]
     services.close()
     done = rebuild(ingested)
     assert (done.documents, done.units, done.removed_legacy) == (1, 2, False)
