@@ -100,6 +100,7 @@ def build_text_embedder(settings: Settings) -> Embedder | None:
             precision=settings.retrieval.text_precision,
             cache_path=window_cache(settings),
             query_lanes=settings.retrieval.query_lanes,
+            query_backlog=settings.retrieval.query_backlog,
         )
     from retrieval.embedders.fake import FakeEmbedder
 

@@ -146,8 +146,10 @@ def build_services(settings: Settings, *, with_generator: bool = True) -> Servic
         sink=indexer,
     )
     # Concurrent queries share encoder calls (see retrieval/batching.py).
-    lanes = settings.retrieval.query_lanes
-    retriever = Retriever(index, settings.retrieval, encoders.with_batched_queries(lanes), reranker)
+    batched = encoders.with_batched_queries(
+        settings.retrieval.query_lanes, settings.retrieval.query_backlog
+    )
+    retriever = Retriever(index, settings.retrieval, batched, reranker)
     generator = (
         factory.build_generator(settings, factory.build_sentence_scorer(reranker), storage.registry)
         if with_generator

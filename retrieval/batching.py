@@ -10,6 +10,11 @@ for their rows, or for a lane handed over. A lone caller runs at once, as if unb
 `lanes` model calls may run at once. With one-thread model calls (the API) and a model
 that releases the GIL (the traced MiniLM), two lanes keep two cores encoding: under 20
 concurrent clients one lane was busy ~80% of the time and queries queued behind it.
+But a further lane opens only once `backlog` calls wait: a MiniLM call reads all of its
+21 MB of weights whatever its size (one query costs ~10 ms, eight ~18 ms), so a second
+lane started for one query made two small batches where one larger one was nearly free.
+With `backlog` 4, 20 clients got 2.23x the sequential rate (median of 15 pairs) against
+2.01x with 1 (docs/figures.md, issue 12).
 
 `BatchedQueryEmbedder` puts one in front of an Embedder's `embed_queries`.
 """
@@ -63,12 +68,15 @@ class MicroBatcher(Generic[T]):
     at every batch end (a fifth of the server's GIL time under 20 clients, issue 12).
     """
 
-    def __init__(self, fn: BatchFn[T], max_items: int = 256, lanes: int = 1) -> None:
-        if lanes < 1:
-            raise ValueError(f"lanes must be at least 1, got {lanes}")
+    def __init__(
+        self, fn: BatchFn[T], max_items: int = 256, lanes: int = 1, backlog: int = 1
+    ) -> None:
+        if lanes < 1 or backlog < 1:
+            raise ValueError(f"lanes and backlog must be at least 1, got {lanes}, {backlog}")
         self.fn = fn
         self.max_items = max_items
         self.lanes = lanes
+        self.backlog = backlog
         self.calls = 0  # model calls made (for tests and benchmarks)
         self._lock = threading.Lock()
         self._pending: deque[_Call[T]] = deque()
@@ -77,7 +85,10 @@ class MicroBatcher(Generic[T]):
     def __call__(self, items: Sequence[T]) -> Matrix:
         call = _Call(list(items))
         with self._lock:
-            lead = self._running < self.lanes
+            # The first lane at once; a further one when `backlog` calls would wait.
+            lead = self._running == 0 or (
+                self._running < self.lanes and len(self._pending) + 1 >= self.backlog
+            )
             if lead:
                 self._running += 1
             else:
@@ -132,11 +143,15 @@ class BatchedQueryEmbedder:
     """An Embedder whose `embed_queries` calls from concurrent threads are micro-batched;
     `embed_units` (ingestion, already batched) goes straight to the wrapped embedder."""
 
-    def __init__(self, inner: Embedder, max_items: int = 64, lanes: int = 1) -> None:
+    def __init__(
+        self, inner: Embedder, max_items: int = 64, lanes: int = 1, backlog: int = 1
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
-        self.batcher: MicroBatcher[str] = MicroBatcher(inner.embed_queries, max_items, lanes)
+        self.batcher: MicroBatcher[str] = MicroBatcher(
+            inner.embed_queries, max_items, lanes, backlog
+        )
 
     def embed_queries(self, queries: Sequence[str]) -> Matrix:
         """(n, dim) query vectors, computed together with other threads' queries."""
@@ -152,10 +167,10 @@ class BatchedQueryEmbedder:
         return getattr(self.inner, name)
 
 
-def batch_queries(embedder: Embedder | None, lanes: int = 1) -> Embedder | None:
+def batch_queries(embedder: Embedder | None, lanes: int = 1, backlog: int = 1) -> Embedder | None:
     """`embedder` with micro-batched queries. None stays None, and so does an embedder
     that micro-batches its queries itself (`batches_queries`, the MiniLM one): a second
     batcher in front would only add a hand-off between threads to every query."""
     if embedder is None or getattr(embedder, "batches_queries", False):
         return embedder
-    return BatchedQueryEmbedder(embedder, lanes=lanes)
+    return BatchedQueryEmbedder(embedder, lanes=lanes, backlog=backlog)

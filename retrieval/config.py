@@ -84,6 +84,11 @@ class RetrievalSettings(BaseModel):
     # one-thread model calls, one per core. 20 concurrent clients on 2 cores: 1.76-1.83x
     # the sequential rate with 2 lanes, 1.61-1.70x with 1 (docs/figures.md, issue 12).
     query_lanes: int = Field(2, ge=1)
+    # ... but a further lane opens only once this many queries wait: a MiniLM call costs
+    # nearly as much for one query as for eight, so two lanes of one query each wasted
+    # one. 20 clients: 2.23x the sequential rate with 4 against 2.01x with 1 (median of
+    # 15 pairs each; docs/figures.md, issue 12).
+    query_backlog: int = Field(4, ge=1)
     # Exact float search below this many units (per segment); past it a segment is rebuilt
     # as `indexed_search` says. bench.index (docs/figures.md): the int8 scan is as fast as
     # exact float at 10-30k units and faster at 100k (0.57 vs 0.82 of the reference search),

@@ -56,11 +56,14 @@ class Encoders:
             ("sparse encoder", self.sparse),
         ]
 
-    def with_batched_queries(self, lanes: int = 1) -> Encoders:
+    def with_batched_queries(self, lanes: int = 1, backlog: int = 1) -> Encoders:
         """The same encoders, the dense ones micro-batching concurrent queries, `lanes`
-        model calls at a time (retrieval/batching.py); for the retriever of a server."""
+        model calls at a time, a further one once `backlog` queries wait
+        (retrieval/batching.py); for the retriever of a server."""
         return Encoders(
-            batch_queries(self.visual, lanes), batch_queries(self.text, lanes), self.sparse
+            batch_queries(self.visual, lanes, backlog),
+            batch_queries(self.text, lanes, backlog),
+            self.sparse,
         )
 
     def embed_units(

@@ -74,6 +74,7 @@ class MiniLMEmbedder:
         encoder: SentenceEncoder | None = None,
         cache_path: Path | None = None,
         query_lanes: int = 1,
+        query_backlog: int = 1,
     ) -> None:
         self.model = encoder if encoder is not None else load_text_encoder(model, precision)
         self.name = f"st:{Path(model).name or model}" if model else "minilm-l6"
@@ -83,7 +84,9 @@ class MiniLMEmbedder:
         self.max_passages = max_passages
         self.batch_size = batch_size
         persistent = SqliteVectorCache(cache_path, self.dim) if cache_path is not None else None
-        vectors = SentenceVectors(self.model, persistent=persistent, lanes=query_lanes)
+        vectors = SentenceVectors(
+            self.model, persistent=persistent, lanes=query_lanes, backlog=query_backlog
+        )
         self.windows = UnitWindows(vectors)
 
     def encode(self, texts: Sequence[str]) -> Matrix:

@@ -45,6 +45,7 @@ class SentenceVectors:
         batch_size: int = 64,
         persistent: SqliteVectorCache | None = None,
         lanes: int = 1,
+        backlog: int = 1,
     ) -> None:
         self.model = model
         self.capacity = capacity
@@ -55,7 +56,7 @@ class SentenceVectors:
         # (a query looks up ~360 answer sentences). Digests key the persistent cache only.
         self._cache: OrderedDict[str, Matrix] = OrderedDict()
         self._lock = threading.Lock()
-        self.batcher: MicroBatcher[str] = MicroBatcher(self._model_encode, 512, lanes)
+        self.batcher: MicroBatcher[str] = MicroBatcher(self._model_encode, 512, lanes, backlog)
 
     def _empty(self) -> Matrix:
         return np.empty((0, self.dim), dtype=np.float32)

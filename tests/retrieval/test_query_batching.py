@@ -116,8 +116,10 @@ def test_a_second_lane_runs_while_the_first_is_busy() -> None:
     assert outcome == ["no error"] and batcher.calls == 2
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
-def test_many_callers_many_rounds_all_get_their_rows_within_the_lanes(lanes: int) -> None:
+@pytest.mark.parametrize(("lanes", "backlog"), [(1, 1), (2, 1), (2, 4)])
+def test_many_callers_many_rounds_all_get_their_rows_within_the_lanes(
+    lanes: int, backlog: int
+) -> None:
     # Lanes are handed from a finishing batch to the oldest waiting call: under churn no
     # call is lost, answered twice or left asleep, and never more than `lanes` run.
     running = 0
@@ -137,7 +139,7 @@ def test_many_callers_many_rounds_all_get_their_rows_within_the_lanes(lanes: int
             running -= 1
         return _rows(items)
 
-    batcher: MicroBatcher[float] = MicroBatcher(model, max_items=5, lanes=lanes)
+    batcher: MicroBatcher[float] = MicroBatcher(model, max_items=5, lanes=lanes, backlog=backlog)
 
     def client(base: int) -> bool:
         return all(
@@ -149,9 +151,43 @@ def test_many_callers_many_rounds_all_get_their_rows_within_the_lanes(lanes: int
     assert most <= lanes and batcher.calls < 24 * 30  # merged, within the lanes
 
 
-def test_lanes_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="lanes must be at least 1"):
+def test_a_further_lane_opens_only_once_backlog_calls_wait() -> None:
+    # One query's model call costs nearly what eight cost: a second lane for a lone
+    # waiting query would be a second small batch. With backlog 3 the waiting calls queue
+    # until the third, which opens the second lane for all three at once.
+    release = threading.Event()
+    batches: list[list[float]] = []
+
+    def model(items: list[float]) -> Matrix:
+        batches.append(list(items))
+        if items == [1.0]:
+            assert release.wait(10)
+        return _rows(items)
+
+    batcher: MicroBatcher[float] = MicroBatcher(model, lanes=2, backlog=3)
+    results: dict[float, object] = {}
+
+    def call(x: float) -> threading.Thread:
+        thread = threading.Thread(target=lambda: results.update({x: batcher([x])}))
+        thread.start()
+        time.sleep(0.05)
+        return thread
+
+    threads = [call(1.0), call(2.0), call(3.0)]
+    assert batches == [[1.0]]  # two calls wait: no second lane yet
+    threads.append(call(4.0))
+    assert batches == [[1.0], [4.0, 2.0, 3.0]]  # the third waiter opened it, for all three
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert all(np.array_equal(results[x], _rows([x])) for x in (1.0, 2.0, 3.0, 4.0))
+
+
+def test_lanes_and_backlog_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="must be at least 1"):
         MicroBatcher(_rows, lanes=0)
+    with pytest.raises(ValueError, match="must be at least 1"):
+        MicroBatcher(_rows, backlog=0)
 
 
 def _outcome(batcher: MicroBatcher[float], items: list[float]) -> str:
