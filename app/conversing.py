@@ -58,7 +58,7 @@ def ask_and_save(
     question is saved as the user typed it.
     NotFound (before any event) for an unknown conversation or document."""
     store = services.storage.conversations
-    earlier = [m.text for m in store.messages(conversation_id) if m.role == "user"]
+    earlier = store.questions(conversation_id)
     scope = querying.resolve_scope(services.registry, request.doc_ids, request.kinds)
     record = filter_record(scope, request)
     question = NewMessage(

@@ -185,6 +185,19 @@ class ConversationStore:
             for r in rows
         ]
 
+    def questions(self, conv_id: str) -> list[str]:
+        """The texts of a conversation's user messages in order (not the saved answers,
+        ~10-50 kB each: what a follow-up reads on every question); NotFound if the
+        conversation does not exist."""
+        self.get(conv_id)
+        with sqlite_connection(self.path) as conn:
+            rows = conn.execute(
+                "SELECT text FROM messages WHERE conversation_id = ? AND role = 'user'"
+                " ORDER BY position",
+                (conv_id,),
+            ).fetchall()
+        return [r["text"] for r in rows]
+
     def append(self, conv_id: str, *new: NewMessage) -> list[StoredMessage]:
         """Save messages at the end of a conversation, all or none (one transaction). The
         first user message names an untitled conversation."""
