@@ -13,8 +13,8 @@ concurrent clients one lane was busy ~80% of the time and queries queued behind 
 But a further lane opens only once `backlog` calls wait: a MiniLM call reads all of its
 21 MB of weights whatever its size (one query costs ~10 ms, eight ~18 ms), so a second
 lane started for one query made two small batches where one larger one was nearly free.
-With `backlog` 4, 20 clients got 2.23x the sequential rate (median of 15 pairs) against
-2.01x with 1 (docs/figures.md, issue 12).
+With `backlog` 4, 20 clients got 2.23x the sequential rate (median of 21 pairs) against
+1.98x with 1 (docs/figures.md, issue 12).
 
 `BatchedQueryEmbedder` puts one in front of an Embedder's `embed_queries`.
 """

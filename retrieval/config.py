@@ -86,8 +86,8 @@ class RetrievalSettings(BaseModel):
     query_lanes: int = Field(2, ge=1)
     # ... but a further lane opens only once this many queries wait: a MiniLM call costs
     # nearly as much for one query as for eight, so two lanes of one query each wasted
-    # one. 20 clients: 2.23x the sequential rate with 4 against 2.01x with 1 (median of
-    # 15 pairs each; docs/figures.md, issue 12).
+    # one. 20 clients: 2.23x the sequential rate with 4 against 1.98x with 1 (median of
+    # 21 pairs each; docs/figures.md, issue 12).
     query_backlog: int = Field(4, ge=1)
     # Exact float search below this many units (per segment); past it a segment is rebuilt
     # as `indexed_search` says. bench.index (docs/figures.md): the int8 scan is as fast as
