@@ -116,9 +116,11 @@ def ingest(
     from ingest.stages import IngestProgress, StageTimes, stage_table
 
     settings = load_settings(profile, data_dir)
-    files = list(iter_files(paths or []))
+    others: list[Path] = []
+    files = list(iter_files(paths or [], others))
+    left_out = f" ({_count(len(others), 'other file')} left out)" if others else ""
     if paths and not files:
-        raise fail("no PDF or video files found in the given paths")
+        raise fail(f"no PDF or video files found in the given paths{left_out}")
     services = build_services(settings, with_generator=False)
     services.ingestor.start_workers()
     counts = {"ingested": 0, "skipped": 0, "failed": 0}
@@ -140,17 +142,18 @@ def ingest(
                 result = services.ingestor.ingest_file(path, show)
                 stages.merge(result.stages)
                 counts[result.status] += 1
-                pages += result.n_pages
-                clips += result.n_clips
+                if result.status == "ingested":  # not the pages of files already present
+                    pages += result.n_pages
+                    clips += result.n_clips
                 if result.status == "failed":
                     bar.write(f"error: {path}: {result.error}")
                 bar.update(1)
     finally:
         services.close()
     typer.echo(
-        f"{_count(len(files), 'file')}: {counts['ingested']} ingested, {counts['skipped']} "
-        f"already present, {counts['failed']} failed; {_count(pages, 'page')}, "
-        f"{_count(clips, 'clip')}"
+        f"{_count(len(files), 'file')}{left_out}: {counts['ingested']} ingested, "
+        f"{counts['skipped']} already present, {counts['failed']} failed; "
+        f"{_count(pages, 'page')}, {_count(clips, 'clip')} added"
     )
     if timings:
         for line in stage_table(stages, time.perf_counter() - started):

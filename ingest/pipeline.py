@@ -98,11 +98,16 @@ class VideoExtractor(Protocol):
     def clips(self, path: Path) -> Iterator[ClipContent]: ...
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Expand folders (recursively, sorted) into candidate files; files pass through as given."""
+def iter_files(paths: Iterable[Path], skipped: list[Path] | None = None) -> Iterator[Path]:
+    """Expand folders (recursively, sorted) into candidate files; files pass through as given.
+    A folder's other files go to `skipped`, when given (to say how many were left out)."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and is_candidate(p))
+            for p in sorted(p for p in path.rglob("*") if p.is_file()):
+                if is_candidate(p):
+                    yield p
+                elif skipped is not None:
+                    skipped.append(p)
         else:
             yield path
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pdf import PdfPages
+from ingest.pipeline import iter_files
 from ingest.types import DocStatus, PageContent
 from tests.support.fixtures_pdf import IngestEnv, fast_settings, text_pdf
 from tests.support.paths import child_env
@@ -306,3 +307,15 @@ def test_the_ingestor_starts_page_workers_when_the_settings_say_so(
     env.ingestor.close()
     assert result.status == "ingested"
     assert calls == expected
+
+
+def test_iter_files_expands_folders_and_reports_what_it_left_out(tmp_path: Path) -> None:
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    for name in ("docs/b.pdf", "docs/sub/a.mp4", "docs/notes.txt", "docs/sub/x.docx"):
+        (tmp_path / name).write_bytes(b"x")
+    single = tmp_path / "single.txt"  # a file given by name passes through (it is checked later)
+    single.write_bytes(b"x")
+    skipped: list[Path] = []
+    found = list(iter_files([tmp_path / "docs", single], skipped))
+    assert found == [tmp_path / "docs/b.pdf", tmp_path / "docs/sub/a.mp4", single]
+    assert sorted(skipped) == [tmp_path / "docs/notes.txt", tmp_path / "docs/sub/x.docx"]
