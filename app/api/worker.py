@@ -184,11 +184,16 @@ class IngestWorker:
             if task.upload is not None:
                 shutil.rmtree(task.upload.folder, ignore_errors=True)
         if result.status == "failed":
+            job = registry.get_job(task.job_id)
+            # The error names the file, as the CLI's does; a document that was not kept is
+            # not pointed at (GET /documents/{id} would be a 404).
+            named = f"{job.source}: " if job is not None else ""
+            kept = result.doc_id is not None and registry.get_document(result.doc_id) is not None
             registry.update_job(
                 task.job_id,
                 status=JobStatus.FAILED,
-                doc_id=result.doc_id,
-                error=result.error or "ingestion failed",
+                doc_id=result.doc_id if kept else None,
+                error=named + (result.error or "ingestion failed"),
                 message="failed",
             )
             return

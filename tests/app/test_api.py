@@ -201,7 +201,10 @@ def test_path_traversal_in_the_file_name_is_neutralised(
 def test_a_file_that_fails_ingestion_fails_its_job(api: Harness) -> None:
     broken = b"%PDF-1.4\nthis is not really a pdf\n"
     job = api.wait_job(str(api.upload("broken.pdf", broken)["id"]))
-    assert job["status"] == "failed" and job["error"]
+    assert job["status"] == "failed" and job["error"].startswith("broken.pdf: ")
+    # A document that was not kept is not pointed at.
+    doc_id = job["doc_id"]
+    assert doc_id is None or api.client.get(f"/documents/{doc_id}").status_code == 200
 
 
 def test_delete_removes_the_document_and_its_points(api: Harness, pdf_bytes: bytes) -> None:
