@@ -183,7 +183,7 @@ def list_documents(
         count = _count(d.n_pages, "page") if d.kind.value == "pdf" else _count(d.n_clips, "clip")
         line = f"{d.id[:12]}  {d.status.value:<7}  {count:>10}  {d.file_name}"
         typer.echo(line + (f"  ({d.error})" if d.error else ""))
-    typer.echo(f"{len(docs)} documents", err=True)
+    typer.echo(_count(len(docs), "document"), err=True)
 
 
 @cli.command("rm")
