@@ -40,6 +40,8 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Docstring paragraphs are rewrapped to the terminal, not broken where the source is.
+    rich_markup_mode="markdown",
 )
 
 ProfileOpt = Annotated[
