@@ -63,10 +63,13 @@ class Unit:
 
     @property
     def location(self) -> str:
-        """`p.3` for a page, `00:10-00:20` for a clip."""
+        """`p.3` for a page, `00:10-00:20` for a clip: to the nearest second, so a clip
+        of 9.96-19.91 s reads 00:10-00:20, not 00:09-00:19 (the header the models read,
+        retrieval.unit_text, keeps its own format)."""
         if self.kind is UnitKind.PAGE:
             return f"p.{self.page}"
-        return f"{format_timestamp(self.start_s or 0.0)}-{format_timestamp(self.end_s or 0.0)}"
+        start, end = round(self.start_s or 0.0), round(self.end_s or 0.0)
+        return f"{format_timestamp(start)}-{format_timestamp(end)}"
 
     @property
     def label(self) -> str:

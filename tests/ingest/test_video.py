@@ -23,7 +23,7 @@ from ingest.frames import DECORD, PYAV, Backend, FrameReader, fit_to_pixels
 from ingest.pipeline import Ingestor
 from ingest.probe import probe_video
 from ingest.store import BlobStore, Registry
-from ingest.types import Unit
+from ingest.types import Unit, UnitKind
 from ingest.video import ClipWindow, VideoClips, frame_times, plan_clips
 from tests.support.fixtures_pdf import RecordingSink
 from tests.support.fixtures_video import (
@@ -627,3 +627,13 @@ def test_every_corpus_video_gives_clips_with_frames() -> None:
         # frames from different parts of a video differ (the reader does not return one frame)
         first, last = clips[0].frames[0], clips[-1].frames[-1]
         assert first != last, path.name
+
+
+def test_clip_labels_round_to_the_nearest_second() -> None:
+    # 0-9.96 s once read "00:00-00:09" and the next clip "00:09-00:19".
+    def clip(start: float, end: float) -> Unit:
+        return Unit("d:c00000", "d", UnitKind.CLIP, 0, "v.mp4", "", start_s=start, end_s=end)
+
+    assert clip(0.0, 9.957).label == "v.mp4 00:00-00:10"
+    assert clip(9.957, 19.914).label == "v.mp4 00:10-00:20"
+    assert clip(3599.6, 3725.2).location == "1:00:00-1:02:05"
