@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ import numpy as np
 
 import retrieval.omp  # noqa: F401  (sets how torch threads wait; before torch loads)
 from ingest.errors import ModelUnavailable
+from retrieval.cores import usable_cores
 from retrieval.embedders.base import Matrix
 
 if TYPE_CHECKING:
@@ -456,8 +456,7 @@ def parallel_lanes() -> int:
     (1 to _MAX_LANES): the cores this process may use // torch's threads."""
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(_MAX_LANES, (cores or 1) // max(1, torch.get_num_threads())))
+    return max(1, min(_MAX_LANES, usable_cores() // max(1, torch.get_num_threads())))
 
 
 def round_up(n: int, multiple: int) -> int:

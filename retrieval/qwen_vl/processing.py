@@ -10,7 +10,6 @@ prompt's exact length before any pixel is decoded, which is what token-budget ba
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
@@ -22,6 +21,7 @@ import torch
 from PIL import Image
 
 from ingest.errors import CorruptFile
+from retrieval.cores import usable_cores
 
 IMAGE_PAD = "<|image_pad|>"
 VIDEO_PAD = "<|video_pad|>"
@@ -307,10 +307,7 @@ def default_decode_workers() -> int:
     """Image-decoding threads: every core but the two that drive the GPU and collate
     batches (decode, resize and patching take ~60 ms of CPU per page, so a GPU at 110
     pages/s needs ~7 cores of it; see bench.feed), at least two."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     return min(cores, max(2, cores - 2))
 
 
