@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         return self.data_dir / "edge"
 
     @property
+    def shard_dir(self) -> Path:
+        """The embedded index's shard of the configured collection (what its lock guards)."""
+        return self.index_dir / self.retrieval.collection
+
+    @property
     def qdrant_path(self) -> Path:
         """Where qdrant-client's local mode kept the index before Qdrant Edge."""
         return self.data_dir / "qdrant"

@@ -89,7 +89,7 @@ def rebuild(
 
     # Held until the new index is in place: a server (or `mmrag ingest`) using the live
     # index would otherwise keep writing to the folder swapped out, and lose what it added.
-    live = ShardLock(settings.index_dir / settings.retrieval.collection)
+    live = ShardLock(settings.shard_dir)
     try:
         return _rebuild(settings, progress, started)
     finally:
@@ -110,7 +110,7 @@ def _rebuild(
     warmers: list[UnitWarmer] = [reranker] if isinstance(reranker, UnitWarmer) else []
     layout = encoders.layout
     collection = settings.retrieval.collection
-    final_dir = settings.index_dir / collection
+    final_dir = settings.shard_dir
     build_settings = settings.retrieval
     if settings.qdrant_url:
         from retrieval.index_qdrant import open_qdrant_client

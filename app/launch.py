@@ -73,7 +73,7 @@ def check_data_dir(settings: Settings) -> None:
         return
     from retrieval.shard_lock import ensure_free
 
-    ensure_free(settings.index_dir / settings.retrieval.collection)
+    ensure_free(settings.shard_dir)
 
 
 def client_url(host: str, port: int) -> str:
