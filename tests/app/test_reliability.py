@@ -578,8 +578,7 @@ def test_cli_ingest_on_a_data_dir_held_by_a_server_prints_one_line(
     finally:
         holder.close()
     assert code == 1 and out == ""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "open in another process" in lines[0], err
+    assert "open in another process" in _one_error_line(err)
 
 
 def _one_error_line(err: str) -> str:
