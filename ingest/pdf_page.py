@@ -30,10 +30,11 @@ from PIL import Image
 from ingest.colour import clearest_channel, has_colour, rgb_rows
 from ingest.config import IngestSettings
 from ingest.errors import CorruptFile
-from ingest.mupdf import pymupdf, text_flags
+from ingest.mupdf import pymupdf
 from ingest.ocr import ocr_image
 from ingest.ocr_languages import ScriptMemory, ocr_in_script
 from ingest.png import encode_png
+from ingest.reading_order import page_text
 from ingest.stages import Stage, StageTimes
 from ingest.textquality import TextQuality, is_garbage, text_quality
 from ingest.types import PageContent
@@ -232,7 +233,7 @@ class PageExtractor:
                 pix = render(page, self.settings.render_dpi, self.settings.max_pixels)
                 png = encode_png(pix.samples, pix.width, pix.height, pix.n)
             with timings.measure(Stage.TEXT):
-                layer = page.get_text(flags=text_flags(pymupdf.TEXTFLAGS_TEXT))
+                layer = page_text(page)
                 reason = needs_ocr(text_quality(layer), False, self.settings.min_text_chars)
                 if reason is None and is_scanned(page):
                     reason = OcrReason.SCANNED

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # bump when ingestion output changes meaning (3: ligatures as letters)
+CACHE_VERSION = 4  # bump when ingestion output changes meaning (4: sentences over footnotes)
 
 
 class EvalInputError(MMRagError):

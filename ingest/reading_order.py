@@ -1,0 +1,128 @@
+# pymupdf annotates only part of its API; its calls are untyped to mypy.
+# mypy: disable-error-code="no-untyped-call"
+"""A page's text layer with sentences that cross a footnote or a figure kept whole.
+
+MuPDF gives a page's text blocks in the order the PDF draws them. In a two-column paper
+that is: the left column, its footnotes, the figure beside it (tick labels, legend,
+caption), then the right column. A sentence broken at the foot of the left column ("When
+training with mul-") therefore reads on into "8SQuAD is limited to …", and a quote built
+from the text splices the footnote into it.
+
+`mended_order` moves the text that sits between a sentence and its continuation after the
+continuation: when a paragraph of body-size text ends mid-sentence, the next body-size
+block that is not a caption starts in lower case, and everything between is smaller type
+(footnotes, figure labels) or a caption, the continuation comes next and the rest follows
+it. Nothing else moves, so a page without such a break keeps MuPDF's text exactly. Larger
+type between (a table's bold row labels) is never jumped over: that is a layout to keep.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ingest.mupdf import pymupdf, text_flags
+
+# A block of body text is within this many points of the page's body size (the size most
+# of its characters have): bold runs, italics and superscript markers shift it a little.
+BODY_SIZE_TOLERANCE = 0.6
+# Prose broken mid-sentence ends in a lower-case word, a hyphenated fragment or a comma;
+# its continuation starts with a lower-case word. Both are lines of prose, not labels.
+_BROKEN_END = re.compile(r"[a-zà-ÿ](?:-|,)?\s*$")
+MIN_LINE_WORDS = 3  # a table cell or a label is shorter
+_CAPTION = re.compile(r"^\s*(?:figure|fig\.|table|abbildung|tableau|tabelle)\s*\d", re.IGNORECASE)
+_LOWER_START = re.compile(r"^\s*[a-zà-ÿ]{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class TextBlock:
+    """One block of the layer: its text as MuPDF gives it, and the font size most of its
+    characters have."""
+
+    text: str
+    size: float
+
+
+def body_size(blocks: Sequence[TextBlock]) -> float:
+    """The font size most of the page's characters have (0.0 for an empty page)."""
+    chars: Counter[float] = Counter()
+    for block in blocks:
+        chars[block.size] += len(block.text.strip())
+    return max(chars, key=lambda size: chars[size]) if chars else 0.0
+
+
+def mended_order(blocks: Sequence[TextBlock]) -> list[int]:
+    """The order (indices into `blocks`) that puts each sentence's continuation right after
+    the block it breaks off in, see the module docstring; the identity when nothing moves."""
+    body = body_size(blocks)
+
+    def is_body(i: int) -> bool:
+        return abs(blocks[i].size - body) <= BODY_SIZE_TOLERANCE
+
+    rest = list(range(len(blocks)))
+    order: list[int] = []
+    while rest:
+        current = rest.pop(0)
+        order.append(current)
+        if not (is_body(current) and _ends_broken(blocks[current].text)):
+            continue
+        following = next(
+            (k for k, i in enumerate(rest) if is_body(i) and not _CAPTION.match(blocks[i].text)),
+            None,
+        )
+        between = rest[:following]
+        if (
+            following
+            and _continues(blocks[rest[following]].text)
+            and all(blocks[i].size < body or _CAPTION.match(blocks[i].text) for i in between)
+        ):
+            rest.insert(0, rest.pop(following))
+    return order
+
+
+def _ends_broken(text: str) -> bool:
+    """Whether a block is prose (its last line has MIN_LINE_WORDS words) that stops
+    mid-sentence."""
+    lines = text.strip().splitlines()
+    return (
+        bool(lines)
+        and len(lines[-1].split()) >= MIN_LINE_WORDS
+        and bool(_BROKEN_END.search(lines[-1]))
+    )
+
+
+def _continues(text: str) -> bool:
+    """Whether a block is prose (its first line has MIN_LINE_WORDS words) that starts
+    mid-sentence."""
+    lines = text.strip().splitlines()
+    return (
+        bool(lines)
+        and len(lines[0].split()) >= MIN_LINE_WORDS
+        and bool(_LOWER_START.match(lines[0]))
+    )
+
+
+def page_text(page: pymupdf.Page) -> str:
+    """The page's text layer (ligatures as letters, `ingest.mupdf.text_flags`), its blocks
+    in `mended_order`."""
+    flags = text_flags(pymupdf.TEXTFLAGS_TEXT)
+    layout = page.get_text("dict", flags=flags)
+    sizes = [_dominant_size(b) for b in layout["blocks"] if b.get("type") == 0]
+    texts = [b[4] for b in page.get_text("blocks", flags=flags) if b[6] == 0]
+    if len(texts) != len(sizes):  # the two views disagree: keep MuPDF's order
+        return str(page.get_text(flags=flags))
+    order = mended_order([TextBlock(t, s) for t, s in zip(texts, sizes, strict=True)])
+    if order == sorted(order):
+        return str(page.get_text(flags=flags))
+    return "".join(texts[i] for i in order)
+
+
+def _dominant_size(block: dict[str, object]) -> float:
+    """The font size (rounded to 0.1 pt) most of a layout block's characters have."""
+    chars: Counter[float] = Counter()
+    for line in block.get("lines", []):  # type: ignore[attr-defined]
+        for span in line["spans"]:
+            chars[round(float(span["size"]), 1)] += len(span["text"].strip())
+    return max(chars, key=lambda size: chars[size]) if chars else 0.0
