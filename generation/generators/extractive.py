@@ -258,9 +258,30 @@ def sentence_starts_with_float(sentence: str) -> bool:
     return len(head) >= 2 and bool(float_references(" ".join(head[:2])))
 
 
+def _asked_row(
+    question: str,
+    caption: ScoredSentence,
+    scored: QuestionScores,
+    used: Container[tuple[int, int]],
+) -> ScoredSentence | None:
+    """The best-scoring table row (a layout row, `Sentence.cells`) of the caption's unit
+    that holds a question word the caption does not: "math-spectral-norm … 7.12x" for
+    "What speedup … on math-spectral-norm in the detailed trace recording statistics?",
+    whose caption the question names. None without one."""
+    asked = term_set(question) - term_set(caption.sentence.text)
+    rows = [
+        scored.at(caption.source_index, s.ordinal)
+        for s in scored.units[caption.source_index - 1].sentences
+        if s.cells and (caption.source_index, s.ordinal) not in used and asked & term_set(s.text)
+    ]
+    positive = [r for r in rows if r.score > 0]
+    return max(positive, key=lambda r: r.score) if positive else None
+
+
 def _with_figure(question: str, snippets: list[Snippet], scored: QuestionScores) -> list[Snippet]:
     """For a figure or table the question names (or whose caption is the best pick): its
-    caption first, then the best sentence that refers to it, then the other picks."""
+    caption first, then the table row the question asks about (`_asked_row`), then the
+    best sentence that refers to it, then the other picks."""
     wanted = float_references(question)
     if not wanted and snippets:
         label = _float_of(snippets[0].sentences[0].text)
@@ -285,6 +306,10 @@ def _with_figure(question: str, snippets: list[Snippet], scored: QuestionScores)
     best_caption = max(captions, key=lambda c: c.score)
     chosen = [_with_context(best_caption, units[best_caption.source_index - 1].sentences)]
     used = {(c.source_index, s.ordinal) for c in chosen for s in c.sentences}
+    row = _asked_row(question, best_caption, scored, used)
+    if row is not None:
+        chosen.append(Snippet(row.source_index, (row.sentence,), row.score))
+        used.add(row.key)
     mentions = [m for m in mentions if m.key not in used]
     if mentions:
         mention = max(mentions, key=lambda c: c.score)

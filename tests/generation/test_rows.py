@@ -26,12 +26,12 @@ TABLE = [
 ]
 
 
-def _table_pdf(path: Path) -> str:
+def _table_pdf(path: Path, heading: str = "2D Context attributes") -> str:
     """A one-page PDF with a heading and a table written cell by cell (as text layers
     list them); returns the page's text layer."""
     doc = pymupdf.open()
     page = doc.new_page()
-    page.insert_text((72, 60), "2D Context attributes")  # type: ignore[no-untyped-call]
+    page.insert_text((72, 60), heading)  # type: ignore[no-untyped-call]
     for r, row in enumerate(TABLE):
         for c, cell in enumerate(row):
             page.insert_text((72 + 120 * c, 100 + 20 * r), cell)  # type: ignore[no-untyped-call]
@@ -77,6 +77,22 @@ def test_a_cell_question_quotes_the_whole_matching_row(tmp_path: Path) -> None:
     # Without the layout, a cell takes the following lines instead (crossing rows).
     plain = ExtractiveGenerator(LexicalSentenceScorer(), GenerationSettings(extractive_sentences=1))
     assert plain.compose("What is the default lineCap?", [hit(unit, 0.9)]) != answer
+
+
+def test_a_question_naming_a_table_gets_its_caption_then_the_row_it_asks_about(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "canvas.pdf"
+    unit = page_unit("canvas.pdf", 1, _table_pdf(path, "Table 1: Attributes of the 2D context."))
+    rows = PdfPageRows(lambda doc_id: path)
+    generator = ExtractiveGenerator(
+        LexicalSentenceScorer(), GenerationSettings(extractive_sentences=2), rows=rows
+    )
+    answer = generator.compose("In Table 1, what type is lineJoin?", [hit(unit, 0.9)])
+    # The short caption takes the next line for context: the header row.
+    assert answer == (
+        "Table 1: Attributes of the 2D context. Name Type Default [S1] lineJoin string miter [S1]"
+    )
 
 
 def test_pdf_rows_are_read_once_per_page(tmp_path: Path) -> None:
