@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from enum import StrEnum
 
 from generation.base import Generator
@@ -113,12 +114,14 @@ def stream_answer(
     (`located_text`) unless the generator reads video frames (`reads_frames`), which then
     answers from them; so does a question that `can_locate` when a generator that does not
     read frames finds nothing to quote (its text is held back until it is known).
+    Every final Answer carries the evidence the route was decided on (`Answer.evidence`).
     Generator errors (GenerationError) propagate.
     """
     decision = route(question, hits, settings)
+    evidence = evidence_score(question, hits)
     reads_frames = getattr(generator, "reads_frames", False)
     if decision is Route.LOCATE and not reads_frames:
-        located = located_answer(hits)
+        located = replace(located_answer(hits), evidence=evidence)
         yield TokenEvent(located.text)
         yield FinalEvent(located)
         return
@@ -127,11 +130,12 @@ def stream_answer(
         logger.info(
             "no evidence for %r (%.3f under %s): refusing",
             question,
-            evidence_score(question, hits),
+            evidence,
             settings.refusal_threshold,
         )
         yield TokenEvent(text)
-        yield FinalEvent(Answer(text=text, citations=[], hits=list(hits), refused=True))
+        refusal = Answer(text=text, hits=list(hits), refused=True, evidence=evidence)
+        yield FinalEvent(refusal)
         return
     started = time.perf_counter()
     hold_back = not reads_frames and can_locate(question, hits, settings)
@@ -141,9 +145,9 @@ def stream_answer(
             pieces.append(piece)
             if not hold_back:
                 yield TokenEvent(piece)
-    final = finalize_answer("".join(pieces), hits)
+    final = replace(finalize_answer("".join(pieces), hits), evidence=evidence)
     if hold_back and final.refused:
-        final = located_answer(hits)
+        final = replace(located_answer(hits), evidence=evidence)
         pieces = [final.text]
     if hold_back:
         yield from (TokenEvent(piece) for piece in pieces)

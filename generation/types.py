@@ -32,6 +32,9 @@ class Answer:
     # Not quoted but located: the closest video moments for a question asking *when*,
     # cited, with a note that they are where to look (generation.answer.Route.LOCATE).
     located: bool = False
+    # What the refusal test read (retrieval.evidence.evidence_score): the largest share of
+    # the question's content words one retrieved unit holds, in [0, 1]; None when unknown.
+    evidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,16 @@ def _scores(hit: HitOut) -> str:
     return f"score {hit.score:.2f} · stage 1 {hit.stage1_score:.2f}{rerank}{matched}"
 
 
+def evidence_line(response: QueryResponse) -> str | None:
+    """What the refusal test read, in words (None for an answer saved without it). Pure."""
+    if response.evidence is None:
+        return None
+    return (
+        f"evidence {response.evidence:.2f}: the largest share of the question's words that "
+        "one source holds"
+    )
+
+
 def _sources(ui: UiState, message: MessageOut, response: QueryResponse) -> None:
     """Every retrieved hit, cited first; each opens in the viewer; scores behind a toggle."""
     ordered = hits_in_order(response)
@@ -67,6 +77,8 @@ def _sources(ui: UiState, message: MessageOut, response: QueryResponse) -> None:
     title = "Closest passages (not an answer)" if response.refused else "Sources"
     with st.expander(f"{title} ({len(ordered)})", expanded=False):
         details = st.toggle("Details", key=f"details-{message.id}", help="retrieval scores")
+        if details and (line := evidence_line(response)):
+            st.caption(line)
         for hit, cited in ordered:
             text_col, button_col = st.columns([6, 1], vertical_alignment="center")
             tag = " · cited" if cited else ""

@@ -108,6 +108,7 @@ def query_response(answer: Answer) -> QueryResponse:
         answer_display=render_answer(answer),
         refused=answer.refused,
         located=answer.located,
+        evidence=answer.evidence,
         citations=[CitationOut.model_validate(c) for c in answer.citations],
         hits=[hit_out(i, h) for i, h in enumerate(answer.hits, start=1)],
     )

@@ -163,6 +163,13 @@ class QueryResponse(BaseModel):
         description="true when the answer only lists the closest video moments for a question "
         "asking when (their pictures are not read): where to look, not a checked answer",
     )
+    evidence: float | None = Field(
+        None,
+        description="the largest share of the question's content words that one retrieved "
+        "source holds (0-1): what the refusal test reads, the same for every generator. "
+        "Answers under `generation.refusal_threshold` are refused; a tool wanting fewer "
+        "answers that merely share a document's subject can ask for more",
+    )
     citations: list[CitationOut]
     hits: list[HitOut]
 

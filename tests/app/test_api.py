@@ -238,7 +238,7 @@ def test_query_returns_answer_citations_and_explained_hits(api: Harness, pdf_byt
     response = api.client.post("/query", json={"question": "What is peer-to-peer electronic cash?"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert not body["refused"]
+    assert not body["refused"] and 0.5 <= body["evidence"] <= 1.0
     assert "[S1]" in body["answer"] and "[paper.pdf p.1]" in body["answer_display"]
     top = body["hits"][0]
     assert (top["rank"], top["file_name"], top["page"], top["kind"]) == (1, "paper.pdf", 1, "page")
@@ -300,6 +300,7 @@ def test_query_without_evidence_is_refused(api: Harness, pdf_bytes: bytes) -> No
     api.ingest("paper.pdf", pdf_bytes)
     body = api.client.post("/query", json={"question": "quantum chromodynamics"}).json()
     assert body["refused"] and body["hits"] == [] and body["citations"] == []
+    assert body["evidence"] == 0.0
 
 
 def _sse(text: str) -> list[tuple[str, dict[str, object]]]:

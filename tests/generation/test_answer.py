@@ -20,6 +20,7 @@ from generation.config import GenerationSettings
 from generation.errors import GeneratorUnavailable
 from generation.prompts import NO_ANSWER
 from generation.types import FinalEvent, TokenEvent
+from retrieval.evidence import evidence_score
 from retrieval.types import Hit
 from tests.support.fixtures_generation import (
     CountingGenerator,
@@ -86,6 +87,25 @@ def test_near_topic_question_is_refused() -> None:
     assert has_evidence(answerable, [hit(card, 0.9)], GenerationSettings())
 
 
+@pytest.mark.parametrize(
+    ("question", "refused", "evidence"),
+    [
+        # The page holds call, shuttle and service, not night: 3 of 4.
+        ("Whom to call for the shuttle service at night?", False, 0.75),
+        ("What is the capital of Australia?", True, 0.0),
+    ],
+)
+def test_every_answer_carries_the_evidence_its_route_read(
+    question: str, refused: bool, evidence: float
+) -> None:
+    metro = page_unit("metrorock.pdf", 1, "For shuttle service, call 617-387-7625.")
+    hits = [hit(metro, 0.9)]
+    settings = GenerationSettings(refusal_threshold=0.5)
+    final = answer(ScriptedGenerator(["Call 617-387-7625 [S1]."]), question, hits, settings)
+    assert final.refused is refused
+    assert final.evidence == pytest.approx(evidence)
+
+
 def test_events_and_checked_answer() -> None:
     generator = ScriptedGenerator(["It is ", "five [S1", "] and ", "ten [S9]."])
     events = list(stream_answer(generator, "q", sample_hits(), SETTINGS))
@@ -150,6 +170,7 @@ def test_a_when_question_about_a_video_is_located_not_refused() -> None:
     result = answer(counting, question, hits, LOCATE)
     assert counting.calls == 0
     assert result.located and not result.refused
+    assert result.evidence == evidence_score(question, hits) < LOCATE.refusal_threshold
     # The clips, best first, as valid citations; the page is not one of them.
     assert [c.source_index for c in result.citations] == [2, 3]
     assert all(c.valid for c in result.citations)

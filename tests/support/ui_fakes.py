@@ -153,6 +153,7 @@ class FakeApi:
             answer="A peer-to-peer network solves double-spending [S1].",
             answer_display=f"A peer-to-peer network solves double-spending [{hit.label}].",
             refused=False,
+            evidence=0.75,
             citations=[
                 CitationOut(
                     marker="[S1]",

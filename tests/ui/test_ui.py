@@ -190,8 +190,10 @@ def test_sources_list_every_hit_cited_first_with_scores_behind_details() -> None
     assert "[S1]" not in _markdown(at)  # the chip replaces the marker
     assert "paper.pdf p.2** · cited" in _markdown(at)
     assert not any("stage 1" in c.value for c in at.caption)
+    assert not any("evidence" in c.value for c in at.caption)
     at.toggle(key="details-m1").set_value(True).run()
     assert any("stage 1 0.70 · rerank 3.20" in c.value for c in at.caption)
+    assert any(c.value.startswith("evidence 0.75: the largest share") for c in at.caption)
 
 
 def test_opening_a_page_highlights_the_cited_passage() -> None:
