@@ -107,16 +107,33 @@ def _continues(text: str) -> bool:
 def page_text(page: pymupdf.Page) -> str:
     """The page's text layer (ligatures as letters, `ingest.mupdf.text_flags`), its blocks
     in `mended_order`."""
-    flags = text_flags(pymupdf.TEXTFLAGS_TEXT)
-    layout = page.get_text("dict", flags=flags)
-    sizes = [_dominant_size(b) for b in layout["blocks"] if b.get("type") == 0]
-    texts = [b[4] for b in page.get_text("blocks", flags=flags) if b[6] == 0]
-    if len(texts) != len(sizes):  # the two views disagree: keep MuPDF's order
-        return str(page.get_text(flags=flags))
-    order = mended_order([TextBlock(t, s) for t, s in zip(texts, sizes, strict=True)])
+    _, texts, order = _blocks_in_order(page)
     if order == sorted(order):
-        return str(page.get_text(flags=flags))
+        return str(page.get_text(flags=_FLAGS))
     return "".join(texts[i] for i in order)
+
+
+def block_ranks(page: pymupdf.Page) -> dict[int, int]:
+    """Each text block's number (as MuPDF's "words" and "blocks" give it) -> its place in
+    `mended_order`, so the other readers of the layer (word boxes) follow the same order."""
+    numbers, _, order = _blocks_in_order(page)
+    return {numbers[i]: rank for rank, i in enumerate(order)}
+
+
+_FLAGS = text_flags(pymupdf.TEXTFLAGS_TEXT)
+
+
+def _blocks_in_order(page: pymupdf.Page) -> tuple[list[int], list[str], list[int]]:
+    """The page's text blocks (their numbers and texts, in MuPDF's order) and their
+    `mended_order`; MuPDF's own order when its two views of the blocks disagree."""
+    layout = page.get_text("dict", flags=_FLAGS)
+    sizes = [_dominant_size(b) for b in layout["blocks"] if b.get("type") == 0]
+    blocks = [b for b in page.get_text("blocks", flags=_FLAGS) if b[6] == 0]
+    numbers, texts = [int(b[5]) for b in blocks], [str(b[4]) for b in blocks]
+    if len(texts) != len(sizes):
+        return numbers, texts, list(range(len(texts)))
+    order = mended_order([TextBlock(t, s) for t, s in zip(texts, sizes, strict=True)])
+    return numbers, texts, order
 
 
 def _dominant_size(block: dict[str, object]) -> float:

@@ -22,6 +22,7 @@ from PIL import Image
 
 from ingest.mupdf import pymupdf, text_flags
 from ingest.ocr import run_tesseract
+from ingest.reading_order import block_ranks
 from ingest.types import Unit, UnitKind
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -69,16 +70,20 @@ def tokens(text: str) -> list[str]:
 
 
 def layer_words(pdf_path: Path, page: int) -> list[WordBox]:
-    """Words of page `page` (1-based) from the PDF's text layer, in reading order."""
+    """Words of page `page` (1-based) from the PDF's text layer, in the unit text's order
+    (`ingest.reading_order`)."""
     with pymupdf.open(pdf_path, filetype="pdf") as doc:
         pdf_page = doc.load_page(page - 1)
         # Text coordinates are unrotated; the rendered image shows the page rotated.
         rotate = pdf_page.rotation_matrix
         width, height = pdf_page.rect.width, pdf_page.rect.height
         words = []
-        for x0, y0, x1, y1, text, block, line, _ in pdf_page.get_text(
-            "words", flags=text_flags(pymupdf.TEXTFLAGS_WORDS), sort=False
-        ):
+        layer = pdf_page.get_text("words", flags=text_flags(pymupdf.TEXTFLAGS_WORDS), sort=False)
+        # The unit text's block order (a sentence read across a footnote), kept stable
+        # within each block.
+        ranks = block_ranks(pdf_page)
+        layer.sort(key=lambda word: ranks.get(int(word[5]), int(word[5])))
+        for x0, y0, x1, y1, text, block, line, _ in layer:
             rect = pymupdf.Rect(x0, y0, x1, y1) * rotate
             words.append(
                 WordBox(

@@ -9,6 +9,7 @@ import pytest
 
 from ingest.mupdf import pymupdf, text_flags
 from ingest.reading_order import TextBlock, body_size, mended_order, page_text
+from ingest.word_boxes import layer_words, locate_passage
 
 BROKEN = "The gap is large when k is small. When training with mul-\n"
 FOOTNOTE = "8SQuAD is limited to a small set of Wikipedia documents.\n"
@@ -96,3 +97,18 @@ def test_a_page_with_nothing_to_mend_keeps_mupdfs_text(tmp_path: Path) -> None:
     page.insert_textbox((72, 100, 500, 300), "One paragraph. It ends here.", fontsize=11)
     with doc:
         assert page_text(page) == page.get_text(flags=text_flags(pymupdf.TEXTFLAGS_TEXT))
+
+
+def test_word_boxes_follow_the_same_order_so_the_whole_quote_is_highlighted(
+    tmp_path: Path,
+) -> None:
+    path = _two_column_page(tmp_path / "paper.pdf")
+    words = layer_words(path, 1)
+    text = " ".join(w.text for w in words)
+    assert "mul- tiple datasets" in text and text.index("8SQuAD") > text.index("tiple")
+    quote = "When training with multiple datasets, TREC benefits greatly from more examples."
+    match = locate_passage(words, quote)
+    assert match.matched_words >= 0.8 * match.passage_words
+    # Lines of both columns, and not the footnote at the foot of the page.
+    assert any(box.x1 < 0.5 for box in match.boxes) and any(box.x0 > 0.5 for box in match.boxes)
+    assert all(box.y1 < 0.5 for box in match.boxes)
