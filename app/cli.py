@@ -285,8 +285,9 @@ def doctor(profile: ProfileOpt = None, data_dir: DataDirOpt = None) -> None:
         raise typer.Exit(1)
 
 
-def _print_sources(hits: list[Hit]) -> None:
-    for i, hit in enumerate(hits, start=1):
+def _print_sources(hits: list[tuple[int, Hit]]) -> None:
+    """Each (rank, hit) under its rank: `[Sn]` in an answer is the hit of rank n."""
+    for i, hit in hits:
         rerank = f"{hit.rerank_score:.3f}" if hit.rerank_score is not None else "-"
         snippet = " ".join(hit.unit.text.split())[:110]
         typer.echo(
@@ -321,7 +322,9 @@ def query(
     try:
         scope = resolve_scope(services.registry, doc, [kind] if kind else None)
         if hits_only:
-            _print_sources(search(services, question, scope.search_filter, top_k))
+            _print_sources(
+                list(enumerate(search(services, question, scope.search_filter, top_k), 1))
+            )
             return
         _stream_answer(services, question, scope.search_filter, top_k)
     finally:
@@ -341,8 +344,10 @@ def _stream_answer(
             answer = event.answer
             typer.echo("")
             cited = {c.source_index for c in answer.citations if c.valid}
-            typer.echo("\nSources:" if answer.hits else "\nNo sources.")
-            _print_sources([h for i, h in enumerate(answer.hits, 1) if i in cited or not cited])
+            evidence = f" (evidence {answer.evidence:.2f})" if answer.evidence is not None else ""
+            typer.echo(f"\nSources{evidence}:" if answer.hits else "\nNo sources.")
+            ranked = enumerate(answer.hits, start=1)
+            _print_sources([(i, h) for i, h in ranked if i in cited or not cited])
 
 
 @cli.command()

@@ -58,11 +58,17 @@ def open_vector_index(settings: Settings, layout: VectorLayout | None = None) ->
     )
 
 
+# Deleting takes at least this many hex digits of a document id: a slip of one key
+# ("mmrag rm 8") must not name, and delete, some other document.
+MIN_DELETE_PREFIX = 6
+
+
 def delete_documents(settings: Settings, doc_ids: Sequence[str]) -> Iterator[Document]:
-    """Delete documents (ids or unique prefixes, NotFound otherwise) from the index, the
-    registry and the blob store, yielding each one when it is gone. Loads no model."""
+    """Delete documents (ids or unique prefixes of at least MIN_DELETE_PREFIX digits,
+    NotFound otherwise, before anything is deleted) from the index, the registry and the
+    blob store, yielding each one when it is gone. Loads no model."""
     storage = open_storage(settings)
-    docs = [storage.registry.resolve_document(d) for d in doc_ids]
+    docs = [storage.registry.resolve_document(d, MIN_DELETE_PREFIX) for d in doc_ids]
     try:
         index: VectorIndex | None = open_vector_index(settings)
     except IndexMismatch:

@@ -96,10 +96,12 @@ def is_no_answer(text: str) -> bool:
 
 def finalize_answer(raw_text: str, hits: Sequence[Hit]) -> Answer:
     """The checked Answer for raw model text: canonical citations, invalid ones flagged.
-    A reply that says it cannot find the answer, or says nothing, counts as refused."""
+    A reply that says it cannot find the answer, or says nothing, counts as refused and
+    reads as every refusal does (`refusal_text`: the closest sources, not an answer)."""
     checked = check_citations(raw_text.strip() or NO_ANSWER, hits)
-    refused = is_no_answer(checked.text) and not checked.valid
-    return Answer(text=checked.text, citations=checked.citations, hits=list(hits), refused=refused)
+    if is_no_answer(checked.text) and not checked.valid:
+        return Answer(text=refusal_text(hits), hits=list(hits), refused=True)
+    return Answer(text=checked.text, citations=checked.citations, hits=list(hits))
 
 
 def stream_answer(

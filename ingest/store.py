@@ -314,15 +314,20 @@ class Registry:
             row = conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return self._document(row) if row else None
 
-    def resolve_document(self, id_or_prefix: str) -> Document:
-        """A document by full id or unique id prefix (hex, compared literally: no
-        wildcards); NotFound otherwise."""
+    def resolve_document(self, id_or_prefix: str, min_prefix: int = 1) -> Document:
+        """A document by full id or unique id prefix of at least `min_prefix` hex digits
+        (compared literally: no wildcards); NotFound otherwise."""
         prefix = id_or_prefix.strip().lower()
         if not prefix:
             raise NotFound("empty document id")
         if not DOC_ID_PREFIX.fullmatch(prefix):
             raise NotFound(
                 f"{_shorten(id_or_prefix)!r} is not a document id: ids are 1 to 64 hex digits"
+            )
+        if len(prefix) < min_prefix:
+            raise NotFound(
+                f"{id_or_prefix!r} is too short to name a document here: give at least "
+                f"{min_prefix} characters of its id (`mmrag ls` shows 12)"
             )
         with self._connect() as conn:
             rows = conn.execute(

@@ -3,8 +3,10 @@
 `Hit.score` is normalised over the candidates (the best hit always scores about 1), so it
 cannot say whether anything relevant was found. The evidence is absolute: the largest
 share of the question's content words (stop words dropped, light stemming, the same terms
-the stage-1 sparse channel matches on) that one retrieved unit's text holds, header (file
-title, location) included. An off-topic question finds few of its words anywhere; a
+the stage-1 sparse channel matches on) that one retrieved unit's text holds, its file title
+included but not the location words every unit of its kind shares (`titled_text`: a
+question saying "clip" or "page" matched every header, and "the animated restaurant clip"
+was located in the tree video). An off-topic question finds few of its words anywhere; a
 near-topic one ("the horsepower of the car in the hands-free card") finds the subject's
 words but not the one it asks about.
 
@@ -31,7 +33,7 @@ from collections.abc import Sequence
 from ingest.types import UnitKind
 from retrieval.terms import term_set, tokenize
 from retrieval.types import Hit
-from retrieval.unit_text import unit_text
+from retrieval.unit_text import titled_text
 
 # Two words sharing their first PREFIX_CHARS letters count as one (a crude stemmer past the
 # light plural stemming of the terms: "dependants"/"dependent", "attaching"/"attached").
@@ -70,7 +72,7 @@ def evidence_score(question: str, hits: Sequence[Hit]) -> float:
     """The largest share of the question's content terms (`question_terms`) found in one
     hit's text (`term_share`), in [0, 1]; 0.0 without hits or content terms."""
     terms = question_terms(question)
-    return max((term_share(terms, unit_text(h.unit)) for h in hits), default=0.0)
+    return max((term_share(terms, titled_text(h.unit)) for h in hits), default=0.0)
 
 
 def clip_evidence(question: str, hits: Sequence[Hit]) -> float:

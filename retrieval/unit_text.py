@@ -38,6 +38,14 @@ def unit_text(unit: Unit, max_chars: int | None = None) -> str:
     return _joined(unit_header(unit), unit.text, max_chars)
 
 
+def titled_text(unit: Unit) -> str:
+    """The file title then the unit's text, without the location words every unit of its
+    kind shares ("page 3", "video clip 00:10-00:20"): what the refusal evidence counts
+    (retrieval.evidence). "clip" in a question says it asks about a video, not which one,
+    and "page" or "10" would otherwise find themselves in every header."""
+    return _joined(file_title(unit.file_name), unit.text, None)
+
+
 # Memoised so the same unit gives the same str object: what reads it next (term sets,
 # BM25 tokens, evidence) is memoised by text, and a str computes its hash once.
 @functools.lru_cache(maxsize=4096)

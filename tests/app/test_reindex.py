@@ -5,6 +5,7 @@ is refused with the command to run; reindex rebuilds the index from the registry
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,6 +125,45 @@ def test_a_domain_error_in_any_command_is_one_line_and_exit_1(ingested: Settings
     result = CliRunner().invoke(cli, ["query", "--hits", "--doc", "ffff", "tomatoes"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == ["error: no document with id 'ffff'"]
+
+
+def test_rm_refuses_a_prefix_too_short_to_be_meant_and_deletes_nothing(
+    ingested: Settings,
+) -> None:
+    services = build_services(ingested, with_generator=False)
+    [doc] = services.registry.list_documents()
+    services.close()
+    result = CliRunner().invoke(cli, ["rm", doc.id[:1]])
+    assert result.exit_code == 1
+    assert "give at least 6 characters of its id" in result.output
+    services = build_services(ingested, with_generator=False)
+    assert [d.id for d in services.registry.list_documents()] == [doc.id]
+    services.close()
+
+
+def test_query_lists_each_cited_source_under_the_number_the_answer_cites(
+    ingested: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generation.citations import check_citations
+    from generation.types import Answer, FinalEvent, TokenEvent
+
+    services = build_services(ingested, with_generator=False)
+    hits = services.retriever.search("tomatoes watering")
+    services.close()
+    assert len(hits) >= 2
+    checked = check_citations("Water them [S2].", hits)
+    final = Answer(checked.text, checked.citations, hits, evidence=0.75)
+
+    def ask_stream(*_args: object) -> Iterator[object]:
+        yield TokenEvent(final.text)
+        yield FinalEvent(final)
+
+    monkeypatch.setattr("app.querying.ask_stream", ask_stream)
+    result = CliRunner().invoke(cli, ["query", "how to water tomatoes?"])
+    assert result.exit_code == 0, result.output
+    assert "Sources (evidence 0.75):" in result.output
+    listed = [line for line in result.output.splitlines() if line.startswith("[S")]
+    assert len(listed) == 1 and listed[0].startswith(f"[S2] {hits[1].unit.label} ")
 
 
 def test_rm_loads_no_model_and_removes_points_rows_and_blobs(

@@ -74,6 +74,9 @@ def test_resolve_by_prefix(store: tuple[Registry, BlobStore]) -> None:
         registry.resolve_document("ab")
     with pytest.raises(NotFound, match="no document"):
         registry.resolve_document("ff")
+    with pytest.raises(NotFound, match="give at least 6 characters"):
+        registry.resolve_document("abc", min_prefix=6)
+    assert registry.resolve_document("abc000", min_prefix=6).file_name == "a.pdf"
 
 
 def test_delete_returns_only_unshared_blobs(store: tuple[Registry, BlobStore]) -> None:
