@@ -16,9 +16,10 @@ import re
 
 logger = logging.getLogger(__name__)
 
-# `word-` at a line end, then the continuation: group 1 the part before, 2 the whitespace
-# (from the hyphen's end), 3 the part after.
-_HYPHEN_BREAK = re.compile(r"(\w+)-([ \t]*\r?\n\s*)(\w+)")
+# `word-` at a line end, then the continuation: group 1 the part before (with the parts of
+# a compound it ends: `date-format`), 2 the whitespace (from the hyphen's end), 3 the part
+# after.
+_HYPHEN_BREAK = re.compile(r"(\w+(?:-\w+)*)-([ \t]*\r?\n\s*)(\w+)")
 _SPACES = re.compile(r"\s+")
 
 
@@ -37,11 +38,14 @@ def known_words() -> frozenset[str]:
 
 def keeps_hyphen(before: str, after: str, context: str) -> bool:
     """Whether `before-\\nafter` is a compound whose hyphen stays (`double-spending`) rather
-    than a word split by the layout (`num-ber`). The text itself decides first (the word
-    written elsewhere with or without the hyphen), then the vocabulary: a joined form that
-    is a word means a split word; two words that do not join into one mean a compound."""
+    than a word split by the layout (`num-ber`). A part that is itself a compound or holds
+    a digit keeps it; then the text decides (the word written elsewhere with or without
+    the hyphen), then the vocabulary: a joined form that is a word means a split word; two
+    words that do not join into one mean a compound."""
     if not after[:1].islower():
         return True  # `COVID-\n19`, `Hands-\nFree`: a capital or digit starts a new part
+    if "-" in before or any(c.isdigit() for c in before):
+        return True  # `date-format-\ntofte`, `3d-\nraytrace`: names, not split words
     joined, compound = f"{before}{after}", f"{before}-{after}"
     lowered = context.casefold()
     if re.search(rf"\b{re.escape(joined.casefold())}\b", lowered):

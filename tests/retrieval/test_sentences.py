@@ -41,6 +41,10 @@ def test_line_break_hyphens_are_repaired_and_compounds_keep_theirs() -> None:
     assert texts("a pre-\nprint; this pre-print") == ["a pre-print; this pre-print"]
     # A capital or digit after the break starts a new part of a name: the hyphen stays.
     assert texts("COVID-\n19 and Hands-\nFree") == ["COVID-19 and Hands-Free"]
+    # A part with a digit, or that is itself a compound, names something: it stays.
+    assert texts("benchmarks 3d-\nraytrace and date-format-\ntofte") == [
+        "benchmarks 3d-raytrace and date-format-tofte"
+    ]
 
 
 def test_abbreviations_ordinals_and_initials_do_not_end_sentences() -> None:
