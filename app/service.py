@@ -17,7 +17,7 @@ from app.index_sync import SyncReport, reconcile
 from generation.base import Generator
 from ingest.conversations import ConversationStore
 from ingest.pipeline import Ingestor, delete_document
-from ingest.store import BlobStore, Registry
+from ingest.store import MIN_DELETE_PREFIX, BlobStore, Registry
 from ingest.types import Document
 from retrieval.index import IndexMismatch, VectorIndex, VectorLayout
 from retrieval.index_factory import open_index
@@ -56,11 +56,6 @@ def open_vector_index(settings: Settings, layout: VectorLayout | None = None) ->
         edge_dir=settings.index_dir,
         legacy_dir=settings.qdrant_path,
     )
-
-
-# Deleting takes at least this many hex digits of a document id: a slip of one key
-# ("mmrag rm 8") must not name, and delete, some other document.
-MIN_DELETE_PREFIX = 6
 
 
 def delete_documents(settings: Settings, doc_ids: Sequence[str]) -> Iterator[Document]:

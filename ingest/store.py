@@ -274,6 +274,9 @@ _ADDED_COLUMNS = (
 
 # A document id is the hex sha256 of its bytes; a prefix of one is 1 to 64 hex digits.
 DOC_ID_PREFIX = re.compile(r"[0-9a-f]{1,64}")
+# Deleting takes at least this many hex digits of a document id: a slip of one key
+# ("mmrag rm 8") must not name, and delete, some other document.
+MIN_DELETE_PREFIX = 6
 
 
 def _shorten(text: str, limit: int = 80) -> str:

@@ -49,6 +49,7 @@ from app.backends import backend_guard
 from app.service import Services
 from generation.types import AnswerEvent, FinalEvent, TokenEvent
 from ingest.errors import NotFound
+from ingest.store import MIN_DELETE_PREFIX
 from ingest.types import DocStatus, JobStatus, Unit, UnitKind
 from retrieval.types import SearchFilter
 
@@ -199,7 +200,7 @@ def get_document(doc_id: DocId, services: ServicesDep) -> DocumentDetail:
 def delete_document(doc_id: DocId, services: ServicesDep) -> Response:
     """Remove a document: its index points, registry rows and unshared blobs. 409 while
     the document is being ingested (a pending document with a job running)."""
-    doc = services.registry.resolve_document(doc_id)
+    doc = services.registry.resolve_document(doc_id, MIN_DELETE_PREFIX)
     if doc.status is DocStatus.PENDING and services.registry.list_jobs([JobStatus.RUNNING]):
         raise HTTPException(
             status.HTTP_409_CONFLICT,

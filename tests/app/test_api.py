@@ -210,6 +210,9 @@ def test_a_file_that_fails_ingestion_fails_its_job(api: Harness) -> None:
 def test_delete_removes_the_document_and_its_points(api: Harness, pdf_bytes: bytes) -> None:
     doc_id = api.ingest("paper.pdf", pdf_bytes)
     assert doc_id in api.index.published
+    short = api.client.delete(f"/documents/{doc_id[:2]}")  # a slip, not a name
+    assert short.status_code == 404 and "at least 6 characters" in short.json()["detail"]
+    assert api.client.get(f"/documents/{doc_id}").status_code == 200
     assert api.client.delete(f"/documents/{doc_id[:12]}").status_code == 204
     assert api.client.get(f"/documents/{doc_id}").status_code == 404
     assert api.client.get("/documents").json() == []
