@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 
@@ -218,14 +219,39 @@ class QuestionScores:
         ]
 
 
+# What may follow a quoted sentence goes on from it: not a section number ("6.2"), an axis
+# tick ("20"), a lone word ("References"), a run-in heading ("Extending a tree."), a
+# footnote ("3The ideal size of ...") or a caption, which a page's layout puts after a
+# sentence without continuing it. A line of values with words ("4–5 from 8:00 – 9:00 pm")
+# does go on.
+MIN_FOLLOWING_WORDS = 2  # words with letters in them
+RUN_IN_HEADING_WORDS = 3  # "Extending a tree.": a capitalised line this short, with a period
+_FOOTNOTE_START = re.compile(r"\d+[A-Z]")
+
+
+def continues_as_prose(sentence: Sentence) -> bool:
+    """Whether a sentence can go on from the one before it in a quote (see above)."""
+    text = sentence.text
+    words = text.split()
+    worded = sum(any(c.isalpha() for c in word) for word in words)
+    heading = len(words) <= RUN_IN_HEADING_WORDS and text[:1].isupper() and text.endswith(".")
+    return (
+        worded >= MIN_FOLLOWING_WORDS
+        and not heading
+        and not _FOOTNOTE_START.match(text)
+        and not sentence_starts_with_float(text)
+    )
+
+
 def _with_following(
     snippet: Snippet, source: Sequence[Sentence], taken: Container[tuple[int, int]]
 ) -> Snippet:
     """The snippet and the sentence of its unit (`source`) right after it, when that one
-    follows with only whitespace between (the passage stays contiguous), is quotable and
-    not quoted yet: an answer often goes on in the next sentence ("The most common types are IDC and ILC." /
-    "IDC accounts for about 80% of breast cancers, ..."). A table row neither follows nor is
-    followed: it stands alone, and the next row is another record."""
+    follows with only whitespace between (the passage stays contiguous), is quotable prose
+    (`continues_as_prose`) and not quoted yet: an answer often goes on in the next sentence
+    ("The most common types are IDC and ILC." / "IDC accounts for about 80% of breast
+    cancers, ..."). A table row neither follows nor is followed: it stands alone, and the
+    next row is another record."""
     last = snippet.sentences[-1]
     at = last.ordinal + 1
     if at >= len(source):
@@ -236,6 +262,7 @@ def _with_following(
         or following.cells
         or not following.adjacent
         or not quotable(following)
+        or not continues_as_prose(following)
         or (snippet.source_index, at) in taken
     ):
         return snippet

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -386,6 +387,33 @@ def test_follow_quotes_the_sentence_after_the_best_one() -> None:
         "IDC accounts for about 80% of breast cancers. [S1]"
     )
     assert is_verbatim(strip_markers(followed), text)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "6.2",  # the next section's number
+        "20",  # an axis tick
+        "References",  # a lone word
+        "Extending a tree.",  # a run-in heading
+        "3The ideal size of a passage depends on the retriever and the reader.",  # a footnote
+        "Figure 3: Speedups of the benchmarks over the interpreter.",  # a caption
+    ],
+)
+def test_follow_takes_prose_not_what_the_layout_put_after_a_sentence(after: str) -> None:
+    best = "All experiments were done on eight 32GB GPUs."
+    hits = [hit(page_unit("dpr.pdf", 7, f"{best}\n{after}\nMore words follow here now."), 0.9)]
+    answer = generator(TableScorer({best: 1.0}), n=1, follow="first").compose("gpus?", hits)
+    assert answer == f"{best} [S1]"
+
+
+def test_follow_takes_a_line_of_values_with_words() -> None:
+    best = "Family night at the planetarium is on November 14."
+    hits = [
+        hit(page_unit("news.pdf", 1, f"{best}\nK-2nd grade: 4–5 pm, 3rd-5th: 8:00 – 9:00 pm"), 0.9)
+    ]
+    answer = generator(TableScorer({best: 1.0}), n=1, follow="first").compose("when?", hits)
+    assert answer == f"{best} K-2nd grade: 4–5 pm, 3rd-5th: 8:00 – 9:00 pm [S1]"
 
 
 def test_follow_stops_at_a_gap_in_the_text() -> None:
