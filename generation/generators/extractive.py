@@ -71,10 +71,20 @@ def answer_type_factor(sentence: str, question: str, wants_figure: bool) -> floa
     return 1.0
 
 
+def ends_previous_page(sentence: Sentence) -> bool:
+    """Whether a sentence is the end of one begun on the page before: a unit's first
+    sentence, starting in lower case and ending as a sentence does ("negative passages for
+    each question." atop dpr-paper p.4). A lower-case title ("party with the mob: ...")
+    has no full stop."""
+    text = sentence.text
+    return sentence.ordinal == 0 and text[:1].islower() and text.endswith((".", "?", "!"))
+
+
 def quotable(sentence: Sentence) -> bool:
     """Whether a sentence can be quoted whole: not a run-on piece (a whole table or an
-    unpunctuated page) longer than MAX_QUOTE_WORDS."""
-    return sentence.n_words <= MAX_QUOTE_WORDS
+    unpunctuated page) longer than MAX_QUOTE_WORDS, nor a sentence's end whose start is on
+    another page (`ends_previous_page`)."""
+    return sentence.n_words <= MAX_QUOTE_WORDS and not ends_previous_page(sentence)
 
 
 def needs_next_line(sentences: Sequence[Sentence]) -> bool:

@@ -407,6 +407,21 @@ def test_follow_takes_prose_not_what_the_layout_put_after_a_sentence(after: str)
     assert answer == f"{best} [S1]"
 
 
+def test_a_page_that_opens_mid_sentence_is_quoted_from_its_first_whole_sentence() -> None:
+    text = (
+        "negative passages for each question.\nThe trick of in-batch negatives has been "
+        "used in full batch learning."
+    )
+    hits = [hit(page_unit("dpr.pdf", 4, text), 0.9)]
+    answer = generator(LexicalSentenceScorer(), n=2).compose("negative passages trick?", hits)
+    assert answer == "The trick of in-batch negatives has been used in full batch learning. [S1]"
+    # A title in lower case is no sentence's end: it stays quotable.
+    title = page_unit("mob.pdf", 1, "party with the mob: Model-Based Recursive Partitioning")
+    assert generator(LexicalSentenceScorer(), n=1).compose("party mob?", [hit(title, 0.9)]) == (
+        "party with the mob: Model-Based Recursive Partitioning [S1]"
+    )
+
+
 def test_follow_takes_a_line_of_values_with_words() -> None:
     best = "Family night at the planetarium is on November 14."
     hits = [
