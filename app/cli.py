@@ -13,6 +13,7 @@ from typer._click.core import Context  # typer 0.29 vendors click here
 from typer.core import TyperGroup
 
 from app.config import Settings, default_data_dir, settings_from_env
+from app.wording import counted
 
 if TYPE_CHECKING:
     from app.service import Services
@@ -72,11 +73,6 @@ def stored_settings(profile: str | None = None, data_dir: Path | None = None) ->
     return settings
 
 
-def _count(n: int, noun: str) -> str:
-    """`1 page`, `2 pages`."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     return typer.Exit(code)
@@ -120,7 +116,7 @@ def ingest(
     settings = load_settings(profile, data_dir)
     others: list[Path] = []
     files = list(iter_files(paths or [], others))
-    left_out = f" ({_count(len(others), 'other file')} left out)" if others else ""
+    left_out = f" ({counted(len(others), 'other file')} left out)" if others else ""
     if paths and not files:
         raise fail(f"no PDF or video files found in the given paths{left_out}")
     services = build_services(settings, with_generator=False)
@@ -149,13 +145,15 @@ def ingest(
                     clips += result.n_clips
                 if result.status == "failed":
                     bar.write(f"error: {path}: {result.error}")
+                for note in result.notes:
+                    bar.write(f"note: {path.name}: {note}")
                 bar.update(1)
     finally:
         services.close()
     typer.echo(
-        f"{_count(len(files), 'file')}{left_out}: {counts['ingested']} ingested, "
+        f"{counted(len(files), 'file')}{left_out}: {counts['ingested']} ingested, "
         f"{counts['skipped']} already present, {counts['failed']} failed; "
-        f"{_count(pages, 'page')}, {_count(clips, 'clip')} added"
+        f"{counted(pages, 'page')}, {counted(clips, 'clip')} added"
     )
     if timings:
         for line in stage_table(stages, time.perf_counter() - started):
@@ -182,10 +180,10 @@ def list_documents(
         typer.echo(json.dumps(records, indent=2))
         return
     for d in docs:
-        count = _count(d.n_pages, "page") if d.kind.value == "pdf" else _count(d.n_clips, "clip")
+        count = counted(d.n_pages, "page") if d.kind.value == "pdf" else counted(d.n_clips, "clip")
         line = f"{d.id[:12]}  {d.status.value:<7}  {count:>10}  {d.file_name}"
         typer.echo(line + (f"  ({d.error})" if d.error else ""))
-    typer.echo(_count(len(docs), "document"), err=True)
+    typer.echo(counted(len(docs), "document"), err=True)
 
 
 @cli.command("rm")

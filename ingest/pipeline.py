@@ -126,6 +126,22 @@ def delete_document(
         blobs.delete(key)
 
 
+def duplicate_notes(path: Path, existing: Document) -> list[str]:
+    """For a file whose bytes are a document already in the library under another name:
+    which one, so the user can find it (`mmrag ls` shows 12 digits of the id)."""
+    if path.name == existing.file_name:
+        return []
+    return [f"the same file is already in the library as {existing.file_name} ({existing.id[:12]})"]
+
+
+def textless_notes(units: Sequence[Unit]) -> list[str]:
+    """For a document none of whose pages or clips gave any text (blank pages, drawings,
+    OCR off): that no question will find it by its words."""
+    if not units or any(u.text.strip() for u in units):
+        return []
+    return ["no text was found on any page or clip, so no question will find it"]
+
+
 @dataclass(eq=False)  # a service: equal only to itself
 class Ingestor:
     """Runs the ingestion of files into the registry, blob store and (optionally) the index."""
@@ -169,6 +185,7 @@ class Ingestor:
                     existing.n_pages,
                     existing.n_clips,
                     seconds=time.perf_counter() - started,
+                    notes=duplicate_notes(path, existing),
                 )
             # Validate before anything is stored, so bad input leaves no trace.
             total = self._count_units(kind, path)
@@ -317,6 +334,7 @@ class Ingestor:
             done.n_pages,
             done.n_clips,
             seconds=time.perf_counter() - started,
+            notes=textless_notes(units),
             stages=stages,
         )
 

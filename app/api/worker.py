@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.api.uploads import ReceivedUpload
+from app.wording import counted
 from ingest.priority import lower_thread_priority
 from ingest.stages import IngestProgress, Phase, ProgressFn
 from ingest.store import Registry
@@ -198,11 +199,12 @@ class IngestWorker:
             )
             return
         what = "already ingested" if result.status == "skipped" else "ready"
+        sizes = f"{counted(result.n_pages, 'page')}, {counted(result.n_clips, 'clip')}"
         registry.update_job(
             task.job_id,
             status=JobStatus.DONE,
             progress=1.0,
             phase=Phase.READY.value,
             doc_id=result.doc_id,
-            message=f"{what}: {result.n_pages} pages, {result.n_clips} clips",
+            message="; ".join([f"{what}: {sizes}", *result.notes]),
         )

@@ -62,6 +62,29 @@ def test_same_file_twice_is_a_noop(tmp_path: Path) -> None:
     again = env.ingestor.ingest_file(path)
     assert (again.status, again.doc_id, again.n_pages) == ("skipped", first.doc_id, 5)
     assert env.snapshot() == snapshot
+    assert first.notes == again.notes == []
+    # The same bytes under another name: it says where the file already is.
+    copy = tmp_path / "renamed.pdf"
+    copy.write_bytes(path.read_bytes())
+    renamed = env.ingestor.ingest_file(copy)
+    assert renamed.status == "skipped" and renamed.doc_id == first.doc_id
+    assert renamed.notes == [
+        f"the same file is already in the library as a.pdf ({first.doc_id[:12]})"
+    ]
+
+
+def test_a_document_without_any_text_says_no_question_will_find_it(tmp_path: Path) -> None:
+    import pymupdf
+
+    env = IngestEnv.create(tmp_path / "data")
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.draw_rect(pymupdf.Rect(100, 100, 300, 300))  # type: ignore[no-untyped-call]
+    doc.save(tmp_path / "drawing.pdf")  # type: ignore[no-untyped-call]
+    doc.close()  # type: ignore[no-untyped-call]
+    result = env.ingestor.ingest_file(tmp_path / "drawing.pdf")
+    assert result.status == "ingested"
+    assert result.notes == ["no text was found on any page or clip, so no question will find it"]
 
 
 def test_a_changed_file_is_a_new_document(tmp_path: Path) -> None:
