@@ -47,7 +47,11 @@ class Route(StrEnum):
 def has_evidence(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> bool:
     """Whether the hits' absolute evidence for the question (`retrieval.evidence`, never
     the normalised `Hit.score`) reaches the refusal threshold."""
-    return bool(hits) and evidence_score(question, hits) >= settings.refusal_threshold
+    return _reaches(evidence_score(question, hits), hits, settings)
+
+
+def _reaches(evidence: float, hits: Sequence[Hit], settings: GenerationSettings) -> bool:
+    return bool(hits) and evidence >= settings.refusal_threshold
 
 
 def can_locate(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> bool:
@@ -57,9 +61,14 @@ def can_locate(question: str, hits: Sequence[Hit], settings: GenerationSettings)
     return asks_when(question) and clip_evidence(question, hits) >= settings.locate_threshold
 
 
-def route(question: str, hits: Sequence[Hit], settings: GenerationSettings) -> Route:
-    """ANSWER with evidence (`has_evidence`), else LOCATE when `can_locate`, else REFUSE."""
-    if has_evidence(question, hits, settings):
+def route(
+    question: str, hits: Sequence[Hit], settings: GenerationSettings, evidence: float | None = None
+) -> Route:
+    """ANSWER with evidence (`has_evidence`; `evidence` when the caller has it already),
+    else LOCATE when `can_locate`, else REFUSE."""
+    if evidence is None:
+        evidence = evidence_score(question, hits)
+    if _reaches(evidence, hits, settings):
         return Route.ANSWER
     return Route.LOCATE if can_locate(question, hits, settings) else Route.REFUSE
 
@@ -119,8 +128,8 @@ def stream_answer(
     Every final Answer carries the evidence the route was decided on (`Answer.evidence`).
     Generator errors (GenerationError) propagate.
     """
-    decision = route(question, hits, settings)
     evidence = evidence_score(question, hits)
+    decision = route(question, hits, settings, evidence)
     reads_frames = getattr(generator, "reads_frames", False)
     if decision is Route.LOCATE and not reads_frames:
         located = replace(located_answer(hits), evidence=evidence)

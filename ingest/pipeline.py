@@ -134,12 +134,14 @@ def duplicate_notes(path: Path, existing: Document) -> list[str]:
     return [f"the same file is already in the library as {existing.file_name} ({existing.id[:12]})"]
 
 
-def textless_notes(units: Sequence[Unit]) -> list[str]:
+def textless_notes(kind: DocKind, units: Sequence[Unit]) -> list[str]:
     """For a document none of whose pages or clips gave any text (blank pages, drawings,
-    OCR off): that no question will find it by its words."""
+    a silent video without captions): that text models find it by its file name only (the
+    gpu profile's image embedder still sees its pictures)."""
     if not units or any(u.text.strip() for u in units):
         return []
-    return ["no text was found on any page or clip, so no question will find it"]
+    found = "text on any page" if kind is DocKind.PDF else "speech or on-screen text"
+    return [f"no {found} was found: the lite profile finds it only by its file name"]
 
 
 @dataclass(eq=False)  # a service: equal only to itself
@@ -334,7 +336,7 @@ class Ingestor:
             done.n_pages,
             done.n_clips,
             seconds=time.perf_counter() - started,
-            notes=textless_notes(units),
+            notes=textless_notes(doc.kind, units),
             stages=stages,
         )
 

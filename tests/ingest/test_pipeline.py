@@ -73,7 +73,7 @@ def test_same_file_twice_is_a_noop(tmp_path: Path) -> None:
     ]
 
 
-def test_a_document_without_any_text_says_no_question_will_find_it(tmp_path: Path) -> None:
+def test_a_document_without_any_text_says_only_its_name_finds_it(tmp_path: Path) -> None:
     import pymupdf
 
     env = IngestEnv.create(tmp_path / "data")
@@ -84,7 +84,9 @@ def test_a_document_without_any_text_says_no_question_will_find_it(tmp_path: Pat
     doc.close()  # type: ignore[no-untyped-call]
     result = env.ingestor.ingest_file(tmp_path / "drawing.pdf")
     assert result.status == "ingested"
-    assert result.notes == ["no text was found on any page or clip, so no question will find it"]
+    assert result.notes == [
+        "no text on any page was found: the lite profile finds it only by its file name"
+    ]
 
 
 def test_a_changed_file_is_a_new_document(tmp_path: Path) -> None:
