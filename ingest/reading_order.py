@@ -72,36 +72,29 @@ def mended_order(blocks: Sequence[TextBlock]) -> list[int]:
             (k for k, i in enumerate(rest) if is_body(i) and not _CAPTION.match(blocks[i].text)),
             None,
         )
-        between = rest[:following]
-        if (
-            following
-            and _continues(blocks[rest[following]].text)
-            and all(blocks[i].size < body or _CAPTION.match(blocks[i].text) for i in between)
-        ):
+        if not following:  # none, or right after: nothing to move
+            continue
+        smaller = all(
+            blocks[i].size < body or _CAPTION.match(blocks[i].text) for i in rest[:following]
+        )
+        if smaller and _prose_line(blocks[rest[following]].text, first=True, shape=_LOWER_START):
             rest.insert(0, rest.pop(following))
     return order
 
 
 def _ends_broken(text: str) -> bool:
-    """Whether a block is prose (its last line has MIN_LINE_WORDS words) that stops
-    mid-sentence."""
-    lines = text.strip().splitlines()
-    return (
-        bool(lines)
-        and len(lines[-1].split()) >= MIN_LINE_WORDS
-        and bool(_BROKEN_END.search(lines[-1]))
-    )
+    """Whether a block is prose that stops mid-sentence."""
+    return _prose_line(text, first=False, shape=_BROKEN_END)
 
 
-def _continues(text: str) -> bool:
-    """Whether a block is prose (its first line has MIN_LINE_WORDS words) that starts
-    mid-sentence."""
+def _prose_line(text: str, *, first: bool, shape: re.Pattern[str]) -> bool:
+    """Whether a block's first (or last) line is prose, MIN_LINE_WORDS words or more, of
+    the `shape` asked for (a broken end, a lower-case start)."""
     lines = text.strip().splitlines()
-    return (
-        bool(lines)
-        and len(lines[0].split()) >= MIN_LINE_WORDS
-        and bool(_LOWER_START.match(lines[0]))
-    )
+    if not lines:
+        return False
+    line = lines[0] if first else lines[-1]
+    return len(line.split()) >= MIN_LINE_WORDS and shape.search(line) is not None
 
 
 def page_text(page: pymupdf.Page) -> str:
