@@ -35,10 +35,12 @@ from generation.generators.scoring import SentenceScorer
 from generation.prompts import NO_ANSWER, source_marker
 from generation.rows import NoRows, PageRows
 from generation.streaming import word_chunks
+from ingest.types import Unit, UnitKind
 from retrieval.lexical import float_references
 from retrieval.sentences import Sentence, split_sentences
 from retrieval.terms import term_set, tokenize
 from retrieval.types import Hit
+from retrieval.unit_text import file_title
 from retrieval.verbatim import is_verbatim
 
 logger = logging.getLogger(__name__)
@@ -203,6 +205,17 @@ def unit_sentences(text: str, rows: tuple[tuple[str, ...], ...] = ()) -> UnitSen
         captions,
         mentions,
     )
+
+
+def scored_texts(unit: Unit, texts: tuple[str, ...]) -> tuple[str, ...]:
+    """What a unit's sentences are scored as (never quoted as): a clip's with its video's
+    title before each, since speech never names the video a question names ("What does
+    Megamind say in the clip?" found no word of itself in "You judge them based on their
+    actions."); a page's as they are."""
+    if unit.kind is not UnitKind.CLIP:
+        return texts
+    title = file_title(unit.file_name)
+    return tuple(f"{title}: {text}" for text in texts) if title else texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,7 +403,10 @@ class ExtractiveGenerator:
             unit_sentences(hit.unit.text, tuple(map(tuple, self.rows.rows(hit.unit))))
             for hit in top
         ]
-        raw = self.scorer.score_groups(question, [unit.texts for unit in units])
+        raw = self.scorer.score_groups(
+            question,
+            [scored_texts(hit.unit, unit.texts) for hit, unit in zip(top, units, strict=True)],
+        )
         asked = set(tokenize(question))
         wants_figure = self.settings.extractive_answer_type and asks_quantity(question)
         scores = []

@@ -17,7 +17,7 @@ from generation.generators.scoring import LexicalSentenceScorer, SentenceScorer
 from generation.prompts import NO_ANSWER
 from retrieval.types import Hit
 from retrieval.verbatim import clean_span, is_verbatim
-from tests.support.fixtures_generation import CANVAS_TEXT, hit, page_unit, sample_hits
+from tests.support.fixtures_generation import CANVAS_TEXT, clip_unit, hit, page_unit, sample_hits
 
 
 class KeywordScorer:
@@ -420,6 +420,17 @@ def test_a_page_that_opens_mid_sentence_is_quoted_from_its_first_whole_sentence(
     assert generator(LexicalSentenceScorer(), n=1).compose("party mob?", [hit(title, 0.9)]) == (
         "party with the mob: Model-Based Recursive Partitioning [S1]"
     )
+
+
+def test_a_clip_is_scored_with_its_video_title_and_quoted_without_it() -> None:
+    clip = clip_unit("megamind-clip.mp4", 0, 0.0, 6.0, "You judge them based on their actions.")
+    scorer = KeywordScorer("megamind")
+    answer = generator(scorer, n=1).compose("What does Megamind say?", [hit(clip, 0.9)])
+    assert answer == "You judge them based on their actions. [S1]"
+    assert scorer.calls == [["megamind clip: You judge them based on their actions."]]
+    # A page's sentences are scored as they are.
+    page = page_unit("megamind-notes.pdf", 1, "You judge them based on their actions.")
+    assert generator(KeywordScorer("megamind"), n=1).compose("q", [hit(page, 0.9)]) == NO_ANSWER
 
 
 def test_follow_takes_a_line_of_values_with_words() -> None:
