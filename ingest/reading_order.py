@@ -50,6 +50,11 @@ def body_size(blocks: Sequence[TextBlock]) -> float:
     chars: Counter[float] = Counter()
     for block in blocks:
         chars[block.size] += len(block.text.strip())
+    return _commonest(chars)
+
+
+def _commonest(chars: Counter[float]) -> float:
+    """The size holding the most characters (the first such on a tie), 0.0 for none."""
     return max(chars, key=lambda size: chars[size]) if chars else 0.0
 
 
@@ -118,13 +123,18 @@ _FLAGS = text_flags(pymupdf.TEXTFLAGS_TEXT)
 
 def _blocks_in_order(page: pymupdf.Page) -> tuple[list[int], list[str], list[int]]:
     """The page's text blocks (their numbers and texts, in MuPDF's order) and their
-    `mended_order`; MuPDF's own order when its two views of the blocks disagree."""
-    layout = page.get_text("dict", flags=_FLAGS)
-    sizes = [_dominant_size(b) for b in layout["blocks"] if b.get("type") == 0]
+    `mended_order`; MuPDF's own order when its two views of the blocks disagree. The font
+    sizes (the costly "dict" view) are read only when some block stops mid-sentence: on
+    other pages nothing can move."""
     blocks = [b for b in page.get_text("blocks", flags=_FLAGS) if b[6] == 0]
     numbers, texts = [int(b[5]) for b in blocks], [str(b[4]) for b in blocks]
+    unchanged = list(range(len(texts)))
+    if not any(_ends_broken(text) for text in texts[:-1]):
+        return numbers, texts, unchanged
+    layout = page.get_text("dict", flags=_FLAGS)
+    sizes = [_dominant_size(b) for b in layout["blocks"] if b.get("type") == 0]
     if len(texts) != len(sizes):
-        return numbers, texts, list(range(len(texts)))
+        return numbers, texts, unchanged
     order = mended_order([TextBlock(t, s) for t, s in zip(texts, sizes, strict=True)])
     return numbers, texts, order
 
@@ -135,4 +145,4 @@ def _dominant_size(block: dict[str, object]) -> float:
     for line in block.get("lines", []):  # type: ignore[attr-defined]
         for span in line["spans"]:
             chars[round(float(span["size"]), 1)] += len(span["text"].strip())
-    return max(chars, key=lambda size: chars[size]) if chars else 0.0
+    return _commonest(chars)
